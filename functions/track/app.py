@@ -1,0 +1,14 @@
+"""Track function: the public HTTP API. All logic lives in reawake.track_api."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from reawake.track_api import handle
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return handle(event)

@@ -1,0 +1,123 @@
+"""The lead profile and its aggregates: pure functions, `now` passed in.
+
+Aggregates are what segment rules read instead of raw events (one read per lead):
+- ``last``: dimension key -> epoch ms of the latest event. Dimension keys are the kind alone
+  (``page_view``) and the kind with one filter: ``page_view@site:https://example.jp``,
+  ``page_view@topic:pricing``, ``page_view@campaign:spring``, ``page_view@path:/seminar/`` and
+  ``page_view@path:/seminar/2026/`` (path prefixes of depth one and two).
+- ``days``: ``<dimension key>#YYYYMMDD`` -> count, for the kind, site and topic dimensions, with
+  the day in the configured time zone; days older than the retention are dropped.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from reawake.events import Event
+from reawake.kinds import VISIT_KINDS
+
+DAY_MS = 86_400_000
+
+
+def lead_id_for(email: str) -> str:
+    """A lead's id is derived from its normalized email: stable, and no address in keys or logs."""
+    digest = hashlib.sha256(email.encode("utf-8")).digest()
+    return base64.b32encode(digest).decode("ascii")[:20].lower()
+
+
+@dataclass(frozen=True)
+class Lead:
+    lead_id: str
+    email: str
+    registered_at: int  # epoch ms
+    name: str | None = None
+    company: str | None = None
+    company_key: str | None = None
+    owner: str | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+    last: dict[str, int] = field(default_factory=dict)
+    days: dict[str, int] = field(default_factory=dict)
+    score: float = 0.0
+    score_at: int = 0
+    unsubscribed_at: int | None = None
+    suppressed: str | None = None  # "bounce" | "complaint" | "unsubscribe"
+    consent: dict[str, Any] | None = None
+    dormant_since: int | None = None  # set by the segment run for watched definitions
+    dormant_segments: dict[str, int] = field(default_factory=dict)
+    reactivated_at: int | None = None
+    converted_at: int | None = None
+    source: str = "import"
+    version: int = 0
+
+    @property
+    def is_dormant(self) -> bool:
+        return self.dormant_since is not None
+
+
+def dimension_keys(event: Event) -> list[str]:
+    kind = event.kind
+    keys = [kind]
+    if event.site:
+        keys.append(f"{kind}@site:{event.site}")
+    if event.topic:
+        keys.append(f"{kind}@topic:{event.topic}")
+    if event.campaign:
+        keys.append(f"{kind}@campaign:{event.campaign}")
+    if event.path:
+        for prefix in path_prefixes(event.path):
+            keys.append(f"{kind}@path:{prefix}")
+    return keys
+
+
+def path_prefixes(path: str) -> list[str]:
+    """``/seminar/2026/tokyo`` -> ``["/seminar/", "/seminar/2026/"]``."""
+    parts = [p for p in path.split("/") if p]
+    # The last part of a path without a trailing slash is a page, not a folder.
+    folders = parts if path.endswith("/") else parts[:-1]
+    return ["/" + "/".join(folders[:depth]) + "/" for depth in (1, 2) if len(folders) >= depth]
+
+
+def day_of(ts_ms: int, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, tz).strftime("%Y%m%d")
+
+
+def counted_dimensions(event: Event) -> list[str]:
+    return [k for k in dimension_keys(event) if "@" not in k or k.split("@", 1)[1].startswith(("site:", "topic:"))]
+
+
+def fold_events(
+    lead: Lead, events: Iterable[Event], tz: ZoneInfo, now_ms: int, retention_days: int
+) -> Lead:
+    """The lead with these events added to its aggregates (events already counted are not passed)."""
+    last = dict(lead.last)
+    days = dict(lead.days)
+    for event in events:
+        for key in dimension_keys(event):
+            if event.ts > last.get(key, 0):
+                last[key] = event.ts
+        day = day_of(event.ts, tz)
+        for key in counted_dimensions(event):
+            bucket = f"{key}#{day}"
+            days[bucket] = days.get(bucket, 0) + 1
+    oldest = day_of(now_ms - retention_days * DAY_MS, tz)
+    days = {k: v for k, v in days.items() if k.rsplit("#", 1)[1] >= oldest}
+    return replace(lead, last=last, days=days)
+
+
+def flag_revisits(lead: Lead, events: Iterable[Event]) -> list[Event]:
+    """Attribute events to the lead, marking those that are a dormant lead coming back."""
+    flagged = []
+    for event in events:
+        revisit = (
+            lead.dormant_since is not None
+            and event.kind in VISIT_KINDS
+            and event.ts >= lead.dormant_since
+        )
+        flagged.append(event.for_lead(lead.lead_id, revisit=revisit))
+    return flagged

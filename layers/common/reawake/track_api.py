@@ -1,0 +1,295 @@
+"""The tracking API's routes (DESIGN.md, "External interface"): parse, one domain call, answer."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import json
+import time
+from functools import cache
+from importlib import resources
+from typing import Any, TypeVar
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from aws_lambda_powertools import Logger
+from pydantic import BaseModel, ValidationError
+
+from reawake import tracking
+from reawake.aws import secret_json
+from reawake.events import (
+    MAX_BODY_BYTES,
+    ActivityBatchIn,
+    BrowserEventIn,
+    EventBatchIn,
+    IdentifyIn,
+)
+from reawake.http import Request, Response, Router, error_response, json_response
+from reawake.normalize import normalize_email
+from reawake.settings import Settings, get_settings
+from reawake.store import Store
+from reawake.tokens import Purpose, TokenError, verify
+
+logger = Logger(child=True)
+M = TypeVar("M", bound=BaseModel)
+router = Router()
+
+# The smallest transparent GIF.
+GIF = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00"
+    b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+NO_STORE = {"cache-control": "no-store, max-age=0"}
+IDENTIFY_PARAM = "rw_id"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@cache
+def store() -> Store:
+    return Store(get_settings().table_name)
+
+
+def signing_key(settings: Settings) -> bytes:
+    return str(secret_json(settings.signing_secret_arn)["signing_key"]).encode("utf-8")
+
+
+def gif() -> Response:
+    return Response(200, GIF, "image/gif", NO_STORE)
+
+
+class BadRequest(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def parse(model: type[M], request: Request, wrap_list_as: str | None = None) -> M:
+    """Parse a JSON body into model, or raise BadRequest with a 4xx naming the field."""
+    if len(request.body) > MAX_BODY_BYTES:
+        raise BadRequest(error_response(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes"))
+    body = request.body.strip()
+    if wrap_list_as and body.startswith(b"["):
+        body = b'{"' + wrap_list_as.encode() + b'":' + body + b"}"
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        if first["type"] == "json_invalid":
+            raise BadRequest(error_response(400, "malformed_json", "the body is not valid JSON")) from exc
+        field = ".".join(str(p) for p in first["loc"])
+        raise BadRequest(error_response(400, "invalid", f"{field}: {first['msg']}", field)) from exc
+
+
+def origin_allowed(request: Request, settings: Settings) -> bool:
+    origin = request.headers.get("origin")
+    return origin is None or origin.rstrip("/") in settings.site_origins
+
+
+def handle(event: dict[str, Any]) -> dict[str, Any]:
+    request = Request.from_event(event)
+    try:
+        response = router.dispatch(request)
+    except BadRequest as bad:
+        response = bad.response
+    except tracking.InvalidInput as exc:
+        response = error_response(400, exc.code, exc.message, exc.field)
+    return response.to_proxy()
+
+
+# --- browser ----------------------------------------------------------------------------------
+
+
+@router.route("POST /v1/events")
+def post_events(request: Request) -> Response:
+    settings = get_settings()
+    if not origin_allowed(request, settings):
+        return error_response(403, "origin_not_allowed", "this origin is not a configured site")
+    batch = parse(EventBatchIn, request, wrap_list_as="events")
+    events = tracking.browser_events(batch.events, settings, now_ms(), user_agent=request.user_agent)
+    result = tracking.record(store(), settings, events, now_ms())
+    logger.info("events recorded", extra={"accepted": result.accepted, "duplicates": result.duplicates,
+                                          "revisits": result.revisits})
+    return json_response(202, {"accepted": result.accepted, "duplicates": result.duplicates})
+
+
+@router.route("POST /v1/identify")
+def post_identify(request: Request) -> Response:
+    settings = get_settings()
+    if not origin_allowed(request, settings):
+        return error_response(403, "origin_not_allowed", "this origin is not a configured site")
+    body = parse(IdentifyIn, request)
+    now = now_ms()
+    if (body.token is None) == (body.email is None):
+        return error_response(400, "invalid", "send exactly one of token or email", "token")
+    if body.token is not None:
+        lead_id = tracking.lead_for_token(body.token, signing_key(settings), now)
+    else:
+        try:
+            email = normalize_email(body.email or "")
+        except ValueError as exc:
+            return error_response(400, "invalid_email", str(exc), "email")
+        lead = tracking.ensure_lead(store(), email, now, source="form", name=body.name, company=body.company)
+        if body.consent is not None:
+            tracking.record_consent(store(), lead, tracking.consent_record(
+                body.consent.marketing_email, body.consent.text, body.consent.source_url, now))
+        lead_id = lead.lead_id
+    outcome = tracking.link(store(), settings, body.visitor_id, lead_id, now)
+    logger.info("visitor identified", extra={"lead_id": lead_id, "link": outcome})
+    return json_response(200, {"identified": True, "link": outcome})
+
+
+@router.route("GET /v1/pixel.gif")
+def get_pixel(request: Request) -> Response:
+    """A page view without JavaScript. Always a GIF; only valid input is recorded."""
+    settings = get_settings()
+    q = request.query
+    url = q.get("url") or request.headers.get("referer", "")
+    now = now_ms()
+    try:
+        ts = int(q["ts"]) if "ts" in q else now
+        event_id = q.get("id") or "p" + hashlib.sha256(
+            f"{q.get('vid')}|{url}|{now // 60_000}".encode()).hexdigest()[:31]
+        item = BrowserEventIn.model_validate(
+            {"id": event_id, "type": q.get("type", "page_view"), "ts": ts, "visitor_id": q.get("vid", ""),
+             "url": url, "referrer": q.get("ref")}
+        )
+        events = tracking.browser_events([item], settings, now, source="pixel", user_agent=request.user_agent)
+        tracking.record(store(), settings, events, now)
+    except (ValueError, tracking.InvalidInput) as exc:  # ValidationError is a ValueError
+        logger.info("pixel ignored", extra={"reason": type(exc).__name__})
+    return gif()
+
+
+@router.route("GET /v1/t.js")
+def get_snippet(request: Request) -> Response:
+    return Response(200, snippet(), "application/javascript; charset=utf-8",
+                    {"cache-control": "public, max-age=3600"})
+
+
+@cache
+def snippet() -> str:
+    return resources.files("reawake").joinpath("static/t.js").read_text(encoding="utf-8")
+
+
+# --- email links ------------------------------------------------------------------------------
+
+
+def with_identify(target: str, token: str) -> str:
+    parts = urlsplit(target)
+    query = f"{parts.query}&" if parts.query else ""
+    return urlunsplit(parts._replace(query=query + urlencode({IDENTIFY_PARAM: token})))
+
+
+def redirect(location: str) -> Response:
+    return Response(302, "", "text/plain; charset=utf-8", {"location": location, **NO_STORE})
+
+
+@router.route("GET /v1/click/{token}")
+def get_click(request: Request) -> Response:
+    settings = get_settings()
+    now = now_ms()
+    key = signing_key(settings)
+    fallback = settings.primary_site + "/" if settings.primary_site else None
+    try:
+        token = verify(request.path_params.get("token", ""), key, Purpose.CLICK, now // 1000)
+    except TokenError as exc:
+        expired = exc.expired_token
+        logger.info("click token refused", extra={"reason": exc.reason})
+        # An expired link still takes the person to its (signed, on-site) page, unidentified.
+        if expired and expired.target and settings.is_site_url(expired.target):
+            return redirect(expired.target)
+        if fallback:
+            return redirect(fallback)
+        return error_response(400, "bad_token", "this link is not valid")
+    target = token.target or ""
+    if not settings.is_site_url(target):
+        logger.warning("click target off the configured sites", extra={"lead_id": token.lead_id})
+        return redirect(fallback) if fallback else error_response(400, "bad_target", "this link is not valid")
+    event = tracking.email_event("email_click", token, now, url=target, user_agent=request.user_agent)
+    tracking.record(store(), settings, [event], now)
+    return redirect(with_identify(target, tracking.identify_token(token.lead_id, key, now)))
+
+
+@router.route("GET /v1/open/{file}")
+def get_open(request: Request) -> Response:
+    settings = get_settings()
+    now = now_ms()
+    name = request.path_params.get("file", "")
+    if name.endswith(".gif"):
+        try:
+            token = verify(name[:-4], signing_key(settings), Purpose.OPEN, now // 1000)
+            event = tracking.email_event("email_open", token, now, user_agent=request.user_agent)
+            tracking.record(store(), settings, [event], now)
+        except TokenError as exc:
+            logger.info("open token refused", extra={"reason": exc.reason})
+    return gif()
+
+
+UNSUBSCRIBE_PAGE = """<!doctype html>
+<html lang="ja"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<meta name="robots" content="noindex"><title>{title}</title></head>
+<body style="font-family:sans-serif;max-width:32em;margin:3em auto;line-height:1.7">
+<h1 style="font-size:1.3em">{title}</h1><p>{message}</p>{form}</body></html>"""
+
+CONFIRM_FORM = """<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">
+<button type="submit" style="font-size:1.1em;padding:.5em 2em">配信を停止する</button></form>"""
+
+
+def page(status: int, title: str, message: str, form: str = "") -> Response:
+    body = UNSUBSCRIBE_PAGE.format(title=html.escape(title), message=html.escape(message), form=form)
+    return Response(status, body, "text/html; charset=utf-8", NO_STORE)
+
+
+def unsubscribe_lead(request: Request) -> str | None:
+    """The lead an unsubscribe token names. An expired but genuine token still unsubscribes:
+    opting out must always work (特定電子メール法)."""
+    settings = get_settings()
+    try:
+        return verify(request.path_params.get("token", ""), signing_key(settings), Purpose.UNSUBSCRIBE,
+                      now_ms() // 1000).lead_id
+    except TokenError as exc:
+        return exc.expired_token.lead_id if exc.expired_token else None
+
+
+@router.route("GET /v1/unsubscribe/{token}")
+def get_unsubscribe(request: Request) -> Response:
+    # Mail scanners fetch links, so GET only asks; the button (or the RFC 8058 POST) unsubscribes.
+    if unsubscribe_lead(request) is None:
+        return page(400, "リンクが無効です", "この配信停止リンクは無効です。メールに記載の連絡先までご連絡ください。")
+    return page(200, "メール配信の停止", "下のボタンを押すと、今後このアドレスへのご案内メールを停止します。", CONFIRM_FORM)
+
+
+@router.route("POST /v1/unsubscribe/{token}")
+def post_unsubscribe(request: Request) -> Response:
+    lead_id = unsubscribe_lead(request)
+    if lead_id is None or not tracking.unsubscribe(store(), get_settings(), lead_id, now_ms(), via="link"):
+        return page(400, "リンクが無効です", "この配信停止リンクは無効です。メールに記載の連絡先までご連絡ください。")
+    logger.info("lead unsubscribed", extra={"lead_id": lead_id})
+    return page(200, "配信を停止しました", "今後、このアドレスへのご案内メールはお送りしません。")
+
+
+# --- server to server ------------------------------------------------------------------------
+
+
+@router.route("POST /v1/activities")
+def post_activities(request: Request) -> Response:
+    settings = get_settings()
+    expected = str(secret_json(settings.api_key_secret_arn)["api_key"])
+    given = request.headers.get("x-api-key", "")
+    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        return error_response(401, "unauthorized", "a valid x-api-key header is required")
+    batch = parse(ActivityBatchIn, request, wrap_list_as="activities")
+    now = now_ms()
+    pairs = tracking.activity_events(batch.activities, now)
+    result = tracking.record_activities(store(), settings, pairs, now)
+    logger.info("activities recorded", extra={"accepted": result.accepted, "duplicates": result.duplicates})
+    return json_response(202, {"accepted": result.accepted, "duplicates": result.duplicates})
+
+
+@router.route("GET /v1/openapi.json")
+def get_openapi(request: Request) -> Response:
+    from reawake.openapi import document
+
+    return Response(200, json.dumps(document(), ensure_ascii=False), headers={"cache-control": "public, max-age=3600"})

@@ -1,0 +1,93 @@
+"""Shared fixtures: moto in-process, resources created from template.yaml, the real handlers."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = "https://www.example.co.jp"
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "ap-northeast-1")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+
+
+def load_function(name: str) -> Any:
+    """Import functions/<name>/app.py under a unique module name (every function has an app.py)."""
+    path = ROOT / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(f"fn_{name}_app", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class LambdaContext:
+    function_name = "local"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:ap-northeast-1:123456789012:function:local"
+    memory_limit_in_mb = 512
+    aws_request_id = "local-request"
+    log_group_name = "local"
+    log_stream_name = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto in-process with the template's resources; the environment the functions get."""
+    from moto import mock_aws
+
+    from reawake import aws as aws_clients
+    from reawake.local.template import create_resources, function_environment, load_template
+    from reawake.settings import get_settings
+
+    with mock_aws():
+        template = load_template()
+        created = create_resources(lambda s: boto3.client(s), parameters={"SiteOrigins": [SITE]})
+        for k, v in function_environment(template, created, "TrackFunction").items():
+            monkeypatch.setenv(k, v)
+        get_settings.cache_clear()
+        aws_clients.client.cache_clear()
+        aws_clients.secret_json.cache_clear()
+        from reawake import track_api
+
+        track_api.store.cache_clear()
+        yield created
+        get_settings.cache_clear()
+        aws_clients.client.cache_clear()
+        aws_clients.secret_json.cache_clear()
+        track_api.store.cache_clear()
+
+
+@pytest.fixture
+def api(aws: Any) -> Callable[..., tuple[int, dict[str, str], bytes]]:
+    """Call the real track handler with real-shaped API Gateway v2 events."""
+    from reawake.local.apigw import http_event, match, proxy_result, routes_of
+    from reawake.local.template import load_template
+
+    routes = routes_of(load_template())
+    app = load_function("track")
+
+    def call(method: str, url: str, body: Any = b"", headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        raw = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+        hdrs = {"content-type": "application/json", **(headers or {})}
+        found = match(routes, method, url.split("?")[0])
+        assert found, f"no route for {method} {url}"
+        route, params = found
+        return proxy_result(app.handler(http_event(route, params, method, url, hdrs, raw), LambdaContext()))
+
+    return call
