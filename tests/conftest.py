@@ -82,7 +82,9 @@ def api(aws: Any) -> Callable[..., tuple[int, dict[str, str], bytes]]:
     routes = routes_of(load_template())
     app = load_function("track")
 
-    def call(method: str, url: str, body: Any = b"", headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    def call(
+        method: str, url: str, body: Any = b"", headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         raw = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
         hdrs = {"content-type": "application/json", **(headers or {})}
         found = match(routes, method, url.split("?")[0])

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from reawake.kinds import ActivityKind, BrowserKind
 from reawake.settings import origin_of
@@ -23,8 +23,10 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 Url = Annotated[str, StringConstraints(min_length=8, max_length=2048)]
 PropValue = Annotated[str, StringConstraints(max_length=500)] | int | float | bool
-Props = Annotated[dict[Annotated[str, StringConstraints(pattern=PROP_KEY_PATTERN)], PropValue], Field(max_length=MAX_PROPS)]
-Timestamp = int | datetime  # epoch milliseconds, or ISO 8601 with an offset
+Props = Annotated[
+    dict[Annotated[str, StringConstraints(pattern=PROP_KEY_PATTERN)], PropValue], Field(max_length=MAX_PROPS)
+]
+Timestamp = int | AwareDatetime  # epoch milliseconds, or ISO 8601 with an offset
 
 
 def _no_control_chars(value: Any) -> Any:
@@ -41,8 +43,6 @@ def _absolute_http_url(value: str) -> str:
 
 def to_epoch_ms(ts: Timestamp) -> int:
     if isinstance(ts, datetime):
-        if ts.tzinfo is None:
-            raise ValueError("timestamp needs a time zone offset")
         return int(ts.timestamp() * 1000)
     return ts
 

@@ -50,8 +50,12 @@ class Response:
     def to_proxy(self) -> dict[str, Any]:
         headers = {"content-type": self.content_type, **self.headers}
         if isinstance(self.body, bytes) and not self.content_type.startswith(("text/", "application/json")):
-            return {"statusCode": self.status, "headers": headers, "isBase64Encoded": True,
-                    "body": base64.b64encode(self.body).decode("ascii")}
+            return {
+                "statusCode": self.status,
+                "headers": headers,
+                "isBase64Encoded": True,
+                "body": base64.b64encode(self.body).decode("ascii"),
+            }
         body = self.body.decode("utf-8") if isinstance(self.body, bytes) else self.body
         return {"statusCode": self.status, "headers": headers, "isBase64Encoded": False, "body": body}
 

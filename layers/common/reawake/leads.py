@@ -91,9 +91,7 @@ def counted_dimensions(event: Event) -> list[str]:
     return [k for k in dimension_keys(event) if "@" not in k or k.split("@", 1)[1].startswith(("site:", "topic:"))]
 
 
-def fold_events(
-    lead: Lead, events: Iterable[Event], tz: ZoneInfo, now_ms: int, retention_days: int
-) -> Lead:
+def fold_events(lead: Lead, events: Iterable[Event], tz: ZoneInfo, now_ms: int, retention_days: int) -> Lead:
     """The lead with these events added to its aggregates (events already counted are not passed)."""
     last = dict(lead.last)
     days = dict(lead.days)
@@ -114,10 +112,6 @@ def flag_revisits(lead: Lead, events: Iterable[Event]) -> list[Event]:
     """Attribute events to the lead, marking those that are a dormant lead coming back."""
     flagged = []
     for event in events:
-        revisit = (
-            lead.dormant_since is not None
-            and event.kind in VISIT_KINDS
-            and event.ts >= lead.dormant_since
-        )
+        revisit = lead.dormant_since is not None and event.kind in VISIT_KINDS and event.ts >= lead.dormant_since
         flagged.append(event.for_lead(lead.lead_id, revisit=revisit))
     return flagged

@@ -48,9 +48,7 @@ def normalize_origin(origin: str) -> str:
 
 @cache
 def get_settings() -> Settings:
-    origins = tuple(
-        normalize_origin(o) for o in os.environ.get("SITE_ORIGINS", "").split(",") if o.strip()
-    )
+    origins = tuple(normalize_origin(o) for o in os.environ.get("SITE_ORIGINS", "").split(",") if o.strip())
     return Settings(
         table_name=os.environ.get("TABLE_NAME", "reawake"),
         config_bucket=os.environ.get("CONFIG_BUCKET", ""),

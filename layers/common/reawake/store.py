@@ -199,20 +199,38 @@ class Store:
             return "same"
         link = serialize({"pk": visitor_pk(visitor_id), "sk": "LINK", "lead_id": lead_id, "linked_at": now_ms})
         back = serialize({"pk": lead_pk(lead_id), "sk": f"VISITOR#{visitor_id}", "linked_at": now_ms})
-        condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        put_link: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Item": link,
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
         if current is not None:
-            condition = {
-                "ConditionExpression": "lead_id = :old",
-                "ExpressionAttributeValues": {":old": {"S": current}},
-            }
+            put_link["ConditionExpression"] = "lead_id = :old"
+            put_link["ExpressionAttributeValues"] = {":old": {"S": current}}
         try:
             self.client.transact_write_items(
-                TransactItems=[
-                    {"Put": {"TableName": self.table_name, "Item": link, **condition}},
-                    {"Put": {"TableName": self.table_name, "Item": back}},
-                ]
+                TransactItems=[{"Put": put_link}, {"Put": {"TableName": self.table_name, "Item": back}}]  # type: ignore[typeddict-item]
             )
         except self.client.exceptions.TransactionCanceledException:
             # Someone linked it concurrently: report what is there now.
             return "same" if self.get_visitor_lead(visitor_id) == lead_id else "relinked"
         return "new" if current is None else "relinked"
+
+    # --- bulk reads for imports (added for `reawake leads|activities import`) ---------------------
+
+    def get_leads(self, lead_ids: list[str]) -> dict[str, Lead]:
+        """The profiles that exist among lead_ids (consistent reads, 100 keys per request)."""
+        found: dict[str, Lead] = {}
+        unique = list(dict.fromkeys(lead_ids))
+        for start in range(0, len(unique), 100):
+            keys: list[dict[str, Any]] = [
+                {"pk": {"S": lead_pk(i)}, "sk": {"S": PROFILE}} for i in unique[start : start + 100]
+            ]
+            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                response = self.client.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table_name, []):
+                    lead = lead_from_item(item)
+                    found[lead.lead_id] = lead
+                request = dict(response.get("UnprocessedKeys") or {})
+        return found

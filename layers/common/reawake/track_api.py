@@ -78,8 +78,27 @@ def parse(model: type[M], request: Request, wrap_list_as: str | None = None) -> 
         first = exc.errors(include_url=False)[0]
         if first["type"] == "json_invalid":
             raise BadRequest(error_response(400, "malformed_json", "the body is not valid JSON")) from exc
-        field = ".".join(str(p) for p in first["loc"])
+        field = field_path(body, first["loc"])
         raise BadRequest(error_response(400, "invalid", f"{field}: {first['msg']}", field)) from exc
+
+
+def field_path(body: bytes, loc: tuple[int | str, ...]) -> str:
+    """The error's location in the input: pydantic adds union member names ("constrained-str")
+    to the path; keep only the keys and indexes that exist in the document."""
+    node: Any = json.loads(body)
+    parts: list[str] = []
+    for part in loc:
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and part < len(node)
+        ):
+            node = node[part]
+        elif isinstance(node, dict | list):
+            parts.append(str(part))  # a missing or extra field: name it, then stop
+            break
+        else:
+            break
+        parts.append(str(part))
+    return ".".join(parts)
 
 
 def origin_allowed(request: Request, settings: Settings) -> bool:
@@ -109,8 +128,10 @@ def post_events(request: Request) -> Response:
     batch = parse(EventBatchIn, request, wrap_list_as="events")
     events = tracking.browser_events(batch.events, settings, now_ms(), user_agent=request.user_agent)
     result = tracking.record(store(), settings, events, now_ms())
-    logger.info("events recorded", extra={"accepted": result.accepted, "duplicates": result.duplicates,
-                                          "revisits": result.revisits})
+    logger.info(
+        "events recorded",
+        extra={"accepted": result.accepted, "duplicates": result.duplicates, "revisits": result.revisits},
+    )
     return json_response(202, {"accepted": result.accepted, "duplicates": result.duplicates})
 
 
@@ -132,8 +153,11 @@ def post_identify(request: Request) -> Response:
             return error_response(400, "invalid_email", str(exc), "email")
         lead = tracking.ensure_lead(store(), email, now, source="form", name=body.name, company=body.company)
         if body.consent is not None:
-            tracking.record_consent(store(), lead, tracking.consent_record(
-                body.consent.marketing_email, body.consent.text, body.consent.source_url, now))
+            tracking.record_consent(
+                store(),
+                lead,
+                tracking.consent_record(body.consent.marketing_email, body.consent.text, body.consent.source_url, now),
+            )
         lead_id = lead.lead_id
     outcome = tracking.link(store(), settings, body.visitor_id, lead_id, now)
     logger.info("visitor identified", extra={"lead_id": lead_id, "link": outcome})
@@ -149,11 +173,18 @@ def get_pixel(request: Request) -> Response:
     now = now_ms()
     try:
         ts = int(q["ts"]) if "ts" in q else now
-        event_id = q.get("id") or "p" + hashlib.sha256(
-            f"{q.get('vid')}|{url}|{now // 60_000}".encode()).hexdigest()[:31]
+        event_id = (
+            q.get("id") or "p" + hashlib.sha256(f"{q.get('vid')}|{url}|{now // 60_000}".encode()).hexdigest()[:31]
+        )
         item = BrowserEventIn.model_validate(
-            {"id": event_id, "type": q.get("type", "page_view"), "ts": ts, "visitor_id": q.get("vid", ""),
-             "url": url, "referrer": q.get("ref")}
+            {
+                "id": event_id,
+                "type": q.get("type", "page_view"),
+                "ts": ts,
+                "visitor_id": q.get("vid", ""),
+                "url": url,
+                "referrer": q.get("ref"),
+            }
         )
         events = tracking.browser_events([item], settings, now, source="pixel", user_agent=request.user_agent)
         tracking.record(store(), settings, events, now)
@@ -164,8 +195,7 @@ def get_pixel(request: Request) -> Response:
 
 @router.route("GET /v1/t.js")
 def get_snippet(request: Request) -> Response:
-    return Response(200, snippet(), "application/javascript; charset=utf-8",
-                    {"cache-control": "public, max-age=3600"})
+    return Response(200, snippet(), "application/javascript; charset=utf-8", {"cache-control": "public, max-age=3600"})
 
 
 @cache
@@ -247,8 +277,9 @@ def unsubscribe_lead(request: Request) -> str | None:
     opting out must always work (特定電子メール法)."""
     settings = get_settings()
     try:
-        return verify(request.path_params.get("token", ""), signing_key(settings), Purpose.UNSUBSCRIBE,
-                      now_ms() // 1000).lead_id
+        return verify(
+            request.path_params.get("token", ""), signing_key(settings), Purpose.UNSUBSCRIBE, now_ms() // 1000
+        ).lead_id
     except TokenError as exc:
         return exc.expired_token.lead_id if exc.expired_token else None
 
@@ -258,7 +289,9 @@ def get_unsubscribe(request: Request) -> Response:
     # Mail scanners fetch links, so GET only asks; the button (or the RFC 8058 POST) unsubscribes.
     if unsubscribe_lead(request) is None:
         return page(400, "リンクが無効です", "この配信停止リンクは無効です。メールに記載の連絡先までご連絡ください。")
-    return page(200, "メール配信の停止", "下のボタンを押すと、今後このアドレスへのご案内メールを停止します。", CONFIRM_FORM)
+    return page(
+        200, "メール配信の停止", "下のボタンを押すと、今後このアドレスへのご案内メールを停止します。", CONFIRM_FORM
+    )
 
 
 @router.route("POST /v1/unsubscribe/{token}")

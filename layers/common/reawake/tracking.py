@@ -6,6 +6,7 @@ HTTP layer only parses and answers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass, replace
 
@@ -142,18 +143,17 @@ def lead_for_token(token: str, key: bytes, now_ms: int) -> str:
         raise InvalidInput("bad_token", f"the identify token is not valid ({exc.reason})", "token") from exc
 
 
-def ensure_lead(store: Store, email: str, now_ms: int, source: str, **fields: str | None) -> Lead:
+def ensure_lead(
+    store: Store, email: str, now_ms: int, source: str, name: str | None = None, company: str | None = None
+) -> Lead:
     """The lead with this email, created (registered now) when it does not exist yet."""
     lead_id = lead_id_for(email)
     lead = store.get_lead(lead_id)
     if lead is not None:
         return lead
-    lead = Lead(lead_id=lead_id, email=email, registered_at=now_ms, source=source,
-                **{k: v for k, v in fields.items() if v})
-    try:
+    lead = Lead(lead_id=lead_id, email=email, registered_at=now_ms, source=source, name=name, company=company)
+    with contextlib.suppress(CommitConflict):  # created concurrently: use that one
         store.save_lead(lead, None)
-    except CommitConflict:
-        pass  # created concurrently: use that one
     found = store.get_lead(lead_id)
     assert found is not None
     return found
@@ -205,8 +205,17 @@ def email_event(kind: str, token: Token, now_ms: int, url: str | None = None, us
     raw = f"{kind}|{token.lead_id}|{token.message_id}|{url}|{now_ms // MINUTE_MS}"
     event_id = "e" + hashlib.sha256(raw.encode()).hexdigest()[:31]
     props = {"campaign": token.message_id.split(":")[0]} if token.message_id else {}
-    return Event(id=event_id, kind=kind, ts=now_ms, source="email", lead_id=token.lead_id, url=url,
-                 message_id=token.message_id, props=props, user_agent=user_agent or None)
+    return Event(
+        id=event_id,
+        kind=kind,
+        ts=now_ms,
+        source="email",
+        lead_id=token.lead_id,
+        url=url,
+        message_id=token.message_id,
+        props=props,
+        user_agent=user_agent or None,
+    )
 
 
 def unsubscribe(store: Store, settings: Settings, lead_id: str, now_ms: int, via: str) -> bool:
@@ -217,8 +226,9 @@ def unsubscribe(store: Store, settings: Settings, lead_id: str, now_ms: int, via
             return False
         if lead.unsubscribed_at is not None:
             return True
-        event = Event(id=f"unsub-{lead_id}", kind="unsubscribe", ts=now_ms, source="email", lead_id=lead_id,
-                      props={"via": via})
+        event = Event(
+            id=f"unsub-{lead_id}", kind="unsubscribe", ts=now_ms, source="email", lead_id=lead_id, props={"via": via}
+        )
         updated = replace(lead, unsubscribed_at=now_ms, suppressed=lead.suppressed or "unsubscribe")
         try:
             store.commit([event], _expires_at(settings, now_ms), updated, lead.version)
@@ -242,11 +252,10 @@ def activity_events(activities: list[ActivityIn], now_ms: int) -> list[tuple[str
         ts = to_epoch_ms(item.occurred_at)
         check_time(ts, now_ms, ACTIVITY_EPOCH_MS, f"activities.{index}.occurred_at")
         # Without an id, the same activity sent twice (a re-imported CSV) is still stored once.
-        event_id = item.id or "a" + hashlib.sha256(
-            f"{email}|{item.type}|{ts}|{item.url}".encode()
-        ).hexdigest()[:31]
-        out.append((email, Event(id=event_id, kind=item.type, ts=ts, source="activity", url=item.url,
-                                 props=dict(item.props))))
+        event_id = item.id or "a" + hashlib.sha256(f"{email}|{item.type}|{ts}|{item.url}".encode()).hexdigest()[:31]
+        out.append(
+            (email, Event(id=event_id, kind=item.type, ts=ts, source="activity", url=item.url, props=dict(item.props)))
+        )
     return out
 
 
@@ -259,6 +268,7 @@ def record_activities(store: Store, settings: Settings, pairs: list[tuple[str, E
     for email, events in by_email.items():
         lead = ensure_lead(store, email, min(e.ts for e in events), source="activity")
         result = record(store, settings, [e.for_lead(lead.lead_id) for e in events], now_ms)
-        total = Recorded(total.accepted + result.accepted, total.duplicates + result.duplicates,
-                         total.revisits + result.revisits)
+        total = Recorded(
+            total.accepted + result.accepted, total.duplicates + result.duplicates, total.revisits + result.revisits
+        )
     return total

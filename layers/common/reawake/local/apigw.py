@@ -48,8 +48,15 @@ def match(routes: list[Route], method: str, path: str) -> tuple[Route, dict[str,
     return None
 
 
-def http_event(route: Route, path_params: dict[str, str], method: str, raw_url: str,
-               headers: dict[str, str], body: bytes, source_ip: str = "127.0.0.1") -> dict[str, Any]:
+def http_event(
+    route: Route,
+    path_params: dict[str, str],
+    method: str,
+    raw_url: str,
+    headers: dict[str, str],
+    body: bytes,
+    source_ip: str = "127.0.0.1",
+) -> dict[str, Any]:
     parts = urlsplit(raw_url)
     query: dict[str, str] = {}
     for k, v in parse_qsl(parts.query, keep_blank_values=True):
@@ -68,8 +75,13 @@ def http_event(route: Route, path_params: dict[str, str], method: str, raw_url: 
             "apiId": "local",
             "domainName": lower.get("host", "127.0.0.1"),
             "domainPrefix": "local",
-            "http": {"method": method, "path": parts.path, "protocol": "HTTP/1.1",
-                     "sourceIp": source_ip, "userAgent": lower.get("user-agent", "")},
+            "http": {
+                "method": method,
+                "path": parts.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": lower.get("user-agent", ""),
+            },
             "requestId": uuid.uuid4().hex,
             "routeKey": route.key,
             "stage": "$default",

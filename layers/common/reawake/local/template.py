@@ -33,14 +33,31 @@ def _tag(tag: str, name: str) -> None:
     _CfnLoader.add_constructor(f"!{tag}", construct)
 
 
-for _t in ("Ref", "Sub", "GetAtt", "Join", "Select", "Split", "If", "Equals", "Not", "And", "Or",
-           "FindInMap", "ImportValue", "Base64", "GetAZs", "Condition"):
+for _t in (
+    "Ref",
+    "Sub",
+    "GetAtt",
+    "Join",
+    "Select",
+    "Split",
+    "If",
+    "Equals",
+    "Not",
+    "And",
+    "Or",
+    "FindInMap",
+    "ImportValue",
+    "Base64",
+    "GetAZs",
+    "Condition",
+):
     _tag(_t, "Ref" if _t == "Ref" else ("Condition" if _t == "Condition" else f"Fn::{_t}"))
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     with path.open(encoding="utf-8") as f:
-        return yaml.load(f, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+        template: dict[str, Any] = yaml.load(f, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+    return template
 
 
 def resources_of(template: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:
@@ -57,7 +74,7 @@ class Created:
     def resolve(self, value: Any) -> Any:
         """Resolve !Ref / !Join / !Sub against parameters and created resources."""
         if isinstance(value, dict) and len(value) == 1:
-            (fn, arg), = value.items()
+            ((fn, arg),) = value.items()
             if fn == "Ref":
                 return self.parameters.get(arg, self.names.get(arg, arg))
             if fn == "Fn::Join":
@@ -105,8 +122,12 @@ def create_table(dynamodb: Any, name: str, props: dict[str, Any]) -> None:
         dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
 
 
-def create_resources(clients: Any, prefix: str = "reawake", parameters: dict[str, Any] | None = None,
-                     template: dict[str, Any] | None = None) -> Created:
+def create_resources(
+    clients: Any,
+    prefix: str = "reawake",
+    parameters: dict[str, Any] | None = None,
+    template: dict[str, Any] | None = None,
+) -> Created:
     """Create the template's tables, buckets and secrets. ``clients(service)`` returns a boto3 client."""
     template = template or load_template()
     created = Created(parameters=parameter_defaults(template, parameters))
@@ -128,7 +149,9 @@ def create_resources(clients: Any, prefix: str = "reawake", parameters: dict[str
         gen = res["Properties"].get("GenerateSecretString", {})
         value = json.loads(gen.get("SecretStringTemplate", "{}"))
         if gen.get("GenerateStringKey"):
-            value[gen["GenerateStringKey"]] = secrets.token_urlsafe(gen.get("PasswordLength", 32))[:gen.get("PasswordLength", 32)]
+            value[gen["GenerateStringKey"]] = secrets.token_urlsafe(gen.get("PasswordLength", 32))[
+                : gen.get("PasswordLength", 32)
+            ]
         arn = clients("secretsmanager").create_secret(Name=f"{prefix}-{logical}", SecretString=json.dumps(value))["ARN"]
         created.names[logical] = arn
     return created
