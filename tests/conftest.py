@@ -52,9 +52,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     from moto import mock_aws
 
     from reawake import aws as aws_clients
+    from reawake.local import moto_patches
     from reawake.local.template import create_resources, function_environment, load_template
     from reawake.settings import get_settings
 
+    moto_patches.apply()
     with mock_aws():
         template = load_template()
         created = create_resources(lambda s: boto3.client(s), parameters={"SiteOrigins": [SITE]})
