@@ -21,7 +21,7 @@ def apply() -> None:
         return
     from moto.dynamodb.models import DynamoDBBackend
 
-    DynamoDBBackend.transact_write_items = _transact_write_items
+    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
     _applied = True
 
 
