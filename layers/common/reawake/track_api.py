@@ -88,9 +88,7 @@ def field_path(body: bytes, loc: tuple[int | str, ...]) -> str:
     node: Any = json.loads(body)
     parts: list[str] = []
     for part in loc:
-        if (isinstance(node, dict) and part in node) or (
-            isinstance(node, list) and isinstance(part, int) and part < len(node)
-        ):
+        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and part < len(node)):
             node = node[part]
         elif isinstance(node, dict | list):
             parts.append(str(part))  # a missing or extra field: name it, then stop
