@@ -88,14 +88,13 @@ def field_path(body: bytes, loc: tuple[int | str, ...]) -> str:
     node: Any = json.loads(body)
     parts: list[str] = []
     for part in loc:
-        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and part < len(node)):
-            node = node[part]
-        elif isinstance(node, dict | list):
-            parts.append(str(part))  # a missing or extra field: name it, then stop
-            break
-        else:
+        if not isinstance(node, dict | list):
             break
         parts.append(str(part))
+        exists = part in node if isinstance(node, dict) else isinstance(part, int) and part < len(node)
+        if not exists:
+            break  # a missing or extra field: named, and the path ends there
+        node = node[part]  # type: ignore[index]
     return ".".join(parts)
 
 
