@@ -43,7 +43,7 @@ browser: venv chromium
 
 ## Debian's Chromium for the browser tests (installed once, when missing)
 chromium:
-	@command -v chromium >/dev/null 2>&1 || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk)
 
 ## make bench: the benchmarks; each prints its figures and a ratio against a same-run baseline
 bench: venv

@@ -29,18 +29,16 @@ def emulated_stack() -> Iterator[Any]:
     import boto3
     from moto import mock_aws
 
-    from reawake import aws, track_api
     from reawake.local import moto_patches
+    from reawake.local.connect import reset_caches
     from reawake.local.template import create_resources, function_environment, load_template
-    from reawake.settings import get_settings
 
     moto_patches.apply()
     with mock_aws():
         template = load_template()
         created = create_resources(lambda s: boto3.client(s), parameters={"SiteOrigins": [SITE]})
         os.environ.update(function_environment(template, created, "TrackFunction"))
-        for cached in (get_settings, aws.client, aws.secret_json, track_api.store):
-            cached.cache_clear()
+        reset_caches()
         yield created
 
 

@@ -51,28 +51,20 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """moto in-process with the template's resources; the environment the functions get."""
     from moto import mock_aws
 
-    from reawake import aws as aws_clients
     from reawake.local import moto_patches
+    from reawake.local.connect import reset_caches
     from reawake.local.template import create_resources, function_environment, load_template
-    from reawake.settings import get_settings
 
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # a shared local stack points the process at its emulator
     moto_patches.apply()
     with mock_aws():
         template = load_template()
         created = create_resources(lambda s: boto3.client(s), parameters={"SiteOrigins": [SITE]})
         for k, v in function_environment(template, created, "TrackFunction").items():
             monkeypatch.setenv(k, v)
-        get_settings.cache_clear()
-        aws_clients.client.cache_clear()
-        aws_clients.secret_json.cache_clear()
-        from reawake import track_api
-
-        track_api.store.cache_clear()
+        reset_caches()
         yield created
-        get_settings.cache_clear()
-        aws_clients.client.cache_clear()
-        aws_clients.secret_json.cache_clear()
-        track_api.store.cache_clear()
+        reset_caches()
 
 
 @pytest.fixture

@@ -48,8 +48,10 @@ class Lead:
     unsubscribed_at: int | None = None
     suppressed: str | None = None  # "bounce" | "complaint" | "unsubscribe"
     consent: dict[str, Any] | None = None
-    dormant_since: int | None = None  # set by the segment run for watched definitions
-    dormant_segments: dict[str, int] = field(default_factory=dict)
+    # Set by the segment run: the definitions the lead is in now (id -> entered at), and since
+    # when it has been in at least one dormancy definition (None: not dormant).
+    segments: dict[str, int] = field(default_factory=dict)
+    dormant_since: int | None = None
     reactivated_at: int | None = None
     converted_at: int | None = None
     source: str = "import"

@@ -18,6 +18,7 @@ class Settings:
     site_origins: tuple[str, ...]
     time_zone: ZoneInfo
     event_retention_days: int
+    segment_shards: int = 4
 
     @property
     def primary_site(self) -> str:
@@ -57,4 +58,5 @@ def get_settings() -> Settings:
         site_origins=origins,
         time_zone=ZoneInfo(os.environ.get("TIME_ZONE", "Asia/Tokyo")),
         event_retention_days=int(os.environ.get("EVENT_RETENTION_DAYS", "400")),
+        segment_shards=int(os.environ.get("SEGMENT_SHARDS", "4")),
     )

@@ -105,7 +105,7 @@ class Store:
         item = self._get(visitor_pk(visitor_id), "LINK")
         return item["lead_id"]["S"] if item else None
 
-    def _query(self, pk: str, prefix: str) -> Iterator[dict[str, Any]]:
+    def query_items(self, pk: str, prefix: str) -> Iterator[dict[str, Any]]:
         paginator = self.client.get_paginator("query")
         for page in paginator.paginate(
             TableName=self.table_name,
@@ -116,13 +116,13 @@ class Store:
             yield from page.get("Items", [])
 
     def visitor_events(self, visitor_id: str) -> list[Event]:
-        return [event_from_item(i) for i in self._query(visitor_pk(visitor_id), "EV#")]
+        return [event_from_item(i) for i in self.query_items(visitor_pk(visitor_id), "EV#")]
 
     def lead_events(self, lead_id: str) -> list[Event]:
-        return [event_from_item(i) for i in self._query(lead_pk(lead_id), "EV#")]
+        return [event_from_item(i) for i in self.query_items(lead_pk(lead_id), "EV#")]
 
     def lead_visitors(self, lead_id: str) -> list[str]:
-        return [i["sk"]["S"].split("#", 1)[1] for i in self._query(lead_pk(lead_id), "VISITOR#")]
+        return [i["sk"]["S"].split("#", 1)[1] for i in self.query_items(lead_pk(lead_id), "VISITOR#")]
 
     def scan_leads(self, segment: int = 0, total_segments: int = 1) -> Iterator[Lead]:
         paginator = self.client.get_paginator("scan")

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from reawake import tracking
 from reawake.aws import secret_json
+from reawake.config_store import ConfigStore
 from reawake.events import (
     MAX_BODY_BYTES,
     ActivityBatchIn,
@@ -26,6 +27,7 @@ from reawake.events import (
 )
 from reawake.http import Request, Response, Router, error_response, json_response
 from reawake.normalize import normalize_email
+from reawake.scoring import ScoringConfig
 from reawake.settings import Settings, get_settings
 from reawake.store import Store
 from reawake.tokens import Purpose, TokenError, verify
@@ -50,6 +52,19 @@ def now_ms() -> int:
 @cache
 def store() -> Store:
     return Store(get_settings().table_name)
+
+
+@cache
+def config() -> ConfigStore:
+    return ConfigStore(get_settings().config_bucket)
+
+
+def scoring() -> ScoringConfig | None:
+    """The scoring config from the config bucket; without one, leads are not scored (logged)."""
+    found = config().scoring()
+    if found is None:
+        logger.warning("no scoring config in the config bucket: scores are not updated")
+    return found
 
 
 def signing_key(settings: Settings) -> bytes:
@@ -124,7 +139,7 @@ def post_events(request: Request) -> Response:
         return error_response(403, "origin_not_allowed", "this origin is not a configured site")
     batch = parse(EventBatchIn, request, wrap_list_as="events")
     events = tracking.browser_events(batch.events, settings, now_ms(), user_agent=request.user_agent)
-    result = tracking.record(store(), settings, events, now_ms())
+    result = tracking.record(store(), settings, events, now_ms(), scoring())
     logger.info(
         "events recorded",
         extra={"accepted": result.accepted, "duplicates": result.duplicates, "revisits": result.revisits},
@@ -156,7 +171,7 @@ def post_identify(request: Request) -> Response:
                 tracking.consent_record(body.consent.marketing_email, body.consent.text, body.consent.source_url, now),
             )
         lead_id = lead.lead_id
-    outcome = tracking.link(store(), settings, body.visitor_id, lead_id, now)
+    outcome = tracking.link(store(), settings, body.visitor_id, lead_id, now, scoring())
     logger.info("visitor identified", extra={"lead_id": lead_id, "link": outcome})
     return json_response(200, {"identified": True, "link": outcome})
 
@@ -184,7 +199,7 @@ def get_pixel(request: Request) -> Response:
             }
         )
         events = tracking.browser_events([item], settings, now, source="pixel", user_agent=request.user_agent)
-        tracking.record(store(), settings, events, now)
+        tracking.record(store(), settings, events, now, scoring())
     except (ValueError, tracking.InvalidInput) as exc:  # ValidationError is a ValueError
         logger.info("pixel ignored", extra={"reason": type(exc).__name__})
     return gif()
@@ -235,7 +250,7 @@ def get_click(request: Request) -> Response:
         logger.warning("click target off the configured sites", extra={"lead_id": token.lead_id})
         return redirect(fallback) if fallback else error_response(400, "bad_target", "this link is not valid")
     event = tracking.email_event("email_click", token, now, url=target, user_agent=request.user_agent)
-    tracking.record(store(), settings, [event], now)
+    tracking.record(store(), settings, [event], now, scoring())
     return redirect(with_identify(target, tracking.identify_token(token.lead_id, key, now)))
 
 
@@ -248,7 +263,7 @@ def get_open(request: Request) -> Response:
         try:
             token = verify(name[:-4], signing_key(settings), Purpose.OPEN, now // 1000)
             event = tracking.email_event("email_open", token, now, user_agent=request.user_agent)
-            tracking.record(store(), settings, [event], now)
+            tracking.record(store(), settings, [event], now, scoring())
         except TokenError as exc:
             logger.info("open token refused", extra={"reason": exc.reason})
     return gif()
@@ -313,7 +328,7 @@ def post_activities(request: Request) -> Response:
     batch = parse(ActivityBatchIn, request, wrap_list_as="activities")
     now = now_ms()
     pairs = tracking.activity_events(batch.activities, now)
-    result = tracking.record_activities(store(), settings, pairs, now)
+    result = tracking.record_activities(store(), settings, pairs, now, scoring())
     logger.info("activities recorded", extra={"accepted": result.accepted, "duplicates": result.duplicates})
     return json_response(202, {"accepted": result.accepted, "duplicates": result.duplicates})
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from reawake.events import ActivityIn, BrowserEventIn, Event, to_epoch_ms
 from reawake.leads import Lead, flag_revisits, fold_events, lead_id_for
 from reawake.normalize import normalize_email
+from reawake.scoring import ScoringConfig, apply_events
 from reawake.settings import Settings
 from reawake.store import CommitConflict, Store
 from reawake.tokens import Purpose, Token, TokenError, sign, verify
@@ -75,9 +76,11 @@ def browser_events(
     return events
 
 
-def record(store: Store, settings: Settings, events: list[Event], now_ms: int) -> Recorded:
+def record(
+    store: Store, settings: Settings, events: list[Event], now_ms: int, scoring: ScoringConfig | None = None
+) -> Recorded:
     """Store events once each (by id), attributing them to the visitor's lead when known, and
-    update that lead's aggregates in the same transaction."""
+    update that lead's aggregates (and score, given the scoring config) in the same transaction."""
     unique: dict[str, Event] = {}
     for event in events:
         unique.setdefault(event.id, event)
@@ -89,7 +92,7 @@ def record(store: Store, settings: Settings, events: list[Event], now_ms: int) -
     for (lead_id, visitor_id), group in groups.items():
         if lead_id is None and visitor_id is not None:
             lead_id = store.get_visitor_lead(visitor_id)
-        result = _record_group(store, settings, lead_id, group, now_ms)
+        result = _record_group(store, settings, lead_id, group, now_ms, scoring)
         accepted += result.accepted
         duplicates += result.duplicates
         revisits += result.revisits
@@ -100,7 +103,21 @@ def _expires_at(settings: Settings, now_ms: int) -> int:
     return now_ms // 1000 + settings.event_retention_days * 86_400
 
 
-def _record_group(store: Store, settings: Settings, lead_id: str | None, events: list[Event], now_ms: int) -> Recorded:
+def _updated_lead(
+    lead: Lead, events: list[Event], settings: Settings, now_ms: int, scoring: ScoringConfig | None
+) -> Lead:
+    updated = fold_events(lead, events, settings.time_zone, now_ms, settings.event_retention_days)
+    return apply_events(updated, events, scoring, now_ms) if scoring else updated
+
+
+def _record_group(
+    store: Store,
+    settings: Settings,
+    lead_id: str | None,
+    events: list[Event],
+    now_ms: int,
+    scoring: ScoringConfig | None,
+) -> Recorded:
     pending = list(events)
     lead = store.get_lead(lead_id) if lead_id else None
     for _ in range(MAX_ATTEMPTS):
@@ -110,7 +127,7 @@ def _record_group(store: Store, settings: Settings, lead_id: str | None, events:
             to_store, new_lead = pending, None
         else:
             to_store = flag_revisits(lead, pending)
-            new_lead = fold_events(lead, to_store, settings.time_zone, now_ms, settings.event_retention_days)
+            new_lead = _updated_lead(lead, to_store, settings, now_ms, scoring)
         try:
             store.commit(
                 to_store,
@@ -159,7 +176,14 @@ def ensure_lead(
     return found
 
 
-def link(store: Store, settings: Settings, visitor_id: str, lead_id: str, now_ms: int) -> str:
+def link(
+    store: Store,
+    settings: Settings,
+    visitor_id: str,
+    lead_id: str,
+    now_ms: int,
+    scoring: ScoringConfig | None = None,
+) -> str:
     """Link a browser to a lead; on the first link, fold its anonymous history into the lead."""
     outcome = store.link_visitor(visitor_id, lead_id, now_ms)
     if outcome != "new":
@@ -173,7 +197,7 @@ def link(store: Store, settings: Settings, visitor_id: str, lead_id: str, now_ms
             return outcome
         try:
             store.save_lead(
-                fold_events(lead, history, settings.time_zone, now_ms, settings.event_retention_days), lead.version
+                _updated_lead(lead, history, settings, now_ms, scoring), lead.version
             )
             return outcome
         except CommitConflict:
@@ -259,7 +283,13 @@ def activity_events(activities: list[ActivityIn], now_ms: int) -> list[tuple[str
     return out
 
 
-def record_activities(store: Store, settings: Settings, pairs: list[tuple[str, Event]], now_ms: int) -> Recorded:
+def record_activities(
+    store: Store,
+    settings: Settings,
+    pairs: list[tuple[str, Event]],
+    now_ms: int,
+    scoring: ScoringConfig | None = None,
+) -> Recorded:
     """Record activities; a lead unknown so far is created, registered at its first activity."""
     total = Recorded(0, 0)
     by_email: dict[str, list[Event]] = {}
@@ -267,7 +297,7 @@ def record_activities(store: Store, settings: Settings, pairs: list[tuple[str, E
         by_email.setdefault(email, []).append(event)
     for email, events in by_email.items():
         lead = ensure_lead(store, email, min(e.ts for e in events), source="activity")
-        result = record(store, settings, [e.for_lead(lead.lead_id) for e in events], now_ms)
+        result = record(store, settings, [e.for_lead(lead.lead_id) for e in events], now_ms, scoring)
         total = Recorded(
             total.accepted + result.accepted, total.duplicates + result.duplicates, total.revisits + result.revisits
         )

@@ -1,0 +1,266 @@
+"""The whole system on one machine: moto on loopback, template.yaml's resources, the HTTP API in
+front of the real handlers, the demo site, and Japanese sample data.
+
+    with LocalStack() as stack:
+        print(stack.api_url, stack.site_url, stack.endpoint_url)
+
+Everything lives in this process's memory: stopping it forgets all state.
+The parts run as services (``start``/``stop``) in ``LocalStack.services``; a stream consumer,
+a scheduler or an outbox is one more service started after the resources exist.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from socketserver import BaseServer
+from typing import Any, Protocol
+
+from reawake.local.apigw import routes_of
+from reawake.local.connect import emulator_environment, reset_caches
+from reawake.local.gateway import Gateway, GatewayServer, cors_of
+from reawake.local.lambdas import Functions
+from reawake.local.site import SITE_DIR, SiteServer
+from reawake.local.template import ROOT, Created, create_resources, function_environment, load_template, resources_of
+from reawake.store import Store
+
+log = logging.getLogger("reawake_local")
+
+HOST = "127.0.0.1"
+SAMPLES_DIR = ROOT / "config" / "sample"
+
+
+class Service(Protocol):
+    name: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class ServerThread:
+    """A socketserver served from a daemon thread."""
+
+    def __init__(self, name: str, server: BaseServer) -> None:
+        self.name = name
+        self.server = server
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name=f"reawake-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self.server.shutdown()
+            self._thread.join(timeout=5)
+        self.server.server_close()
+
+
+class Emulator:
+    """moto's server on loopback, on a free port."""
+
+    name = "emulator"
+
+    def __init__(self, host: str = HOST) -> None:
+        from moto.server import ThreadedMotoServer
+
+        from reawake.local import moto_patches
+
+        moto_patches.apply()  # TransactWriteItems without copying whole tables
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
+        self.endpoint_url = ""
+
+    def start(self) -> None:
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        # moto's backends are process-wide: empty them so a later stack in this process starts clean.
+        try:
+            reset = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
+            urllib.request.urlopen(reset, timeout=5).close()  # noqa: S310 - our own loopback URL
+        except OSError as exc:
+            log.warning("could not reset the emulator: %s", exc)
+        self._server.stop()
+
+
+class LocalStack:
+    def __init__(self, api_port: int = 0, site_port: int = 0, load_samples: bool = True, host: str = HOST,
+                 prefix: str = "reawake", site_dir: Path = SITE_DIR, samples_dir: Path = SAMPLES_DIR,
+                 parameters: dict[str, Any] | None = None) -> None:
+        """parameters: template parameter overrides (LogLevel, TimeZone, ...); SiteOrigins is the demo site."""
+        self.api_port = api_port
+        self.site_port = site_port
+        self.load_samples = load_samples
+        self.host = host
+        self.prefix = prefix
+        self.site_dir = site_dir
+        self.samples_dir = samples_dir
+        self.parameters = dict(parameters or {})
+        self.api_url = self.site_url = self.endpoint_url = ""
+        self.services: list[Service] = []
+        self.environment: dict[str, str] = {}
+        self.created = Created()
+        self.samples: dict[str, Any] = {}
+        self.timings: dict[str, float] = {}
+        self._saved_env: dict[str, str | None] = {}
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        began = time.perf_counter()
+        # Bind both ports first: the site's origin is a template parameter (CORS, redirect allow-list).
+        site = SiteServer(self.host, self.site_port, self.site_dir)
+        self.services.append(ServerThread("site", site))
+        api = GatewayServer(self.host, self.api_port)
+        self.services.append(ServerThread("api", api))
+        self.site_url = site.url
+        self.api_url = f"http://{self.host}:{api.server_address[1]}"
+        site.api_url = self.api_url
+
+        emulator = Emulator(self.host)
+        emulator.start()
+        self.services.insert(0, emulator)
+        self.endpoint_url = emulator.endpoint_url
+        self._set_env(emulator_environment(self.endpoint_url))
+        self._lap("emulator", began)
+
+        from reawake import aws
+
+        template = load_template()
+        origins = [self.site_url, self.site_url.replace(f"//{self.host}:", "//localhost:")]
+        parameters = {**self.parameters, "SiteOrigins": origins}
+        self.created = create_resources(aws.client, self.prefix, parameters, template)
+        for logical in resources_of(template, "AWS::Serverless::Function"):
+            self.environment.update(function_environment(template, self.created, logical))
+        self._set_env(self.environment)
+        self._lap("resources", began)
+
+        api.gateway = Gateway(routes_of(template), Functions(template, self.prefix), cors_of(template, self.created))
+        for service in self.services[1:]:
+            service.start()
+        if self.load_samples:
+            self.samples = load_sample_data(self.store(), self.samples_dir)
+            self._lap("samples", began)
+        self._lap("total", began)
+        log.info("local stack up in %.2f s %s", self.timings["total"], self.timings)
+
+    def stop(self) -> None:
+        """Stop every service (last started first) and give the process its environment back."""
+        while self.services:
+            service = self.services.pop()
+            try:
+                service.stop()
+            except Exception:
+                log.exception("stopping %s failed", service.name)
+        for name, old in self._saved_env.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+        self._saved_env.clear()
+        reset_caches()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- use ---------------------------------------------------------------------------------------
+
+    def store(self) -> Store:
+        from reawake.settings import get_settings
+
+        return Store(get_settings().table_name)
+
+    def describe(self) -> dict[str, Any]:
+        """What other processes need to talk to this stack (written to .local/stack.json)."""
+        names = self.created.names
+        return {
+            "api_url": self.api_url,
+            "site_url": self.site_url,
+            "endpoint_url": self.endpoint_url,
+            "region": os.environ.get("AWS_DEFAULT_REGION", ""),
+            "table_name": self.environment.get("TABLE_NAME", ""),
+            "config_bucket": self.environment.get("CONFIG_BUCKET", ""),
+            "secrets": {k: v for k, v in names.items() if str(v).startswith("arn:aws:secretsmanager:")},
+            "environment": self.environment,
+            "samples": self.samples,
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    def _set_env(self, values: dict[str, str]) -> None:
+        for name, value in values.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+        reset_caches()
+
+    def _lap(self, name: str, began: float) -> None:
+        self.timings[name] = round(time.perf_counter() - began, 3)
+
+
+def _optional(module: str, attr: str) -> Callable[..., Any] | None:
+    """A function from a module that may not exist yet (sample importers land separately)."""
+    import importlib
+
+    try:
+        found: Callable[..., Any] = getattr(importlib.import_module(module), attr)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return None
+    return found
+
+
+def load_sample_data(store: Store, samples_dir: Path = SAMPLES_DIR) -> dict[str, Any]:
+    """Import config/sample/leads.csv and activities.csv. A missing file or importer is skipped
+    with a note; a failing import is reported, not fatal (the stack is still useful without it)."""
+    from reawake.settings import get_settings
+
+    settings = get_settings()
+    now_ms = int(time.time() * 1000)
+    result: dict[str, Any] = {"leads": 0, "activities": False, "notes": []}
+    for label, module, attr, name in (
+        ("leads", "reawake.leads_import", "import_csv_file", "leads.csv"),
+        ("activities", "reawake.activities_import", "import_activities_file", "activities.csv"),
+    ):
+        path = samples_dir / name
+        importer = _optional(module, attr)
+        if importer is None or not path.is_file():
+            result["notes"].append(f"{label}: skipped ({module if importer is None else path} not found)")
+            continue
+        try:
+            importer(store, path, settings, now_ms)
+        except Exception as exc:
+            log.exception("importing %s failed", path)
+            print(f"warning: importing {path} failed: {exc}", file=sys.stderr)
+            result["notes"].append(f"{label}: failed ({exc})")
+            continue
+        if label == "activities":
+            result["activities"] = True
+    emails = sorted(lead.email for lead in store.scan_leads())
+    result["leads"] = len(emails)
+    result["example_email"] = emails[0] if emails else None
+    return result

@@ -1,0 +1,115 @@
+"""A segment run: evaluate every definition over every lead, once per lead, and record changes.
+
+The run is split into shards (DynamoDB parallel-scan segments of the sparse ``leads`` index);
+each shard is one Lambda invocation under a Step Functions Map. Each lead is read once, every
+definition evaluated on it, and only a change of membership is written, so running the same
+day twice writes nothing and enrolls no one twice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from reawake.approaches import approach_for
+from reawake.leads import Lead
+from reawake.memberships import reconcile
+from reawake.scoring import ScoringConfig
+from reawake.segment_store import SegmentStore
+from reawake.segments.compile import Context, Predicate, compile_definitions
+from reawake.segments.model import SegmentDefinition
+from reawake.store import CommitConflict, Store
+
+MAX_ATTEMPTS = 5
+
+
+@dataclass
+class ShardResult:
+    shard: int
+    scanned: int = 0
+    members: Counter[str] = field(default_factory=Counter)
+    entered: Counter[str] = field(default_factory=Counter)
+    left: Counter[str] = field(default_factory=Counter)
+    approaches: Counter[str] = field(default_factory=Counter)
+    retries: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "shard": self.shard,
+            "scanned": self.scanned,
+            "members": dict(self.members),
+            "entered": dict(self.entered),
+            "left": dict(self.left),
+            "approaches": dict(self.approaches),
+            "retries": self.retries,
+        }
+
+
+def run_id_for(now_ms: int, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(now_ms / 1000, tz).strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def matching(compiled: list[tuple[SegmentDefinition, Predicate]], lead: Lead) -> list[str]:
+    return [definition.id for definition, predicate in compiled if predicate(lead)]
+
+
+def run_shard(
+    store: Store,
+    definitions: list[SegmentDefinition],
+    shard: int,
+    total_shards: int,
+    now_ms: int,
+    tz: ZoneInfo,
+    scoring: ScoringConfig | None = None,
+) -> ShardResult:
+    compiled = compile_definitions(definitions, Context(now_ms, tz, scoring))
+    by_id = {d.id: d for d in definitions}
+    dormant_ids = set(by_id)  # every configured definition is a definition of dormancy
+    segments = SegmentStore(store)
+    result = ShardResult(shard)
+    for lead in store.scan_leads(shard, total_shards):
+        result.scanned += 1
+        for _ in range(MAX_ATTEMPTS):
+            matched = matching(compiled, lead)
+            change = reconcile(lead, matched, dormant_ids, now_ms)
+            if change is None:
+                break
+            approaches = [approach_for(by_id[s], lead.lead_id, change.after.segments[s]) for s in change.entered]
+            try:
+                segments.record_change(change, approaches, now_ms)
+            except CommitConflict:
+                # Tracking (or an overlapping run) changed the lead: evaluate it again as it is now.
+                result.retries += 1
+                fresh = store.get_lead(lead.lead_id)
+                if fresh is None:
+                    break
+                lead = fresh
+                continue
+            result.entered.update(change.entered)
+            result.left.update(change.left)
+            result.approaches.update(a.type for a in approaches)
+            lead = change.after
+            break
+        result.members.update(lead.segments)
+    return result
+
+
+def summarize(run_id: str, now_ms: int, shard_results: list[dict[str, Any]]) -> dict[str, Any]:
+    total: dict[str, Any] = {
+        "run_id": run_id,
+        "now_ms": now_ms,
+        "shards": len(shard_results),
+        "scanned": 0,
+        "members": Counter(),
+        "entered": Counter(),
+        "left": Counter(),
+        "approaches": Counter(),
+    }
+    for part in shard_results:
+        total["scanned"] += part["scanned"]
+        for key in ("members", "entered", "left", "approaches"):
+            total[key].update(part[key])
+    return {k: dict(v) if isinstance(v, Counter) else v for k, v in total.items()}

@@ -1,0 +1,103 @@
+"""DynamoDB adapter for segment runs: membership changes, approach records, run summaries.
+
+| item | pk | sk |
+|---|---|---|
+| membership (history) | ``LEAD#<lead_id>`` | ``MEMBER#<segment>#<entered_at>`` (``left_at`` once left) |
+| approach | ``LEAD#<lead_id>`` | ``APPROACH#<segment>#<entered_at>`` |
+| run summary | ``RUN#segments`` | ``<run id>`` |
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reawake.approaches import Approach
+from reawake.dynamo import deserialize, serialize
+from reawake.memberships import MembershipChange
+from reawake.store import CommitConflict, Store, lead_pk
+
+
+def membership_item(lead_id: str, segment_id: str, entered_at: int, left_at: int | None = None) -> dict[str, Any]:
+    return {
+        "pk": lead_pk(lead_id),
+        "sk": f"MEMBER#{segment_id}#{entered_at}",
+        "segment_id": segment_id,
+        "entered_at": entered_at,
+        "left_at": left_at,
+    }
+
+
+def approach_item(approach: Approach) -> dict[str, Any]:
+    return {
+        "pk": lead_pk(approach.lead_id),
+        "sk": f"APPROACH#{approach.key}",
+        "segment_id": approach.segment_id,
+        "entered_at": approach.entered_at,
+        "type": approach.type,
+        "sequence": approach.sequence,
+        "status": approach.status,
+    }
+
+
+class SegmentStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def record_change(self, change: MembershipChange, approaches: list[Approach], now_ms: int) -> None:
+        """The lead's new memberships, their history and the approaches, all or nothing.
+
+        Raises CommitConflict(stale_lead=True) when the lead changed since it was read; an approach
+        that already exists (an overlapping run) cancels the whole change the same way.
+        """
+        table = self.store.table_name
+        lead_id = change.after.lead_id
+        puts: list[dict[str, Any]] = []
+        for segment_id in change.entered:
+            puts.append(
+                {
+                    "TableName": table,
+                    "Item": serialize(membership_item(lead_id, segment_id, change.after.segments[segment_id])),
+                }
+            )
+        for segment_id in change.left:
+            entered_at = change.before.segments[segment_id]
+            puts.append(
+                {
+                    "TableName": table,
+                    "Item": serialize(membership_item(lead_id, segment_id, entered_at, left_at=now_ms)),
+                }
+            )
+        for approach in approaches:
+            puts.append(
+                {
+                    "TableName": table,
+                    "Item": serialize(approach_item(approach)),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            )
+        try:
+            self.store.commit([], 0, change.after, change.before.version, extra_puts=puts)
+        except CommitConflict:
+            raise
+        except self.store.client.exceptions.TransactionCanceledException as exc:
+            raise CommitConflict(set(), True) from exc
+
+    def history(self, lead_id: str) -> list[dict[str, Any]]:
+        """Membership history and approaches of one lead, oldest first."""
+        items = [
+            deserialize(i)
+            for prefix in ("MEMBER#", "APPROACH#")
+            for i in self.store.query_items(lead_pk(lead_id), prefix)
+        ]
+        return sorted(items, key=lambda i: (i["entered_at"], i["sk"]))
+
+    def save_run(self, run_id: str, summary: dict[str, Any]) -> None:
+        self.store.client.put_item(
+            TableName=self.store.table_name, Item=serialize({"pk": "RUN#segments", "sk": run_id, **summary})
+        )
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        item = self.store.client.get_item(
+            TableName=self.store.table_name, Key={"pk": {"S": "RUN#segments"}, "sk": {"S": run_id}}
+        ).get("Item")
+        return deserialize(item) if item else None

@@ -1,0 +1,135 @@
+"""Segment runs against the emulator: exact members, written once, the same over any shard count."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from reawake.leads import Lead
+from reawake.scoring import ScoringConfig, load_scoring_file
+from reawake.segment_run import run_shard, summarize
+from reawake.segment_store import SegmentStore
+from reawake.segments.config import load_segment_files
+from reawake.segments.model import SegmentDefinition
+from reawake.store import Store
+from tests.datagen import TOKYO, Dataset, generate
+from tests.unit.test_segment_bruteforce import Reference, facts_by_kind
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def scoring() -> ScoringConfig:
+    return load_scoring_file(ROOT / "config" / "scoring.yaml")
+
+
+@pytest.fixture(scope="module")
+def data(scoring: ScoringConfig) -> Dataset:
+    return generate(scoring, leads=600, seed=7)
+
+
+@pytest.fixture(scope="module")
+def definitions(scoring: ScoringConfig) -> list[SegmentDefinition]:
+    return load_segment_files([ROOT / "config" / "segments.yaml"], scoring)
+
+
+def load(store: Store, leads: list[Lead]) -> None:
+    for lead in leads:
+        store.save_lead(lead, None)
+
+
+def item_count() -> int:
+    return int(boto3.client("dynamodb").scan(TableName=os.environ["TABLE_NAME"], Select="COUNT")["Count"])
+
+
+def run(store: Store, definitions: list[SegmentDefinition], shards: int, now_ms: int,
+        scoring: ScoringConfig) -> dict[str, Any]:
+    parts = [run_shard(store, definitions, s, shards, now_ms, TOKYO, scoring).to_dict() for s in range(shards)]
+    return summarize("test", now_ms, parts)
+
+
+def members(store: Store) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for lead in store.scan_leads():
+        for segment_id in lead.segments:
+            found.setdefault(segment_id, set()).add(lead.lead_id)
+    return found
+
+
+@pytest.mark.parametrize("shards", [1, 4])
+def test_members_match_the_brute_force_over_raw_events(
+    aws: Any, data: Dataset, definitions: list[SegmentDefinition], scoring: ScoringConfig, shards: int
+) -> None:
+    store = Store(os.environ["TABLE_NAME"])
+    load(store, data.leads)
+    summary = run(store, definitions, shards, data.now_ms, scoring)
+    reference = Reference(data, scoring, data.now_ms, facts_by_kind(data))
+    got = members(store)
+    for definition in definitions:
+        expected = {lead.lead_id for lead in data.leads if reference.holds(definition.rule, lead)}
+        assert got.get(definition.id, set()) == expected, definition.id
+        assert summary["entered"].get(definition.id, 0) == len(expected)
+    assert summary["scanned"] == len(data.leads)
+
+
+def test_running_the_same_day_twice_changes_nothing(
+    aws: Any, data: Dataset, definitions: list[SegmentDefinition], scoring: ScoringConfig
+) -> None:
+    store = Store(os.environ["TABLE_NAME"])
+    load(store, data.leads)
+    first = run(store, definitions, 2, data.now_ms, scoring)
+    items = item_count()
+    second = run(store, definitions, 3, data.now_ms, scoring)  # replayed: same moment, other shards
+    assert second["entered"] == {} and second["left"] == {} and second["approaches"] == {}
+    assert second["members"] == first["members"]
+    assert item_count() == items, "a re-run writes nothing"
+
+
+def test_each_entry_gets_one_approach_and_a_history(
+    aws: Any, data: Dataset, definitions: list[SegmentDefinition], scoring: ScoringConfig
+) -> None:
+    store = Store(os.environ["TABLE_NAME"])
+    load(store, data.leads[:50])
+    run(store, definitions, 1, data.now_ms, scoring)
+    lead = next(lead for lead in store.scan_leads() if lead.segments)
+    history = SegmentStore(store).history(lead.lead_id)
+    kinds = {(i["sk"].split("#")[0], i["segment_id"]) for i in history}
+    assert kinds == {(k, s) for s in lead.segments for k in ("MEMBER", "APPROACH")}
+    by_id = {d.id: d for d in definitions}
+    for item in history:
+        if item["sk"].startswith("APPROACH#"):
+            expected = "watching" if by_id[item["segment_id"]].approach.type == "watch" else "pending"
+            assert item["status"] == expected, "nothing pretends to have been sent"
+    assert lead.dormant_since == min(lead.segments.values())
+
+
+def test_a_lead_changed_during_the_run_is_evaluated_again(
+    aws: Any, data: Dataset, definitions: list[SegmentDefinition], scoring: ScoringConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dataclasses import replace
+
+    store = Store(os.environ["TABLE_NAME"])
+    load(store, data.leads[:20])
+    original = SegmentStore.record_change
+    interfered: list[str] = []
+
+    def interfere(self: SegmentStore, change: Any, approaches: Any, now_ms: int) -> None:
+        if not interfered:  # tracking writes the lead between the scan and the segment write
+            interfered.append(change.after.lead_id)
+            current = store.get_lead(change.after.lead_id)
+            assert current is not None
+            store.save_lead(replace(current, name="更新された"), current.version)
+        original(self, change, approaches, now_ms)
+
+    monkeypatch.setattr(SegmentStore, "record_change", interfere)
+    result = run_shard(store, definitions, 0, 1, data.now_ms, TOKYO, scoring)
+    assert result.retries == 1
+    lead = store.get_lead(interfered[0])
+    assert lead is not None and lead.name == "更新された" and lead.segments, "both writes survive"
+    approaches = [i for i in SegmentStore(store).history(lead.lead_id) if i["sk"].startswith("APPROACH#")]
+    assert len(approaches) == len(lead.segments)

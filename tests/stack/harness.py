@@ -1,0 +1,163 @@
+"""`reawake local` in a subprocess, for tests: start it, read its stack.json, talk to it, stop it.
+
+The stack runs in its own process, not in the test process: moto's backends are process-wide,
+and every `mock_aws()` of the component tests resets them, which would wipe an in-process stack.
+While the shared stack is up, the test process's environment points at it (as `use_local()`
+does for a CLI command), so `reawake.aws.secret_json(os.environ["SIGNING_SECRET_ARN"])` and
+`Store(get_settings().table_name)` work in tests too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reawake.local.connect import STACK_FILE_ENV, emulator_environment, reset_caches
+from reawake.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 60
+
+
+def reawake_command() -> list[str]:
+    script = Path(sys.executable).with_name("reawake")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "reawake.cli"]
+
+
+@dataclass
+class RunningStack:
+    info: dict[str, Any]
+    process: subprocess.Popen[bytes]
+    stack_file: Path
+    log_path: Path
+    startup_seconds: float
+
+    @property
+    def api_url(self) -> str:
+        return str(self.info["api_url"])
+
+    @property
+    def site_url(self) -> str:
+        return str(self.info["site_url"])
+
+    @property
+    def endpoint_url(self) -> str:
+        return str(self.info["endpoint_url"])
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """What a function (or a CLI command after use_local()) sees."""
+        return {**emulator_environment(self.endpoint_url), **self.info["environment"]}
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=self.info["region"],  # type: ignore[call-overload]
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
+    def store(self) -> Store:
+        """The stack's table, through a client of its own (independent of os.environ)."""
+        return Store(self.info["table_name"], client=self.client("dynamodb"))
+
+    def secret_json(self, logical_id: str) -> dict[str, Any]:
+        arn = self.info["secrets"][logical_id]
+        secret: dict[str, Any] = json.loads(
+            self.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+        )
+        return secret
+
+    def signing_key(self) -> bytes:
+        return str(self.secret_json("SigningSecret")["signing_key"]).encode("utf-8")
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def start(workdir: Path, *args: str, timeout: float = START_TIMEOUT_S) -> RunningStack:
+    """Start `reawake local` on free ports; return once its stack.json is written."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    stack_file = workdir / "stack.json"
+    log_path = workdir / "reawake-local.log"
+    env = {**os.environ, STACK_FILE_ENV: str(stack_file), "PYTHONUNBUFFERED": "1"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    began = time.monotonic()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [*reawake_command(), "local", "--port", "0", "--site-port", "0", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+        )
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"reawake local exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            info = json.loads(stack_file.read_text(encoding="utf-8"))
+            if info.get("pid") == process.pid:
+                return RunningStack(info, process, stack_file, log_path, time.monotonic() - began)
+        except (OSError, ValueError):
+            pass
+        if time.monotonic() - began > timeout:
+            process.kill()
+            raise RuntimeError(f"reawake local did not start in {timeout:.0f} s:\n{log_path.read_text()}")
+        time.sleep(0.05)
+
+
+def stop(stack: RunningStack, sig: int = signal.SIGINT, timeout: float = 20) -> int:
+    """Signal the stack (this process's own child, by pid) and wait; its exit code."""
+    if stack.process.poll() is None:
+        stack.process.send_signal(sig)
+        try:
+            stack.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            stack.process.kill()
+            stack.process.wait()
+    return stack.process.returncode
+
+
+# --- one stack shared by every fixture that asks for it (tests/stack and tests/browser) ----------
+
+_shared: RunningStack | None = None
+_users = 0
+_saved_env: dict[str, str | None] = {}
+
+
+def acquire(workdir: Path) -> RunningStack:
+    global _shared, _users
+    if _shared is None:
+        _shared = start(workdir)
+        for name, value in _shared.environment.items():
+            _saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+        reset_caches()
+    _users += 1
+    return _shared
+
+
+def release() -> None:
+    global _shared, _users
+    _users -= 1
+    if _users > 0 or _shared is None:
+        return
+    stack, _shared = _shared, None
+    for name, old in _saved_env.items():
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+    _saved_env.clear()
+    reset_caches()
+    stop(stack)
