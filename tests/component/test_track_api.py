@@ -358,7 +358,9 @@ def test_activities_need_the_api_key(api: Api) -> None:
 
 
 def test_activities_are_recorded_once_and_create_unknown_leads(api: Api) -> None:
-    body = {"activities": [activity(), activity(type="sales_conversation", occurred_at="2026-04-01T15:00:00+09:00")]}
+    body = {
+        "activities": [activity(url=None), activity(type="sales_conversation", occurred_at="2026-04-01T15:00:00+09:00")]
+    }
     status, _, raw = api("POST", "/v1/activities", body, headers={"x-api-key": api_key()})
     assert (status, json.loads(raw)) == (202, {"accepted": 2, "duplicates": 0})
     status, _, raw = api("POST", "/v1/activities", body, headers={"x-api-key": api_key()})

@@ -35,8 +35,8 @@ def _no_control_chars(value: Any) -> Any:
     return value
 
 
-def _absolute_http_url(value: str) -> str:
-    if not origin_of(value):
+def _absolute_http_url(value: str | None) -> str | None:
+    if value is not None and not origin_of(value):
         raise ValueError("must be an absolute http(s) URL")
     return value
 
