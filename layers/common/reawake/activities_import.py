@@ -33,12 +33,13 @@ from reawake.csvfile import (
 )
 from reawake.events import MAX_PROPS, ActivityIn, Event
 from reawake.kinds import ACTIVITY_KINDS
-from reawake.leads import Lead, flag_revisits, fold_events, lead_id_for
+from reawake.leads import Lead, flag_revisits, lead_id_for
 from reawake.leads_import import BATCH, WORKERS, Progress
 from reawake.normalize import normalize_email
+from reawake.scoring import ScoringConfig
 from reawake.settings import Settings
 from reawake.store import CommitConflict, Store
-from reawake.tracking import MAX_ATTEMPTS, InvalidInput, _expires_at, activity_events
+from reawake.tracking import MAX_ATTEMPTS, InvalidInput, activity_events, expires_at, updated_lead
 
 logger = Logger(child=True)
 
@@ -182,6 +183,7 @@ def _write_group(
     lead: Lead | None,
     events: list[Event],
     now_ms: int,
+    scoring: ScoringConfig | None,
 ) -> Written:
     """Store one lead's events with its aggregates, up to 99 events per transaction."""
     written = Written()
@@ -196,9 +198,9 @@ def _write_group(
             base = lead or Lead(lead_id=lead_id, email=email, registered_at=registered_at, source="activity")
             expected = lead.version if lead else None
             to_store = flag_revisits(base, pending)
-            updated = fold_events(base, to_store, settings.time_zone, now_ms, settings.event_retention_days)
+            updated = updated_lead(base, to_store, settings, now_ms, scoring)
             try:
-                store.commit(to_store, _expires_at(settings, now_ms), updated, expected)
+                store.commit(to_store, expires_at(settings, now_ms), updated, expected)
             except CommitConflict as conflict:
                 written.duplicates += len(conflict.duplicate_ids)
                 pending = [e for e in pending if e.id not in conflict.duplicate_ids]
@@ -216,7 +218,12 @@ def _write_group(
 
 
 def import_table(
-    store: Store, table: Table, settings: Settings, now_ms: int, progress: Progress | None = None
+    store: Store,
+    table: Table,
+    settings: Settings,
+    now_ms: int,
+    progress: Progress | None = None,
+    scoring: ScoringConfig | None = None,
 ) -> ImportReport:
     report = ImportReport(table.file, rows=len(table.rows))
     groups = validate_rows(table, settings, now_ms, report)
@@ -228,7 +235,7 @@ def import_table(
             existing = store.get_leads([lead_id_for(e) for e in chunk])
             current = [existing.get(lead_id_for(e)) for e in chunk]
             results = pool.map(
-                lambda e, lead: _write_group(store, settings, e, lead, groups[e], now_ms), chunk, current
+                lambda e, lead: _write_group(store, settings, e, lead, groups[e], now_ms, scoring), chunk, current
             )
             for email, written in zip(chunk, results, strict=True):
                 report.recorded += written.recorded
@@ -250,8 +257,13 @@ def import_table(
 
 
 def import_activities_file(
-    store: Store, path: Path | str, settings: Settings, now_ms: int, progress: Progress | None = None
+    store: Store,
+    path: Path | str,
+    settings: Settings,
+    now_ms: int,
+    progress: Progress | None = None,
+    scoring: ScoringConfig | None = None,
 ) -> ImportReport:
     """Import an activities CSV file. Raises CsvFileError when the file itself cannot be read."""
     table = read_file(path, ACTIVITY_HEADERS, required=("email", "type", "occurred_at"))
-    return import_table(store, table, settings, now_ms, progress)
+    return import_table(store, table, settings, now_ms, progress, scoring)

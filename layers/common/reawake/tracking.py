@@ -99,11 +99,11 @@ def record(
     return Recorded(accepted, duplicates, revisits)
 
 
-def _expires_at(settings: Settings, now_ms: int) -> int:
+def expires_at(settings: Settings, now_ms: int) -> int:
     return now_ms // 1000 + settings.event_retention_days * 86_400
 
 
-def _updated_lead(
+def updated_lead(
     lead: Lead, events: list[Event], settings: Settings, now_ms: int, scoring: ScoringConfig | None
 ) -> Lead:
     updated = fold_events(lead, events, settings.time_zone, now_ms, settings.event_retention_days)
@@ -127,11 +127,11 @@ def _record_group(
             to_store, new_lead = pending, None
         else:
             to_store = flag_revisits(lead, pending)
-            new_lead = _updated_lead(lead, to_store, settings, now_ms, scoring)
+            new_lead = updated_lead(lead, to_store, settings, now_ms, scoring)
         try:
             store.commit(
                 to_store,
-                _expires_at(settings, now_ms),
+                expires_at(settings, now_ms),
                 new_lead,
                 lead.version if lead else None,
             )
@@ -197,7 +197,7 @@ def link(
             return outcome
         try:
             store.save_lead(
-                _updated_lead(lead, history, settings, now_ms, scoring), lead.version
+                updated_lead(lead, history, settings, now_ms, scoring), lead.version
             )
             return outcome
         except CommitConflict:
@@ -255,7 +255,7 @@ def unsubscribe(store: Store, settings: Settings, lead_id: str, now_ms: int, via
         )
         updated = replace(lead, unsubscribed_at=now_ms, suppressed=lead.suppressed or "unsubscribe")
         try:
-            store.commit([event], _expires_at(settings, now_ms), updated, lead.version)
+            store.commit([event], expires_at(settings, now_ms), updated, lead.version)
             return True
         except CommitConflict:
             continue

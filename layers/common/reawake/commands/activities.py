@@ -40,6 +40,7 @@ def run_import(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from reawake.activities_import import import_activities_file
+    from reawake.config_store import ConfigStore
     from reawake.csvfile import CsvFileError
     from reawake.local.connect import NotRunning
     from reawake.settings import get_settings
@@ -48,7 +49,10 @@ def run_import(args: argparse.Namespace) -> int:
     try:
         use_stack(args.stack)
         settings = get_settings()
-        report = import_activities_file(Store(settings.table_name), args.file, settings, now_ms(), ProgressLine())
+        scoring = ConfigStore(settings.config_bucket).scoring()  # the one the functions use
+        report = import_activities_file(
+            Store(settings.table_name), args.file, settings, now_ms(), ProgressLine(), scoring
+        )
     except (CsvFileError, NotRunning) as exc:
         return fail(str(exc))
     except (BotoCoreError, ClientError) as exc:
