@@ -7,7 +7,9 @@ from typing import Literal
 BrowserKind = Literal["page_view", "form_submit", "download", "webinar_view", "custom"]
 BROWSER_KINDS: frozenset[str] = frozenset(BrowserKind.__args__)  # type: ignore[attr-defined]
 
-EMAIL_KINDS: frozenset[str] = frozenset({"email_click", "email_open", "unsubscribe"})
+EMAIL_KINDS: frozenset[str] = frozenset(
+    {"email_click", "email_open", "unsubscribe", "email_delivery", "email_bounce", "email_complaint"}
+)
 
 # Server-to-server activities (POST /v1/activities, `reawake activities import`). Browser and
 # email kinds are accepted there too, so history can be migrated from another tool.

@@ -15,7 +15,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ValidationError
 
-from reawake import tracking
+from reawake import feedback, tracking
 from reawake.aws import secret_json
 from reawake.config_store import ConfigStore
 from reawake.events import (
@@ -119,6 +119,8 @@ def origin_allowed(request: Request, settings: Settings) -> bool:
 
 
 def handle(event: dict[str, Any]) -> dict[str, Any]:
+    if "Records" in event:  # SES feedback through the SNS subscription
+        return handle_feedback(event)
     request = Request.from_event(event)
     try:
         response = router.dispatch(request)
@@ -338,3 +340,30 @@ def get_openapi(request: Request) -> Response:
     from reawake.openapi import document
 
     return Response(200, json.dumps(document(), ensure_ascii=False), headers={"cache-control": "public, max-age=3600"})
+
+
+# --- SES feedback (SNS) -----------------------------------------------------------------------
+
+
+def handle_feedback(event: dict[str, Any]) -> dict[str, Any]:
+    """Bounces, complaints and deliveries. A malformed record is logged and skipped: SNS would only
+    deliver it again."""
+    settings = get_settings()
+    counts = {"recorded": 0, "suppressed": 0, "skipped": 0}
+    for record in event.get("Records", []):
+        try:
+            notification = feedback.parse(str(record.get("Sns", {}).get("Message", "")))
+        except feedback.BadNotification as exc:
+            logger.warning("feedback record skipped", extra={"reason": str(exc)})
+            counts["skipped"] += 1
+            continue
+        for item in feedback.feedback_of(notification, now_ms()):
+            if tracking.suppress(store(), settings, item.event.lead_id or "", item.event, item.suppress, now_ms()):
+                counts["recorded"] += 1
+                counts["suppressed"] += item.suppress is not None
+                if item.suppress:
+                    logger.info("lead suppressed", extra={"lead_id": item.event.lead_id, "reason": item.suppress})
+            else:
+                counts["skipped"] += 1  # mail to an address that is not (or no longer) a lead
+    logger.info("feedback processed", extra=counts)
+    return counts

@@ -196,9 +196,7 @@ def link(
         if lead is None:
             return outcome
         try:
-            store.save_lead(
-                updated_lead(lead, history, settings, now_ms, scoring), lead.version
-            )
+            store.save_lead(updated_lead(lead, history, settings, now_ms, scoring), lead.version)
             return outcome
         except CommitConflict:
             continue
@@ -244,21 +242,30 @@ def email_event(kind: str, token: Token, now_ms: int, url: str | None = None, us
 
 def unsubscribe(store: Store, settings: Settings, lead_id: str, now_ms: int, via: str) -> bool:
     """Suppress the lead at once. Returns False when the lead does not exist."""
+    event = Event(
+        id=f"unsub-{lead_id}", kind="unsubscribe", ts=now_ms, source="email", lead_id=lead_id, props={"via": via}
+    )
+    return suppress(store, settings, lead_id, event, "unsubscribe", now_ms)
+
+
+def suppress(store: Store, settings: Settings, lead_id: str, event: Event, reason: str | None, now_ms: int) -> bool:
+    """Record an email event and, given a reason (unsubscribe, bounce, complaint), suppress the lead
+    in the same write: it is never mailed again. Returns False when the lead does not exist."""
     for _ in range(MAX_ATTEMPTS):
         lead = store.get_lead(lead_id)
         if lead is None:
             return False
-        if lead.unsubscribed_at is not None:
-            return True
-        event = Event(
-            id=f"unsub-{lead_id}", kind="unsubscribe", ts=now_ms, source="email", lead_id=lead_id, props={"via": via}
-        )
-        updated = replace(lead, unsubscribed_at=now_ms, suppressed=lead.suppressed or "unsubscribe")
+        updated = lead
+        if reason == "unsubscribe" and lead.unsubscribed_at is None:
+            updated = replace(updated, unsubscribed_at=now_ms)
+        if reason and updated.suppressed in (None, "unsubscribe"):
+            updated = replace(updated, suppressed=reason)
         try:
-            store.commit([event], expires_at(settings, now_ms), updated, lead.version)
+            store.commit([event.for_lead(lead_id)], expires_at(settings, now_ms), updated, lead.version)
             return True
-        except CommitConflict:
-            continue
+        except CommitConflict as conflict:
+            if conflict.duplicate_ids:
+                return True  # this notification was recorded before
     raise RuntimeError("the lead kept changing; giving up after retries")
 
 

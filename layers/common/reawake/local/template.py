@@ -145,6 +145,17 @@ def create_resources(
         extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
         s3.create_bucket(Bucket=name, **extra)
         created.names[logical] = name
+    for logical in resources_of(template, "AWS::SNS::Topic"):
+        created.names[logical] = clients("sns").create_topic(Name=f"{prefix}-{logical}")["TopicArn"]
+    for logical in resources_of(template, "AWS::SQS::Queue"):
+        url = clients("sqs").create_queue(QueueName=f"{prefix}-{logical}")["QueueUrl"]
+        attrs = clients("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+        created.names[logical] = url
+        created.names[f"{logical}.Arn"] = attrs["QueueArn"]
+    for logical in resources_of(template, "AWS::SES::ConfigurationSet"):
+        name = f"{prefix}-{logical}"
+        clients("sesv2").create_configuration_set(ConfigurationSetName=name)
+        created.names[logical] = name
     for logical, res in resources_of(template, "AWS::SecretsManager::Secret").items():
         gen = res["Properties"].get("GenerateSecretString", {})
         value = json.loads(gen.get("SecretStringTemplate", "{}"))
