@@ -93,7 +93,7 @@ def run_shard(
             result.approaches.update(a.type for a in approaches)
             lead = change.after
             break
-        result.members.update(lead.segments)
+        result.members.update(lead.segments.keys())
     return result
 
 

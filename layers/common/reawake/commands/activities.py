@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from reawake.commands.leads import ProgressLine, add_stack_option, fail, now_ms, print_report, stopped, use_stack
+from reawake.commands import leads
+from reawake.commands.leads import ProgressLine, add_stack_option, fail, now_ms, print_report, stopped
 
 FORMATS = """\
 CSV: UTF-8, UTF-8 (BOM 付き) または CP932 (Excel)。1 行目はヘッダー。
@@ -47,7 +48,7 @@ def run_import(args: argparse.Namespace) -> int:
     from reawake.store import Store
 
     try:
-        use_stack(args.stack)
+        leads.use_stack(args.stack)  # looked up at call time (tests replace it)
         settings = get_settings()
         scoring = ConfigStore(settings.config_bucket).scoring()  # the one the functions use
         report = import_activities_file(

@@ -7,12 +7,22 @@ import logging
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 DESCRIPTION = """Run Reawake on this machine: an embedded AWS emulator (moto) with the resources of
-template.yaml, the tracking API on 127.0.0.1, a demo website carrying the snippet, and Japanese
-sample leads. State lives in memory only: stopping (Ctrl-C) forgets it, and a restart starts clean.
-ローカルで Reawake 一式を起動します（状態はメモリ上のみ。再起動で初期状態に戻ります）。"""
+template.yaml, the tracking API on 127.0.0.1, Step Functions running the real handlers, the
+template's schedules (the daily segment run) firing on the stack clock, a demo website carrying
+the snippet, and Japanese sample leads. config/segments.yaml and config/scoring.yaml are validated
+and uploaded to the config bucket at start. State lives in memory only: stopping (Ctrl-C) forgets
+it, and a restart starts clean.
+ローカルで Reawake 一式を起動します（状態はメモリ上のみ。再起動で初期状態に戻ります）。
+
+The stack clock / 時計: --speed 1440 makes a day pass in a minute; --now starts the clock at a
+given moment. Jump ahead from another process with
+  curl -X POST CLOCK_URL/advance -d '{"seconds": 86400}'
+(CLOCK_URL is printed below and kept in .local/stack.json under clock.url; `GET CLOCK_URL/` reads it)."""
 
 
 def register(subparsers: Any) -> None:
@@ -22,8 +32,61 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--site-port", type=int, default=8788,
                         help="port of the demo website (default 8788; 0 = any free)")
     parser.add_argument("--no-samples", dest="samples", action="store_false", help="start empty, without sample data")
+    parser.add_argument("--speed", type=_speed, default=1.0, metavar="N",
+                        help="the stack clock runs N times faster than the wall clock (default 1; 1440 = a day a "
+                             "minute): schedules and Step Functions waits follow it")
+    parser.add_argument("--now", metavar="ISO-TIME", type=_moment,
+                        help="start the stack clock at this moment (ISO 8601; no offset = Asia/Tokyo)")
+    parser.add_argument("--config", type=Path, default=None, metavar="DIR",
+                        help="where segments.yaml and scoring.yaml are (default: config/ of the repository); "
+                             "validated and uploaded to the config bucket at start")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request and the functions' logs")
     parser.set_defaults(func=run)
+
+
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0
+    if not 0 < value <= 10_000_000:
+        raise argparse.ArgumentTypeError(f"--speed: a number > 0, not {text!r}")
+    return value
+
+
+def _moment(text: str) -> datetime:
+    from zoneinfo import ZoneInfo
+
+    from reawake.durations import parse_time
+
+    found = parse_time(text, ZoneInfo("Asia/Tokyo"))
+    if found is None:
+        raise argparse.ArgumentTypeError(f"--now: {text!r} is not a time (e.g. 2026-11-24T05:59:00+09:00)")
+    return datetime.fromtimestamp(found / 1000, UTC)
+
+
+def _local(iso: str, zone: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    moment = datetime.fromisoformat(iso).astimezone(ZoneInfo(zone))
+    return f"{moment:%Y-%m-%d %H:%M:%S} {moment.tzname()}"
+
+
+def schedule_lines(info: dict[str, Any]) -> list[str]:
+    clock = info.get("clock") or {}
+    schedules = info.get("schedules") or []
+    zone = schedules[0]["timezone"] if schedules else "Asia/Tokyo"
+    lines = []
+    if clock:
+        speed = clock.get("speed", 1)
+        pace = "" if speed == 1 else f", x{speed:g}"
+        lines.append(f"  Clock / 時計              {_local(clock['now'], zone)}{pace}   "
+                     f"(jump ahead: POST {clock['url']}/advance)")
+    for schedule in schedules:
+        upcoming = _local(schedule["next"], schedule["timezone"]) if schedule.get("next") else "never"
+        lines.append(f"  Schedule / スケジュール    {schedule['name']} {schedule['expression']}: "
+                     f"next / 次回 {upcoming}")
+    return lines
 
 
 def banner(info: dict[str, Any]) -> str:
@@ -35,6 +98,7 @@ def banner(info: dict[str, Any]) -> str:
         f"  Tracking API / 計測API      {info['api_url']}   (snippet: {info['api_url']}/v1/t.js)",
         f"  Demo site / デモサイト       {info['site_url']}/",
         f"  AWS emulator / エミュレータ  {info['endpoint_url']}   (table {info['table_name']})",
+        *schedule_lines(info),
     ]
     if samples:
         extra = " + activities / 行動履歴" if samples.get("activities") else ""
@@ -46,6 +110,8 @@ def banner(info: dict[str, Any]) -> str:
         "",
         "  A lead's timeline / リードの行動履歴 (in another terminal / 別のターミナルで):",
         f"    reawake leads timeline {example}",
+        "  Run the segments now / セグメントを今すぐ実行:  reawake segments run",
+        "  Preview one / プレビュー:  reawake segments preview dormant-no-visit",
         "  State lives in memory only: a restart starts clean (that is also how to reset).",
         "  状態はメモリ上のみです。停止すると消え、再起動で初期状態に戻ります（リセット＝再起動）。",
         "  Stop / 停止: Ctrl-C",
@@ -57,6 +123,7 @@ def banner(info: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     from reawake.local.connect import NotRunning, read_stack_file, remove_stack_file, write_stack_file
     from reawake.local.stack import LocalStack
+    from reawake.segments.yamlfile import ConfigError
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
@@ -72,8 +139,23 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def report(line: str) -> None:
+        print(line, flush=True)
+
     stack = LocalStack(api_port=args.port, site_port=args.site_port, load_samples=args.samples,
-                       parameters={"LogLevel": "INFO" if args.verbose else "WARNING"})
+                       parameters={"LogLevel": "INFO" if args.verbose else "WARNING"},
+                       speed=args.speed, clock_start=args.now, report=report,
+                       **({"config_dir": args.config} if args.config else {}))
+    publishing = threading.Lock()
+    published = threading.Event()
+
+    def publish() -> None:
+        """stack.json, rewritten when the clock jumps or a schedule fires (its clock and next fire times)."""
+        with publishing:
+            if published.is_set():
+                write_stack_file(stack.describe())
+
     try:
         print("Starting the local stack… / 起動しています…", flush=True)
         try:
@@ -82,9 +164,18 @@ def run(args: argparse.Namespace) -> int:
             print(f"cannot start: {exc}. Is `reawake local` already running? Try --port / --site-port.",
                   file=sys.stderr)
             return 1
+        except ConfigError as exc:
+            for issue in exc.issues:
+                print(issue, file=sys.stderr)
+            print("cannot start: fix the config above (check with `reawake segments validate`) / "
+                  "設定にエラーがあるため起動できません", file=sys.stderr)
+            return 1
         if stop.is_set():
             return 0
-        write_stack_file(stack.describe())
+        stack.on_change = publish
+        with publishing:
+            write_stack_file(stack.describe())
+            published.set()
         print(banner(stack.describe()), flush=True)
         print(f"(started in {stack.timings.get('total', 0):.1f} s)", flush=True)
         while not stop.wait(0.5):
@@ -92,7 +183,9 @@ def run(args: argparse.Namespace) -> int:
         print("Stopping… / 停止します…", flush=True)
         return 0
     finally:
-        remove_stack_file()
+        with publishing:  # no rewrite of stack.json after it is removed
+            published.clear()
+            remove_stack_file()
         stack.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

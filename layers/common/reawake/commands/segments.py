@@ -1,11 +1,23 @@
-"""`reawake segments validate [FILES]`: check segment definitions before uploading them."""
+"""`reawake segments validate|preview|explain|run`: check definitions, see who they select, why a
+lead is in or out, and run them (the same state machine the daily schedule starts).
+
+preview, explain and run talk to the running local stack by default (`reawake local`), or to a
+deployed stack with --stack NAME. preview and explain never write.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
+import uuid
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reawake.segment_preview import LoadedConfig
 
 DEFAULT_SEGMENTS = Path("config/segments.yaml")
 DEFAULT_SCORING = Path("config/scoring.yaml")
@@ -18,8 +30,8 @@ exit status: 0 = valid, 1 = problems found (listed on stderr)."""
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "segments",
-        help="segment definitions (who is dormant): validate",
-        description="セグメント (休眠顧客の定義) の検証.",
+        help="segment definitions (who is dormant): validate, preview, explain, run",
+        description="セグメント (休眠顧客の定義) の検証・プレビュー・判定理由・実行.",
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     validate = actions.add_parser(
@@ -39,6 +51,66 @@ def register(subparsers: Any) -> None:
         help=f"the scoring config that defines the bands (default: {DEFAULT_SCORING} when it exists)",
     )
     validate.set_defaults(func=run_validate)
+    register_views(actions)
+
+
+NOW_HELP = ("evaluate at this moment: ISO 8601 (2026-11-24T06:00:00+09:00; no offset = the stack's time zone) "
+            "or 'YYYY/MM/DD HH:MM' (default: now; on the local stack, its clock)")
+STACK_HELP = "a deployed stack's name (default: the running local stack)"
+
+
+def register_views(actions: Any) -> None:
+    preview = actions.add_parser(
+        "preview",
+        help="how many leads a definition selects now, with a sample (read-only)",
+        description="定義に該当するリードの件数とサンプルを表示します (書き込みはしません).",
+        epilog="exit status: 0 = shown, 2 = unknown segment, bad --now, or no stack.",
+    )
+    preview.add_argument("segment_id", metavar="ID", help="the definition's id (see `reawake segments validate`)")
+    preview.add_argument("--now", metavar="ISO-TIME", help=NOW_HELP)
+    preview.add_argument("--sample", type=int, default=10, metavar="N", help="leads to show (default 10, 0: none)")
+    preview.add_argument("--stack", metavar="NAME", help=STACK_HELP)
+    preview.set_defaults(func=run_preview)
+
+    explain = actions.add_parser(
+        "explain",
+        help="why one lead is in or out of a definition: every condition, held or not, with its values",
+        description="リードが定義に該当する/しない理由を、条件ごとに値とともに表示します (書き込みはしません).",
+        epilog="exit status: 0 = shown (in or out), 2 = unknown segment or lead, bad --now, or no stack.",
+    )
+    explain.add_argument("segment_id", metavar="ID")
+    explain.add_argument("--lead", required=True, metavar="EMAIL", help="the lead's email address")
+    explain.add_argument("--now", metavar="ISO-TIME", help=NOW_HELP)
+    explain.add_argument("--stack", metavar="NAME", help=STACK_HELP)
+    explain.set_defaults(func=run_explain)
+
+    run = actions.add_parser(
+        "run",
+        help="run every definition now (the daily state machine), wait, and print the summary",
+        description=("全定義を評価して、メンバーの出入りを記録し、アプローチを開始します (日次のスケジュールと同じ"
+                     "ステートマシンを起動して終了を待ちます)。同じ時刻で再実行しても何も変わりません。"),
+        epilog="exit status: 0 = the run succeeded, 1 = it failed or timed out, 2 = bad arguments or no stack.",
+    )
+    run.add_argument("--now", metavar="ISO-TIME", help=NOW_HELP.replace("default: now", "default: now (AWS: the "
+                                                                          "function's clock)"))
+    run.add_argument("--shards", type=_shards, metavar="N", help="parallel-scan shards (default: the stack's "
+                                                                "SegmentShards)")
+    run.add_argument("--timeout", type=float, default=900, metavar="SECONDS", help="give up waiting after this long "
+                                                                                   "(default 900)")
+    run.add_argument("--stack", metavar="NAME", help=STACK_HELP)
+    run.set_defaults(func=run_run)
+
+
+def _shards(text: str) -> int:
+    from reawake.segment_api import MAX_SHARDS
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_SHARDS:
+        raise argparse.ArgumentTypeError(f"--shards: a whole number from 1 to {MAX_SHARDS}, not {text!r}")
+    return value
 
 
 def run_validate(args: argparse.Namespace) -> int:
@@ -70,4 +142,187 @@ def run_validate(args: argparse.Namespace) -> int:
     names = ", ".join(str(f) for f in files)
     suffix = f" (bands from {scoring_path})" if scoring_path else ""
     print(f"{names}: {len(definitions)} segment{'s' if len(definitions) != 1 else ''} OK{suffix}")
+    return 0
+
+
+# --- preview / explain / run --------------------------------------------------------------------------
+
+
+class Stop(Exception):
+    """A user-facing error: printed as `reawake: MESSAGE`, exit status 2."""
+
+
+def fail(message: str, code: int = 2) -> int:
+    print(f"reawake: {message}", file=sys.stderr)
+    return code
+
+
+def connect(stack: str | None) -> dict[str, Any]:
+    """Point this process at the local stack (default) or the deployed one."""
+    from reawake.local.connect import NotRunning, reset_caches, use_target
+
+    try:
+        info = use_target(stack)
+    except NotRunning as exc:
+        raise Stop(str(exc)) from exc
+    reset_caches()
+    return info
+
+
+def moment(args: argparse.Namespace, info: dict[str, Any]) -> int:
+    """--now, else the local stack's clock, else the wall clock; epoch ms."""
+    from reawake.local.clock import now_of
+    from reawake.segment_preview import parse_now
+    from reawake.settings import get_settings
+
+    if args.now:
+        try:
+            return parse_now(args.now, get_settings().time_zone)
+        except ValueError as exc:
+            raise Stop(str(exc)) from exc
+    if args.stack is None:
+        return int(now_of(info).timestamp() * 1000)
+    return int(time.time() * 1000)
+
+
+def config(local_dir: Path = Path("config")) -> LoadedConfig:
+    from reawake.segment_preview import load_config
+    from reawake.segments.yamlfile import ConfigError
+    from reawake.settings import get_settings
+
+    try:
+        loaded = load_config(get_settings().config_bucket, local_dir)
+    except ConfigError as exc:
+        raise Stop(f"the segment config is invalid:\n{exc}") from exc
+    if loaded.note:
+        print(f"note: {loaded.note}", file=sys.stderr)
+    return loaded
+
+
+def _guarded(func: Any) -> Any:
+    def wrapper(args: argparse.Namespace) -> int:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            result: int = func(args)
+            return result
+        except Stop as exc:
+            return fail(str(exc))
+        except (BotoCoreError, ClientError) as exc:
+            return fail(f"AWS call failed: {exc}")
+
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+@_guarded
+def run_preview(args: argparse.Namespace) -> int:
+    from reawake.segment_preview import UnknownSegment, find_definition, preview, render_preview
+    from reawake.segments.compile import Context
+    from reawake.settings import get_settings
+    from reawake.store import Store
+
+    info = connect(args.stack)
+    settings = get_settings()
+    now_ms = moment(args, info)
+    loaded = config()
+    try:
+        definition = find_definition(loaded.definitions, args.segment_id)
+    except UnknownSegment as exc:
+        raise Stop(str(exc)) from exc
+    ctx = Context(now_ms, settings.time_zone, loaded.scoring)
+    result = preview(Store(settings.table_name).scan_leads(), definition, ctx, args.sample)
+    print(render_preview(result, settings.time_zone, loaded.source))
+    return 0
+
+
+@_guarded
+def run_explain(args: argparse.Namespace) -> int:
+    from reawake.leads import lead_id_for
+    from reawake.normalize import normalize_email
+    from reawake.segment_preview import UnknownSegment, find_definition, render_explain
+    from reawake.segments.compile import Context
+    from reawake.settings import get_settings
+    from reawake.store import Store
+
+    try:
+        email = normalize_email(args.lead)
+    except ValueError:
+        raise Stop(f"--lead: {args.lead!r} is not an email address") from None
+    info = connect(args.stack)
+    settings = get_settings()
+    now_ms = moment(args, info)
+    loaded = config()
+    try:
+        definition = find_definition(loaded.definitions, args.segment_id)
+    except UnknownSegment as exc:
+        raise Stop(str(exc)) from exc
+    lead = Store(settings.table_name).get_lead(lead_id_for(email))
+    if lead is None:
+        raise Stop(f"no lead with the address {args.lead} / このメールアドレスのリードはありません")
+    print(render_explain(lead, definition, Context(now_ms, settings.time_zone, loaded.scoring)))
+    return 0
+
+
+def state_machine_arn(info: dict[str, Any], stack: str | None, logical_id: str = "SegmentStateMachine") -> str:
+    """The segment state machine of the local stack (stack.json) or of a deployed stack (its output)."""
+    if stack is None:
+        arn = (info.get("state_machines") or {}).get(logical_id)
+        if not arn:
+            raise Stop("the running local stack has no state machines: restart `reawake local`")
+        return str(arn)
+    from reawake.aws import client
+
+    described = client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    output = f"{logical_id}Arn"
+    if output not in outputs:
+        raise Stop(f"the stack {stack!r} has no output {output}")
+    return str(outputs[output])
+
+
+def execution_input(now_ms: int | None, shards: int | None, tz: Any) -> dict[str, Any]:
+    """What the state machine's Plan step reads (segment_api.PlanIn)."""
+    payload: dict[str, Any] = {}
+    if now_ms is not None:
+        payload["now"] = datetime.fromtimestamp(now_ms / 1000, tz).isoformat(timespec="milliseconds")
+    if shards is not None:
+        payload["shards"] = shards
+    return payload
+
+
+@_guarded
+def run_run(args: argparse.Namespace) -> int:
+    from reawake.aws import client
+    from reawake.local.stepfunctions import wait_for
+    from reawake.segment_preview import render_summary
+    from reawake.settings import get_settings
+
+    info = connect(args.stack)
+    tz = get_settings().time_zone
+    now_ms = moment(args, info) if (args.now or args.stack is None) else None
+    arn = state_machine_arn(info, args.stack)
+    payload = execution_input(now_ms, args.shards, tz)
+    sfn = client("stepfunctions")
+    name = f"cli-{datetime.now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    began = time.monotonic()
+    execution = sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(payload))["executionArn"]
+    when = payload.get("now", "now")
+    print(f"segment run started / セグメント実行を開始しました ({when}); waiting… / 終了を待っています…", flush=True)
+    try:
+        described = wait_for(sfn, execution, timeout=args.timeout)
+    except TimeoutError as exc:
+        return fail(f"{exc}. It keeps running; see the execution {execution}", 1)
+    elapsed = time.monotonic() - began
+    if described["status"] != "SUCCEEDED":
+        print(f"segment run {described['status']} / セグメント実行が失敗しました: {described.get('error', '')} "
+              f"{described.get('cause', '')}".rstrip(), file=sys.stderr)
+        print(f"execution / 実行: {execution}", file=sys.stderr)
+        return 1
+    summary = json.loads(described.get("output") or "{}")
+    try:
+        definitions = config().definitions
+    except Stop:
+        definitions = []
+    print(render_summary(summary, definitions, elapsed))
     return 0

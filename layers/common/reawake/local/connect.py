@@ -43,7 +43,7 @@ def emulator_environment(endpoint_url: str) -> dict[str, str]:
 
 def reset_caches() -> None:
     """Forget settings and clients built from the previous environment."""
-    from reawake import aws, track_api
+    from reawake import aws, segment_api, track_api
     from reawake.settings import get_settings
 
     get_settings.cache_clear()
@@ -51,6 +51,8 @@ def reset_caches() -> None:
     aws.secret_json.cache_clear()
     track_api.store.cache_clear()
     track_api.config.cache_clear()
+    segment_api.store.cache_clear()
+    segment_api.config.cache_clear()
 
 
 def write_stack_file(info: dict[str, Any], path: Path | None = None) -> Path:

@@ -1,14 +1,18 @@
 """The template's functions, loaded from their CodeUri + Handler and called in-process.
 
-This is the local stand-in for the Lambda service: the HTTP gateway calls it today; the stream
-consumer, the scheduler and Step Functions tasks are meant to call the same ``invoke``.
+This is the local stand-in for the Lambda service: the HTTP gateway calls ``invoke``; moto's Lambda
+(direct invokes, Step Functions tasks) reaches the same handlers through ``invoke_result``, which
+answers the way the Lambda service does (a JSON payload, or an error payload and a flag).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import logging
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +22,7 @@ from typing import Any
 from reawake.local.template import ROOT, resources_of
 
 Handler = Callable[[Any, Any], Any]
+log = logging.getLogger("reawake_local")
 
 
 class LambdaContext:
@@ -82,3 +87,32 @@ class Functions:
             context = LambdaContext(f"{self.prefix}-{logical_id}", int(spec.get("MemorySize", 128)),
                                     int(spec.get("Timeout", 3)))
             return handler(event, context)
+
+    def function_name(self, logical_id: str) -> str:
+        """The function's name in the emulator's Lambda (``<prefix>-<logical id>``)."""
+        return f"{self.prefix}-{logical_id}"
+
+    def logical_id_of(self, function_name: str) -> str | None:
+        name = function_name.rsplit(":", 1)[-1] if function_name.startswith("arn:") else function_name
+        for logical_id in self.specs:
+            if self.function_name(logical_id) == name:
+                return logical_id
+        return None
+
+    def invoke_result(self, function_name: str, event: Any) -> tuple[str, bool, str]:
+        """(payload JSON, errored, logs) as the Lambda service reports an invocation: a raised
+        exception becomes ``{"errorMessage", "errorType", "stackTrace"}`` and errored=True."""
+        logical_id = self.logical_id_of(function_name)
+        if logical_id is None:
+            error = {"errorMessage": f"no template function is named {function_name!r}",
+                     "errorType": "ResourceNotFoundException"}
+            return json.dumps(error), True, ""
+        try:
+            result = self.invoke(logical_id, event)
+            return json.dumps(result, ensure_ascii=False, default=str), False, ""
+        except Exception as exc:
+            trace = traceback.format_exc()
+            log.error("%s failed:\n%s", logical_id, trace)
+            failure: dict[str, Any] = {"errorMessage": str(exc), "errorType": type(exc).__name__,
+                     "stackTrace": traceback.format_tb(exc.__traceback__)}
+            return json.dumps(failure, ensure_ascii=False), True, trace

@@ -5,13 +5,27 @@ operations one by one, and rolls back by swapping the copy in. That costs O(tabl
 transaction (hundreds of ms once a table holds a few thousand items) and leaves stream records
 of cancelled writes behind. Real DynamoDB checks every condition first and then writes all or
 nothing. This patch does the same: check phase, then apply phase; no copy, no stray records.
+
+Lambda (``route_lambda``): moto would start a Docker container in ``LambdaFunction._invoke_lambda``,
+the one place that direct invokes, Step Functions Lambda tasks and event source mappings all pass
+through. The local stack routes it to the template's handlers, called in-process.
+
+Step Functions ``Wait`` states (``follow_clock``): moto's engine sleeps the wall-clock interval
+(and compares a ``Timestamp`` with the machine's naive local time). Patched, a wait lasts until the
+stack clock (``reawake.local.clock.current()``) reaches its moment: ``seconds / speed`` of wall
+time, cut short when the clock jumps. Retry intervals still sleep on the wall clock.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 _applied = False
+_waits_follow_clock = False
+
+# (function name, event) -> (payload JSON, errored, logs): what _invoke_lambda returns.
+LambdaInvoker = Callable[[str, Any], tuple[str, bool, str]]
 
 
 def apply() -> None:
@@ -92,3 +106,76 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
                 expression_attribute_names=names,
                 expression_attribute_values=values,
             )
+
+
+_original_invoke: Any = None
+
+
+def route_lambda(invoke: LambdaInvoker | None) -> None:
+    """Every Lambda invocation moto handles (invoke API, Step Functions tasks, event source
+    mappings) calls ``invoke(function_name, event)`` instead of starting a container; None puts
+    moto's own back."""
+    global _original_invoke
+    import json
+
+    from moto.awslambda.models import LambdaFunction
+
+    if _original_invoke is None:
+        _original_invoke = LambdaFunction._invoke_lambda
+    if invoke is None:
+        LambdaFunction._invoke_lambda = _original_invoke  # type: ignore[method-assign]
+        return
+
+    def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
+        if isinstance(event, str | bytes):  # moto passes the string "{}" for an empty body
+            event = json.loads(event or b"{}")
+        return invoke(self.function_name, {} if event is None else event)
+
+    LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
+
+
+def follow_clock() -> None:
+    """Step Functions Wait states follow ``reawake.local.clock.current()`` (idempotent); without an
+    installed clock they wait on the wall clock as before."""
+    global _waits_follow_clock
+    if _waits_follow_clock:
+        return
+    from datetime import UTC
+
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+    from reawake.local import clock
+
+    original_wait = WaitFunction._wait_interval
+    original_seconds = Timestamp._get_wait_seconds
+
+    def _wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
+        stack_clock = clock.current()
+        if stack_clock is None:
+            return original_wait(self, env, wait_seconds)
+        target = getattr(env, "_reawake_wait_target", None) or stack_clock.time() + wait_seconds
+        env._reawake_wait_target = None
+        stack_clock.sleep_until(target, env.is_running)
+        return None
+
+    def _get_wait_seconds(self: Any, env: Any) -> int:
+        stack_clock = clock.current()
+        if stack_clock is None:
+            return int(original_seconds(self, env))
+        self.string.eval(env=env)
+        text = env.stack.pop()
+        moment = self._from_timestamp_string(timestamp=text)
+        if moment is None:
+            from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+                FailureEventException,
+            )
+
+            raise FailureEventException(self._create_failure_event(env, text))
+        target = moment.replace(tzinfo=UTC).timestamp()
+        env._reawake_wait_target = target  # exact, where the returned whole seconds would round
+        return max(0, int(target - stack_clock.time()))
+
+    WaitFunction._wait_interval = _wait_interval  # type: ignore[method-assign]
+    Timestamp._get_wait_seconds = _get_wait_seconds  # type: ignore[method-assign]
+    _waits_follow_clock = True

@@ -1,5 +1,6 @@
 """The whole system on one machine: moto on loopback, template.yaml's resources, the HTTP API in
-front of the real handlers, the demo site, and Japanese sample data.
+front of the real handlers, Step Functions executing for real with the handlers as their Lambda
+tasks, the template's schedules firing on the stack clock, the demo site, and Japanese sample data.
 
     with LocalStack() as stack:
         print(stack.api_url, stack.site_url, stack.endpoint_url)
@@ -11,6 +12,7 @@ a scheduler or an outbox is one more service started after the resources exist.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -23,11 +25,15 @@ from pathlib import Path
 from socketserver import BaseServer
 from typing import Any, Protocol
 
+from reawake.local import clock as stack_clock
 from reawake.local.apigw import routes_of
+from reawake.local.clock import Clock, ClockServer
 from reawake.local.connect import emulator_environment, reset_caches
 from reawake.local.gateway import Gateway, GatewayServer, cors_of
 from reawake.local.lambdas import Functions
+from reawake.local.scheduler import Scheduler, StackTarget, schedules_of
 from reawake.local.site import SITE_DIR, SiteServer
+from reawake.local.stepfunctions import create_state_machines, enable_execution, register_functions
 from reawake.local.template import ROOT, Created, create_resources, function_environment, load_template, resources_of
 from reawake.store import Store
 
@@ -35,6 +41,7 @@ log = logging.getLogger("reawake_local")
 
 HOST = "127.0.0.1"
 SAMPLES_DIR = ROOT / "config" / "sample"
+CONFIG_DIR = ROOT / "config"
 
 
 class Service(Protocol):
@@ -86,8 +93,16 @@ class Emulator:
         self.endpoint_url = f"http://{host}:{port}"
 
     def stop(self) -> None:
-        # moto's backends are process-wide: empty them so a later stack in this process starts clean.
+        # moto's backends and config are process-wide: empty them so a later stack (or mock_aws) in
+        # this process starts clean.
+        from reawake.local import moto_patches
+
+        moto_patches.route_lambda(None)
         try:
+            off = json.dumps({"stepfunctions": {"execute_state_machine": False}}).encode()
+            config = urllib.request.Request(f"{self.endpoint_url}/moto-api/config", data=off,  # noqa: S310
+                                            method="POST", headers={"content-type": "application/json"})
+            urllib.request.urlopen(config, timeout=5).close()  # noqa: S310 - our own loopback URL
             reset = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
             urllib.request.urlopen(reset, timeout=5).close()  # noqa: S310 - our own loopback URL
         except OSError as exc:
@@ -98,8 +113,12 @@ class Emulator:
 class LocalStack:
     def __init__(self, api_port: int = 0, site_port: int = 0, load_samples: bool = True, host: str = HOST,
                  prefix: str = "reawake", site_dir: Path = SITE_DIR, samples_dir: Path = SAMPLES_DIR,
-                 parameters: dict[str, Any] | None = None) -> None:
-        """parameters: template parameter overrides (LogLevel, TimeZone, ...); SiteOrigins is the demo site."""
+                 parameters: dict[str, Any] | None = None, speed: float = 1.0, clock_start: datetime | None = None,
+                 config_dir: Path = CONFIG_DIR, report: Callable[[str], None] = print) -> None:
+        """parameters: template parameter overrides (LogLevel, TimeZone, ...); SiteOrigins is the demo site.
+        speed and clock_start: the stack clock (x speed from clock_start, default now). config_dir:
+        segments.yaml and scoring.yaml, uploaded to the config bucket. report: one-line notices
+        (a schedule fired)."""
         self.api_port = api_port
         self.site_port = site_port
         self.load_samples = load_samples
@@ -108,6 +127,15 @@ class LocalStack:
         self.site_dir = site_dir
         self.samples_dir = samples_dir
         self.parameters = dict(parameters or {})
+        self.clock = Clock(speed, clock_start)
+        self.config_dir = config_dir
+        self.report = report
+        self.state_machines: dict[str, str] = {}
+        self.functions: dict[str, str] = {}
+        self.uploaded: list[str] = []
+        self.scheduler: Scheduler | None = None
+        self.clock_url = ""
+        self.on_change: Callable[[], None] | None = None  # e.g. rewrite stack.json
         self.api_url = self.site_url = self.endpoint_url = ""
         self.services: list[Service] = []
         self.environment: dict[str, str] = {}
@@ -128,6 +156,7 @@ class LocalStack:
 
     def _start(self) -> None:
         began = time.perf_counter()
+        check_config(self.config_dir)  # before anything starts: a bad config fails fast
         # Bind both ports first: the site's origin is a template parameter (CORS, redirect allow-list).
         site = SiteServer(self.host, self.site_port, self.site_dir)
         self.services.append(ServerThread("site", site))
@@ -155,14 +184,48 @@ class LocalStack:
         self._set_env(self.environment)
         self._lap("resources", began)
 
-        api.gateway = Gateway(routes_of(template), Functions(template, self.prefix), cors_of(template, self.created))
+        functions = Functions(template, self.prefix)
+        api.gateway = Gateway(routes_of(template), functions, cors_of(template, self.created))
+        self._start_workflows(template, functions, emulator.endpoint_url)
+        self._lap("workflows", began)
+        from reawake.config_store import upload_config
+
+        # Validated by check_config above (and again here): only a good config is uploaded.
+        self.uploaded = upload_config(aws.client("s3"), self.environment["CONFIG_BUCKET"], self.config_dir)
         for service in self.services[1:]:
             service.start()
         if self.load_samples:
-            self.samples = load_sample_data(self.store(), self.samples_dir)
+            self.samples = load_sample_data(self.store(), self.samples_dir, self.clock.now_ms())
             self._lap("samples", began)
         self._lap("total", began)
         log.info("local stack up in %.2f s %s", self.timings["total"], self.timings)
+
+    def _start_workflows(self, template: dict[str, Any], functions: Functions, endpoint_url: str) -> None:
+        """Step Functions executing with the handlers as Lambda tasks; the clock; the schedules."""
+        from reawake import aws
+        from reawake.local import moto_patches
+
+        stack_clock.install(self.clock)
+        moto_patches.follow_clock()
+        moto_patches.route_lambda(functions.invoke_result)
+        self._set_env(enable_execution(endpoint_url))
+        self.functions = register_functions(aws.client, functions, template, self.created)
+        self.state_machines = create_state_machines(aws.client, template, self.created, self.prefix)
+        server = ClockServer(self.host, 0, self.clock)
+        self.clock_url = server.url
+        self.services.append(ServerThread("clock", server))
+        target = StackTarget(aws.client("stepfunctions"), self.state_machines, functions.invoke)
+        self.scheduler = Scheduler(schedules_of(template, self.created), self.clock, target, self.report)
+        self.scheduler.on_fire.append(self._changed)
+        self.clock.on_change(self._changed)
+        self.services.append(self.scheduler)
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            try:
+                self.on_change()
+            except Exception:
+                log.exception("on_change failed")
 
     def stop(self) -> None:
         """Stop every service (last started first) and give the process its environment back."""
@@ -178,6 +241,8 @@ class LocalStack:
             else:
                 os.environ[name] = old
         self._saved_env.clear()
+        if stack_clock.current() is self.clock:
+            stack_clock.install(None)
         reset_caches()
 
     def __enter__(self) -> LocalStack:
@@ -207,6 +272,11 @@ class LocalStack:
             "environment": self.environment,
             "samples": self.samples,
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "clock": {**self.clock.describe(), "url": self.clock_url},
+            "state_machines": self.state_machines,
+            "functions": self.functions,
+            "schedules": self.scheduler.describe() if self.scheduler else [],
+            "config": self.uploaded,
         }
 
     # --- helpers -----------------------------------------------------------------------------------
@@ -219,6 +289,18 @@ class LocalStack:
 
     def _lap(self, name: str, began: float) -> None:
         self.timings[name] = round(time.perf_counter() - began, 3)
+
+
+def check_config(config_dir: Path) -> None:
+    """Raise ConfigError (every problem, with file and line) when the config upload_config would
+    upload is invalid."""
+    from reawake.scoring import load_scoring_file
+    from reawake.segments.config import load_segment_files
+
+    scoring_path, segments_path = config_dir / "scoring.yaml", config_dir / "segments.yaml"
+    scoring = load_scoring_file(scoring_path) if scoring_path.exists() else None
+    if segments_path.exists():
+        load_segment_files([segments_path], scoring, str(scoring_path))
 
 
 def _optional(module: str, attr: str) -> Callable[..., Any] | None:
@@ -234,13 +316,13 @@ def _optional(module: str, attr: str) -> Callable[..., Any] | None:
     return found
 
 
-def load_sample_data(store: Store, samples_dir: Path = SAMPLES_DIR) -> dict[str, Any]:
+def load_sample_data(store: Store, samples_dir: Path = SAMPLES_DIR, now_ms: int | None = None) -> dict[str, Any]:
     """Import config/sample/leads.csv and activities.csv. A missing file or importer is skipped
     with a note; a failing import is reported, not fatal (the stack is still useful without it)."""
     from reawake.settings import get_settings
 
     settings = get_settings()
-    now_ms = int(time.time() * 1000)
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     result: dict[str, Any] = {"leads": 0, "activities": False, "notes": []}
     for label, module, attr, name in (
         ("leads", "reawake.leads_import", "import_csv_file", "leads.csv"),
