@@ -1,0 +1,241 @@
+"""`reawake sequences validate [FILE...]`: check step-mail sequences before they are used.
+
+Checks every sequence file (syntax, keys, delays, conditions, exits, send window), the step-mail
+settings (config/stepmail.yaml), the score bands named in conditions (config/scoring.yaml), that
+every segment that names a sequence finds it (config/segments.yaml; only when the whole folder is
+checked), and every template a step uses: with the mail package, the full template check
+(front matter, syntax, sandbox, every variable defined, links); without it, that both files exist.
+Reads files only: no stack needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reawake.scoring import ScoringConfig
+    from reawake.segments.yamlfile import Issue, YamlDoc
+    from reawake.sequences.model import Sequence, StepmailSettings
+
+DEFAULT_SEQUENCES = Path("config/sequences")
+DEFAULT_SETTINGS = Path("config/stepmail.yaml")
+DEFAULT_SCORING = Path("config/scoring.yaml")
+DEFAULT_SEGMENTS = Path("config/segments.yaml")
+DEFAULT_TEMPLATES = Path("templates")
+HOLIDAY_WARNING_DAYS = 180
+
+EPILOG = """\
+ステップメールのシーケンス (config/sequences/*.yaml) を検証します。エラーはファイル:行:列、YAML 内の
+パス、内容の順に表示します。テンプレートは、使っている変数がすべて定義済みかまで確認します
+(未定義の変数は送信時ではなく、ここでエラーになります)。
+exit status: 0 = valid, 1 = problems found (listed on stderr)."""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "sequences",
+        help="step-mail sequences: validate",
+        description="ステップメールのシーケンスの検証.",
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    validate = actions.add_parser(
+        "validate",
+        help="check sequence YAML files, their templates and variables, bands, settings and segment references",
+        description="シーケンスの YAML・テンプレート (変数まで)・スコア帯・共通設定・セグメントからの参照を検証します.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    validate.add_argument("files", nargs="*", type=Path, metavar="FILE",
+                          help=f"sequence files or folders (default: {DEFAULT_SEQUENCES}/)")
+    validate.add_argument("--settings", type=Path, metavar="FILE",
+                          help=f"step-mail settings (default: {DEFAULT_SETTINGS}; built-in defaults when missing)")
+    validate.add_argument("--scoring", type=Path, metavar="FILE",
+                          help=f"the scoring config that defines the bands (default: {DEFAULT_SCORING} when it exists)")
+    validate.add_argument("--segments", type=Path, metavar="FILE",
+                          help=f"check that the sequences the segments name exist (default: {DEFAULT_SEGMENTS} "
+                               "when no FILE is given)")
+    validate.add_argument("--templates", type=Path, default=DEFAULT_TEMPLATES, metavar="DIR",
+                          help=f"the templates folder (default: {DEFAULT_TEMPLATES})")
+    validate.set_defaults(func=run_validate)
+
+
+class _Failed(Exception):
+    def __init__(self, issues: list[Any]) -> None:
+        self.issues = issues
+
+
+def _config(loader: Any, path: Path) -> Any:
+    from reawake.segments.yamlfile import ConfigError
+
+    try:
+        return loader(path)
+    except ConfigError as exc:
+        raise _Failed(exc.issues) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _Failed([f"{path}: cannot read the file: {exc}"]) from None
+
+
+def _template_checker(templates_dir: Path) -> tuple[Any, str | None]:
+    """check(name) -> problems, and a note when variables cannot be checked."""
+    try:
+        templates = importlib.import_module("reawake.mail.templates")
+    except ImportError:
+        templates = None
+    if templates is not None and hasattr(templates, "check_template"):
+        store = templates.DirectoryTemplateStore(templates_dir)
+
+        def full(name: str) -> list[str]:
+            problems: list[str] = templates.check_template(name, store)
+            return problems
+
+        return full, None
+
+    def exists(name: str) -> list[str]:
+        missing = [str(p) for p in (templates_dir / f"{name}.html.j2", templates_dir / f"{name}.txt.j2")
+                   if not p.is_file()]
+        return [f"{m}: missing" for m in missing]
+
+    return exists, "template variables were not checked (the mail package is not installed): only that files exist"
+
+
+def _template_issues(docs: list[tuple[YamlDoc, Sequence]], templates_dir: Path) -> tuple[list[Issue], str | None]:
+    check, note = _template_checker(templates_dir)
+    results: dict[str, list[str]] = {}
+    issues: list[Issue] = []
+    for doc, sequence in docs:
+        for index, step in enumerate(sequence.steps):
+            if step.template is None:
+                continue
+            if step.template not in results:
+                results[step.template] = check(step.template)
+            for problem in results[step.template]:
+                issues.append(doc.issue(("steps", index, "template"), f"template {step.template!r}: {problem}"))
+    return issues, note
+
+
+def _segment_issues(path: Path, sequences: dict[str, Sequence], scoring: ScoringConfig | None) -> list[Any]:
+    from reawake.segments.config import parse_segments
+    from reawake.segments.yamlfile import ConfigError
+
+    try:
+        doc, definitions = parse_segments(path.read_text(encoding="utf-8-sig"), str(path), scoring)
+    except (OSError, UnicodeDecodeError) as exc:
+        return [f"{path}: cannot read the file: {exc}"]
+    except ConfigError:
+        return [f"{path}: the segment definitions are invalid; see `reawake segments validate`"]
+    issues: list[Any] = []
+    known = ", ".join(sorted(sequences)) or "none"
+    for index, definition in enumerate(definitions):
+        name = getattr(definition.approach, "sequence", None)
+        if name is not None and name not in sequences:
+            issues.append(doc.issue(("segments", index, "approach", "sequence"),
+                                    f"no sequence {name!r} (sequences: {known})"))
+    return issues
+
+
+def _schedule(sequence: Sequence) -> list[str]:
+    from zoneinfo import ZoneInfo
+
+    from reawake.durations import DAY_MS
+    from reawake.sequences.config import REFERENCE_START
+    from reawake.sequences.decide import nominal_schedule
+
+    lines = []
+    for step, due in zip(sequence.steps, nominal_schedule(sequence, REFERENCE_START, ZoneInfo("Asia/Tokyo")),
+                         strict=True):
+        days = (due - REFERENCE_START) / DAY_MS
+        when = f"day {days:g}"
+        conditions = []
+        if step.when is not None and step.when.previous:
+            conditions.append(f"previous {step.when.previous}")
+        if step.when is not None and step.when.band:
+            conditions.append(f"band {'/'.join(step.when.band)}")
+        suffix = f"  (only if {', '.join(conditions)})" if conditions else ""
+        lines.append(f"      {when:<8} {step.label}{suffix}")
+    return lines
+
+
+def _holiday_note(sequences: dict[str, Sequence], settings: StepmailSettings, today: date) -> str | None:
+    from reawake.sequences.holidays_jp import LAST_COVERED_DAY
+
+    uses_holidays = settings.send_window.holidays or any(s.window(settings).holidays for s in sequences.values())
+    if uses_holidays and today + timedelta(days=HOLIDAY_WARNING_DAYS) > LAST_COVERED_DAY:
+        return (f"the Japanese holiday list ends {LAST_COVERED_DAY}: add the next year's dates from 内閣府 "
+                "(layers/common/reawake/sequences/holidays_jp.py); after it, only weekends are days off")
+    return None
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from reawake.scoring import load_scoring_file
+    from reawake.segments.yamlfile import ConfigError
+    from reawake.sequences.config import load_sequence_docs, load_stepmail_settings
+    from reawake.sequences.model import StepmailSettings
+
+    paths: list[Path] = args.files or [DEFAULT_SEQUENCES]
+    settings_path: Path | None = args.settings or (DEFAULT_SETTINGS if DEFAULT_SETTINGS.exists() else None)
+    scoring_path: Path | None = args.scoring or (DEFAULT_SCORING if DEFAULT_SCORING.exists() else None)
+    segments_path: Path | None = args.segments or (
+        DEFAULT_SEGMENTS if not args.files and DEFAULT_SEGMENTS.exists() else None)
+    problems: list[Any] = []
+    try:
+        settings = _config(load_stepmail_settings, settings_path) if settings_path else StepmailSettings()
+        scoring = _config(load_scoring_file, scoring_path) if scoring_path else None
+    except _Failed as exc:
+        return _report(exc.issues)
+    for path in paths:
+        if not path.exists():
+            problems.append(f"{path}: no such file or folder")
+    try:
+        docs = load_sequence_docs([p for p in paths if p.exists()], settings, scoring, str(scoring_path))
+    except ConfigError as exc:
+        return _report(problems + list(exc.issues))
+    sequences = {sequence.id: sequence for _, sequence in docs}
+    if not docs and not problems:
+        problems.append(f"{', '.join(map(str, paths))}: no sequence files (*.yaml)")
+    if scoring is None:
+        for doc, sequence in docs:
+            for index, step in enumerate(sequence.steps):
+                if step.when is not None and step.when.band is not None:
+                    problems.append(doc.issue(("steps", index, "when", "band"),
+                                              "band conditions need the scoring config (config/scoring.yaml)"))
+    template_issues, note = _template_issues(docs, args.templates)
+    problems += template_issues
+    if segments_path is not None:
+        problems += _segment_issues(segments_path, sequences, scoring)
+    if problems:
+        return _report(problems)
+    for _, sequence in docs:
+        print(f"  {sequence.id}  {sequence.name}")
+        print("\n".join(_schedule(sequence)))
+    window = settings.send_window.describe()
+    cap = settings.frequency_cap
+    cap_text = f"at most {cap.max} mails per {cap.per} per lead" if cap else "no frequency cap"
+    from reawake.durations import local_day
+
+    today = local_day(_now_ms(), settings.tz)
+    for line in filter(None, (note, _holiday_note(sequences, settings, today))):
+        print(f"note: {line}", file=sys.stderr)
+    count = len(sequences)
+    checked = "templates and their variables checked" if note is None else "template files found"
+    print(f"{', '.join(map(str, paths))}: {count} sequence{'s' if count != 1 else ''} OK ({checked}; "
+          f"send window {window} ({settings.time_zone}); {cap_text})")
+    return 0
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)
+
+
+def _report(problems: list[Any]) -> int:
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    count = len(problems)
+    print(f"{count} problem{'s' if count != 1 else ''} found", file=sys.stderr)
+    return 1

@@ -1,0 +1,71 @@
+"""The per-lead frequency cap: at most ``max`` mails in any ``per``-long stretch of time, across
+every sequence the lead is in.
+
+- A stretch starts at a mail and runs ``per`` on the lead's wall clock (``calendar.later``),
+  end excluded: with ``max: 2, per: 7d`` and mails on Monday and Tuesday at 10:00, a third may
+  go on the next Monday at 10:00 (the Monday mail has dropped out), not a millisecond earlier.
+- ``sent`` are the lead's mails: those sent and those already booked for a later time (pass
+  booked ones too, so two sequences cannot take the same free place). A new mail is allowed at
+  ``t`` when no stretch containing ``t`` would then hold more than ``max`` mails.
+- A capped mail is **deferred, never dropped**: ``earliest_under_cap`` returns the first allowed
+  moment at or after the requested one. Deferral ignores the send window; ``decide`` puts the
+  result back into the window and checks the cap again until both agree.
+- Owner tasks are not mail and do not count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from zoneinfo import ZoneInfo
+
+from reawake.sequences.calendar import later, next_send_slot
+from reawake.sequences.model import FrequencyCap, SendWindow
+
+MAX_ROUNDS = 1000
+
+
+def allowed(ts_ms: int, sent: Iterable[int], cap: FrequencyCap, tz: ZoneInfo) -> bool:
+    """Whether one more mail at ``ts_ms`` keeps every stretch containing it within the cap."""
+    times = sorted([*sent, ts_ms])
+    for start in times:
+        if start > ts_ms:
+            break
+        end = later(cap.per, start, tz)
+        if ts_ms < end and sum(1 for t in times if start <= t < end) > cap.max:
+            return False
+    return True
+
+
+def earliest_under_cap(earliest_ms: int, sent: Iterable[int], cap: FrequencyCap, tz: ZoneInfo) -> int:
+    """The first moment at or after ``earliest_ms`` at which a mail is allowed.
+
+    The allowed moments change only where a mail drops out of the stretch behind (``later(per,
+    s)`` for each mail ``s``), so those and ``earliest_ms`` are the only candidates; the last
+    of them is always allowed (every mail is then more than ``per`` behind).
+    """
+    # Mails a whole stretch before the earliest moment cannot share a stretch with the new one.
+    times = [s for s in sent if later(cap.per, s, tz) > earliest_ms]
+    candidates = sorted({earliest_ms, *(e for e in (later(cap.per, s, tz) for s in times) if e > earliest_ms)})
+    for candidate in candidates:
+        if allowed(candidate, times, cap, tz):
+            return candidate
+    return candidates[-1]  # unreachable (see above); kept for the type checker
+
+
+def mail_slot(
+    earliest_ms: int, window: SendWindow, tz: ZoneInfo, cap: FrequencyCap | None, sent: Iterable[int]
+) -> int:
+    """The first moment at or after ``earliest_ms`` inside the send window *and* allowed by the
+    cap: into the window, deferred by the cap, back into the window, until both agree (each
+    round only moves forward, over finitely many candidate moments)."""
+    times = list(sent)
+    moment = earliest_ms
+    for _ in range(MAX_ROUNDS):
+        moment = next_send_slot(moment, window, tz)
+        if cap is None:
+            return moment
+        deferred = earliest_under_cap(moment, times, cap, tz)
+        if deferred == moment:
+            return moment
+        moment = deferred
+    raise RuntimeError("no send slot found: the window and the cap never agree")
