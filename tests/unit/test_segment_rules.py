@@ -333,3 +333,20 @@ def test_validate_command_reports_ok_and_problems(tmp_path: Path, capsys: pytest
     err = capsys.readouterr().err
     assert f"{bad}:7:7: segments[0].rule.within: '3mon' is not a duration" in err
     assert err.rstrip().endswith("1 problem found")
+
+
+def test_a_date_that_is_no_date_is_reported_with_its_line() -> None:
+    from reawake.segments.config import load_segments
+    from reawake.segments.yamlfile import ConfigError
+
+    text = (
+        "segments:\n  - id: x\n    name: x\n    approach: {type: watch}\n"
+        "    rule: {field: 契約日, older_than: 2026-13-01}\n"
+    )
+    try:
+        load_segments(text, "bad.yaml")
+    except ConfigError as exc:
+        (issue,) = exc.issues
+        assert issue.line == 5 and "2026-13-01" in issue.message and "not one" in issue.message
+    else:
+        raise AssertionError("accepted a date that does not exist")

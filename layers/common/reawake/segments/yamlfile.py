@@ -9,6 +9,7 @@ import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 import yaml
@@ -92,6 +93,11 @@ def load_yaml(text: str, file: str) -> YamlDoc:
         message = f"YAML syntax error: {problem}" + (f" ({context})" if context else "")
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
         raise ConfigError([Issue(file, line, column, "", message)]) from None
+    except ValueError as exc:  # PyYAML building a date-like value that is no date (2026-13-01)
+        line, column, value = _bad_timestamp(text)
+        where = f"{value!r} " if value else ""
+        message = f"{where}looks like a date but is not one ({exc}); write a real date as YYYY-MM-DD"
+        raise ConfigError([Issue(file, line, column, "", message)]) from None
     doc = YamlDoc(file, data)
     if root is not None:
         dupes: list[tuple[Loc, Mark, str]] = []
@@ -99,6 +105,22 @@ def load_yaml(text: str, file: str) -> YamlDoc:
         if dupes:
             raise ConfigError([Issue(file, line, col, path_text(loc), msg) for loc, (line, col), msg in dupes])
     return doc
+
+
+def _bad_timestamp(text: str) -> tuple[int | None, int | None, str]:
+    stack = [yaml.compose(text, Loader=yaml.SafeLoader)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":timestamp"):
+            try:
+                (datetime if len(node.value) > 10 else date).fromisoformat(node.value)
+            except ValueError:
+                return node.start_mark.line + 1, node.start_mark.column + 1, node.value
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(v for pair in node.value for v in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return None, None, ""
 
 
 def _message(error: dict[str, Any], loc: Loc, known_keys: Iterable[str]) -> str:

@@ -5,14 +5,13 @@ in the style of the segment files (``reawake.segments.yamlfile``)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from reawake.durations import to_epoch_ms
 from reawake.scoring import ScoringConfig
-from reawake.segments.yamlfile import ConfigError, Issue, YamlDoc, validate
-from reawake.segments.yamlfile import load_yaml as _load_yaml
+from reawake.segments.yamlfile import ConfigError, Issue, YamlDoc, load_yaml, validate
 from reawake.sequences.decide import nominal_schedule
 from reawake.sequences.model import SEQUENCE_KEYS, SETTINGS_KEYS, Sequence, StepmailSettings
 
@@ -22,40 +21,11 @@ SEQUENCE_SUFFIXES = (".yaml", ".yml")
 REFERENCE_START = to_epoch_ms(datetime(2026, 1, 5, 10, 0, tzinfo=ZoneInfo("Asia/Tokyo")))
 
 
-def load_yaml(text: str, file: str) -> YamlDoc:
-    """``yamlfile.load_yaml``, plus a clear problem for a date-like value that is no date
-    (``2026-13-01``): PyYAML raises a bare ValueError while building it."""
-    try:
-        return _load_yaml(text, file)
-    except ConfigError:
-        raise
-    except ValueError as exc:
-        line, column, value = _bad_timestamp(text)
-        where = f"{value!r} " if value else ""
-        raise ConfigError([Issue(file, line, column, "", f"{where}looks like a date but is not one ({exc}); "
-                                 "write a real date as YYYY-MM-DD")]) from None
-
-
-def _bad_timestamp(text: str) -> tuple[int | None, int | None, str]:
-    import yaml
-
-    stack = [yaml.compose(text, Loader=yaml.SafeLoader)]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":timestamp"):
-            try:
-                (datetime if len(node.value) > 10 else date).fromisoformat(node.value)
-            except ValueError:
-                return node.start_mark.line + 1, node.start_mark.column + 1, node.value
-        elif isinstance(node, yaml.MappingNode):
-            stack.extend(v for pair in node.value for v in pair)
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
-    return None, None, ""
-
-
 def _semantic_issues(
-    doc: YamlDoc, sequence: Sequence, settings: StepmailSettings | None, scoring: ScoringConfig | None,
+    doc: YamlDoc,
+    sequence: Sequence,
+    settings: StepmailSettings | None,
+    scoring: ScoringConfig | None,
     scoring_file: str,
 ) -> list[Issue]:
     issues: list[Issue] = []
@@ -65,17 +35,30 @@ def _semantic_issues(
         when = step.when
         if when is not None and when.previous is not None:
             if not mail_before:
-                issues.append(doc.issue((*loc, "when", "previous"), "no mail is sent before this step: "
-                                        "there is no previous mail to have been opened or clicked"))
+                issues.append(
+                    doc.issue(
+                        (*loc, "when", "previous"),
+                        "no mail is sent before this step: there is no previous mail to have been opened or clicked",
+                    )
+                )
             elif when.previous == "clicked" and sequence.exit.revisit:
-                issues.append(doc.issue((*loc, "when", "previous"), "'clicked' can never hold while exit.revisit is "
-                                        "on: a click lands on the site and that visit ends the sequence first "
-                                        "(set exit.revisit: false, or use opened)"))
+                issues.append(
+                    doc.issue(
+                        (*loc, "when", "previous"),
+                        "'clicked' can never hold while exit.revisit is "
+                        "on: a click lands on the site and that visit ends the sequence first "
+                        "(set exit.revisit: false, or use opened)",
+                    )
+                )
         if when is not None and when.band is not None and scoring is not None:
             for name in when.band:
                 if name not in scoring.band_names:
-                    issues.append(doc.issue((*loc, "when", "band"), f"unknown band {name!r}; bands in "
-                                            f"{scoring_file}: {', '.join(scoring.band_names)}"))
+                    issues.append(
+                        doc.issue(
+                            (*loc, "when", "band"),
+                            f"unknown band {name!r}; bands in {scoring_file}: {', '.join(scoring.band_names)}",
+                        )
+                    )
         mail_before = mail_before or step.kind == "email"
     if settings is not None and sequence.send_window is not None:
         try:
@@ -85,8 +68,13 @@ def _semantic_issues(
     dues = nominal_schedule(sequence, REFERENCE_START, ZoneInfo("Asia/Tokyo"))
     for index in range(1, len(dues)):
         if dues[index] < dues[index - 1]:
-            issues.append(doc.issue(("steps", index, "delay"), f"this step would be due before step {index} "
-                                    "(the one above it); steps run in order: lengthen the delay"))
+            issues.append(
+                doc.issue(
+                    ("steps", index, "delay"),
+                    f"this step would be due before step {index} "
+                    "(the one above it); steps run in order: lengthen the delay",
+                )
+            )
     return issues
 
 
@@ -125,8 +113,9 @@ def parse_sequence_doc(
         if written is None:
             doc.data = {**doc.data, "id": sequence_id}
         elif written != sequence_id:
-            raise ConfigError([doc.issue(("id",), f"the id must be the file's name, {sequence_id!r} (or leave "
-                                         "id: out)")])
+            raise ConfigError(
+                [doc.issue(("id",), f"the id must be the file's name, {sequence_id!r} (or leave id: out)")]
+            )
     parsed = validate(Sequence, doc, SEQUENCE_KEYS)
     issues = _semantic_issues(doc, parsed, settings, scoring, scoring_file)
     if issues:
