@@ -46,6 +46,20 @@ class LambdaContext:
         return 10_000
 
 
+@pytest.fixture(autouse=True)
+def _no_shared_stack_sites(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shared local stack (tests/stack, tests/browser) puts its environment into this process for
+    its own tests; every other test sees the repository's defaults for the sites and link rebase
+    (template checks, link policies), as a user's shell does."""
+    if "local_stack" in request.fixturenames:
+        return
+    from reawake.settings import get_settings
+
+    monkeypatch.delenv("SITE_ORIGINS", raising=False)
+    monkeypatch.delenv("LINK_REBASE", raising=False)
+    get_settings.cache_clear()
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """moto in-process with the template's resources; the environment the functions get."""

@@ -22,7 +22,7 @@ from reawake.local.clock import advance_running, now_of
 from reawake.local.connect import STACK_FILE_ENV
 from reawake.local.stepfunctions import wait_for
 from reawake.segment_store import SegmentStore
-from tests.stack.harness import ROOT, RunningStack, reawake_command
+from tests.stack.harness import ROOT, RunningStack, reawake_command, settle_stepmail
 
 pytestmark = pytest.mark.stack
 
@@ -43,7 +43,8 @@ def reawake(stack: RunningStack, *args: str, timeout: float = 120) -> subprocess
 
 
 def table_state(stack: RunningStack) -> tuple[int, dict[str, int]]:
-    """(items in the table, lead id -> version)."""
+    """(items in the table, lead id -> version), once step mail started by a run is waiting."""
+    settle_stepmail(stack)
     client = stack.client("dynamodb")
     count = sum(page["Count"] for page in client.get_paginator("scan").paginate(
         TableName=stack.info["table_name"], Select="COUNT"))

@@ -125,6 +125,8 @@ class Event:
     message_id: str | None = None
     user_agent: str | None = None
     revisit: bool = False
+    # Set when the request was not a person looking: prefetch, prerender, preview, head (alerts skip it).
+    fetch_purpose: str | None = None
 
     @property
     def site(self) -> str | None:

@@ -110,7 +110,7 @@ def feedback_of(notification: SesNotification, now_ms: int) -> list[Feedback]:
             ts=now_ms,
             source="ses",
             lead_id=lead_id_for(email),
-            message_id=message_ids[0] if message_ids else None,
+            message_id=message_ids[0].replace(".", ":") if message_ids else None,  # SES tags allow no ":"
             props={**props, "ses_message_id": notification.mail.messageId},
         )
         out.append(Feedback(email, event, reason))

@@ -54,6 +54,9 @@ class Lead:
     dormant_since: int | None = None
     reactivated_at: int | None = None
     converted_at: int | None = None
+    # Step mail: message id -> when it was sent, every sequence together, pruned to the frequency
+    # cap's window (the cap reads it; written in the same transaction as the send's claim).
+    mail_log: dict[str, int] = field(default_factory=dict)
     source: str = "import"
     version: int = 0
 

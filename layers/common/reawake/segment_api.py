@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from reawake import clock
 from reawake.config_store import ConfigStore
 from reawake.segment_run import ShardResult, run_id_for, run_shard, summarize
 from reawake.segment_store import SegmentStore
@@ -59,7 +59,7 @@ def config() -> ConfigStore:
 def plan(payload: dict[str, Any]) -> dict[str, Any]:
     body = PlanIn.model_validate(payload)
     settings = get_settings()
-    now_ms = int(body.now.timestamp() * 1000) if body.now else int(time.time() * 1000)
+    now_ms = int(body.now.timestamp() * 1000) if body.now else clock.now_ms()
     total = body.shards or settings.segment_shards
     run_id = run_id_for(now_ms, settings.time_zone)
     logger.info("segment run planned", extra={"run_id": run_id, "shards": total})
@@ -78,8 +78,11 @@ def shard(payload: dict[str, Any]) -> dict[str, Any]:
     if not definitions:
         logger.warning("no segment definitions in the config bucket")
         return ShardResult(body.shard).to_dict()
+    from reawake.stepmail_api import sequence_enroller
+
     result = run_shard(
-        store(), definitions, body.shard, body.total_shards, body.now_ms, settings.time_zone, config().scoring()
+        store(), definitions, body.shard, body.total_shards, body.now_ms, settings.time_zone, config().scoring(),
+        sequence_enroller(store()),
     )
     logger.info("segment shard done", extra={"run_id": body.run_id, **result.to_dict()})
     return result.to_dict()

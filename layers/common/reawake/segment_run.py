@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from reawake.approaches import approach_for
+from aws_lambda_powertools import Logger
+
+from reawake.approaches import PENDING, Approach, approach_for
 from reawake.leads import Lead
 from reawake.memberships import reconcile
 from reawake.scoring import ScoringConfig
@@ -24,6 +26,12 @@ from reawake.segments.model import SegmentDefinition
 from reawake.store import CommitConflict, Store
 
 MAX_ATTEMPTS = 5
+logger = Logger(child=True)
+
+
+class Enroller(Protocol):
+    def dispatch(self, lead: Lead, approach: Approach, now_ms: int) -> str:
+        """Start a pending approach (enroll the lead in its sequence); the approach's new status."""
 
 
 @dataclass
@@ -64,7 +72,10 @@ def run_shard(
     now_ms: int,
     tz: ZoneInfo,
     scoring: ScoringConfig | None = None,
+    enroller: Enroller | None = None,
 ) -> ShardResult:
+    """enroller: hands ``sequence`` / ``owner_task`` approaches to step mail right after the
+    membership transaction (None: they stay pending)."""
     compiled = compile_definitions(definitions, Context(now_ms, tz, scoring))
     by_id = {d.id: d for d in definitions}
     dormant_ids = set(by_id)  # every configured definition is a definition of dormancy
@@ -92,9 +103,24 @@ def run_shard(
             result.left.update(change.left)
             result.approaches.update(a.type for a in approaches)
             lead = change.after
+            if enroller is not None:
+                dispatch(enroller, lead, approaches, now_ms)
             break
         result.members.update(lead.segments.keys())
     return result
+
+
+def dispatch(enroller: Enroller, lead: Lead, approaches: list[Approach], now_ms: int) -> None:
+    """A failed dispatch is logged and leaves the approach pending: the membership is committed,
+    and failing the shard would not dispatch it again (the retried run sees no change)."""
+    for approach in approaches:
+        if approach.status != PENDING:
+            continue
+        try:
+            enroller.dispatch(lead, approach, now_ms)
+        except Exception:
+            logger.exception("approach not dispatched", extra={"lead_id": lead.lead_id,
+                                                                "segment_id": approach.segment_id})
 
 
 def summarize(run_id: str, now_ms: int, shard_results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -4,6 +4,7 @@
 |---|---|---|
 | membership (history) | ``LEAD#<lead_id>`` | ``MEMBER#<segment>#<entered_at>`` (``left_at`` once left) |
 | approach | ``LEAD#<lead_id>`` | ``APPROACH#<segment>#<entered_at>`` |
+| reactivation (the lead came back) | ``LEAD#<lead_id>`` | ``REACTIVATED#<segment>#<at>`` |
 | run summary | ``RUN#segments`` | ``<run id>`` |
 """
 
@@ -24,6 +25,17 @@ def membership_item(lead_id: str, segment_id: str, entered_at: int, left_at: int
         "segment_id": segment_id,
         "entered_at": entered_at,
         "left_at": left_at,
+    }
+
+
+def reactivation_item(lead_id: str, segment_id: str, entered_at: int, at_ms: int) -> dict[str, Any]:
+    """The note that a member of ``segment_id`` came back at ``at_ms`` (written by the alert function)."""
+    return {
+        "pk": lead_pk(lead_id),
+        "sk": f"REACTIVATED#{segment_id}#{at_ms}",
+        "segment_id": segment_id,
+        "entered_at": entered_at,
+        "reactivated_at": at_ms,
     }
 
 
@@ -86,7 +98,7 @@ class SegmentStore:
         """Membership history and approaches of one lead, oldest first."""
         items = [
             deserialize(i)
-            for prefix in ("MEMBER#", "APPROACH#")
+            for prefix in ("MEMBER#", "APPROACH#", "REACTIVATED#")
             for i in self.store.query_items(lead_pk(lead_id), prefix)
         ]
         return sorted(items, key=lambda i: (i["entered_at"], i["sk"]))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import html
 import json
-import time
 from functools import cache
 from importlib import resources
 from typing import Any, TypeVar
@@ -15,13 +15,14 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ValidationError
 
-from reawake import feedback, tracking
+from reawake import clock, feedback, tracking
 from reawake.aws import secret_json
 from reawake.config_store import ConfigStore
 from reawake.events import (
     MAX_BODY_BYTES,
     ActivityBatchIn,
     BrowserEventIn,
+    Event,
     EventBatchIn,
     IdentifyIn,
 )
@@ -46,7 +47,8 @@ IDENTIFY_PARAM = "rw_id"
 
 
 def now_ms() -> int:
-    return int(time.time() * 1000)
+    """The wall clock on AWS; the stack clock on the local stack (``reawake.clock``)."""
+    return clock.now_ms()
 
 
 @cache
@@ -118,6 +120,22 @@ def origin_allowed(request: Request, settings: Settings) -> bool:
     return origin is None or origin.rstrip("/") in settings.site_origins
 
 
+def fetch_purpose(request: Request) -> str | None:
+    """prefetch / prerender / preview when the browser (or a mail client) fetched without a person
+    looking (``Sec-Purpose``, ``Purpose``, ``X-Purpose``, ``X-Moz``): recorded, never alerted."""
+    for name in ("sec-purpose", "purpose", "x-purpose", "x-moz"):
+        value = request.headers.get(name, "").lower()
+        for purpose in ("prerender", "prefetch", "preview"):
+            if purpose in value:
+                return purpose
+    return None
+
+
+def with_purpose(events: list[Event], request: Request) -> list[Event]:
+    purpose = fetch_purpose(request)
+    return [dataclasses.replace(e, fetch_purpose=purpose) for e in events] if purpose else events
+
+
 def handle(event: dict[str, Any]) -> dict[str, Any]:
     if "Records" in event:  # SES feedback through the SNS subscription
         return handle_feedback(event)
@@ -140,8 +158,9 @@ def post_events(request: Request) -> Response:
     if not origin_allowed(request, settings):
         return error_response(403, "origin_not_allowed", "this origin is not a configured site")
     batch = parse(EventBatchIn, request, wrap_list_as="events")
-    events = tracking.browser_events(batch.events, settings, now_ms(), user_agent=request.user_agent)
-    result = tracking.record(store(), settings, events, now_ms(), scoring())
+    events = tracking.browser_events(batch.events, settings, now_ms(), user_agent=request.user_agent,
+                                     skew_ms=clock.skew_ms())
+    result = tracking.record(store(), settings, with_purpose(events, request), now_ms(), scoring())
     logger.info(
         "events recorded",
         extra={"accepted": result.accepted, "duplicates": result.duplicates, "revisits": result.revisits},
@@ -186,7 +205,7 @@ def get_pixel(request: Request) -> Response:
     url = q.get("url") or request.headers.get("referer", "")
     now = now_ms()
     try:
-        ts = int(q["ts"]) if "ts" in q else now
+        ts = int(q["ts"]) if "ts" in q else clock.wall_ms()  # the browser's clock; skewed below
         event_id = (
             q.get("id") or "p" + hashlib.sha256(f"{q.get('vid')}|{url}|{now // 60_000}".encode()).hexdigest()[:31]
         )
@@ -200,8 +219,9 @@ def get_pixel(request: Request) -> Response:
                 "referrer": q.get("ref"),
             }
         )
-        events = tracking.browser_events([item], settings, now, source="pixel", user_agent=request.user_agent)
-        tracking.record(store(), settings, events, now, scoring())
+        events = tracking.browser_events([item], settings, now, source="pixel", user_agent=request.user_agent,
+                                         skew_ms=clock.skew_ms())
+        tracking.record(store(), settings, with_purpose(events, request), now, scoring())
     except (ValueError, tracking.InvalidInput) as exc:  # ValidationError is a ValueError
         logger.info("pixel ignored", extra={"reason": type(exc).__name__})
     return gif()
@@ -252,7 +272,7 @@ def get_click(request: Request) -> Response:
         logger.warning("click target off the configured sites", extra={"lead_id": token.lead_id})
         return redirect(fallback) if fallback else error_response(400, "bad_target", "this link is not valid")
     event = tracking.email_event("email_click", token, now, url=target, user_agent=request.user_agent)
-    tracking.record(store(), settings, [event], now, scoring())
+    tracking.record(store(), settings, with_purpose([event], request), now, scoring())
     return redirect(with_identify(target, tracking.identify_token(token.lead_id, key, now)))
 
 

@@ -51,12 +51,18 @@ def check_time(ts: int, now_ms: int, oldest_ms: int, field: str) -> None:
 
 
 def browser_events(
-    batch: list[BrowserEventIn], settings: Settings, now_ms: int, source: str = "browser", user_agent: str = ""
+    batch: list[BrowserEventIn],
+    settings: Settings,
+    now_ms: int,
+    source: str = "browser",
+    user_agent: str = "",
+    skew_ms: int = 0,
 ) -> list[Event]:
-    """Validate a batch against the clock and the configured sites; all or nothing."""
+    """Validate a batch against the clock and the configured sites; all or nothing. ``skew_ms`` is
+    added to the browser's timestamps (the local stack's clock runs ahead of the wall clock)."""
     events = []
     for index, item in enumerate(batch):
-        ts = to_epoch_ms(item.ts)
+        ts = to_epoch_ms(item.ts) + skew_ms
         check_time(ts, now_ms, now_ms - BROWSER_PAST_LIMIT_MS, f"events.{index}.ts")
         if not settings.is_site_url(item.url):
             raise InvalidInput("unknown_site", "the page is not on a configured site", f"events.{index}.url")

@@ -39,7 +39,7 @@ exit status: 0 = valid, 1 = problems found (listed on stderr)."""
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "sequences",
-        help="step-mail sequences: validate",
+        help="step-mail sequences: validate, upload, start",
         description="ステップメールのシーケンスの検証.",
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -62,6 +62,7 @@ def register(subparsers: Any) -> None:
     validate.add_argument("--templates", type=Path, default=DEFAULT_TEMPLATES, metavar="DIR",
                           help=f"the templates folder (default: {DEFAULT_TEMPLATES})")
     validate.set_defaults(func=run_validate)
+    register_engine(actions)
 
 
 class _Failed(Exception):
@@ -239,3 +240,144 @@ def _report(problems: list[Any]) -> int:
     count = len(problems)
     print(f"{count} problem{'s' if count != 1 else ''} found", file=sys.stderr)
     return 1
+
+
+# --- upload and start (the step-mail engine) --------------------------------------------------------
+
+STACK_HELP = "a deployed stack's name (default: the running local stack)"
+
+
+def register_engine(actions: Any) -> None:
+    upload = actions.add_parser(
+        "upload",
+        help="validate the sequences and config/stepmail.yaml, then upload them to the config bucket",
+        description=("シーケンス (config/sequences/*.yaml) と config/stepmail.yaml を検証し、問題がなければ"
+                     "設定バケットにアップロードします (フォルダにないシーケンスはバケットからも消えます)。"),
+        epilog="exit status: 0 = uploaded, 1 = problems found (nothing uploaded), 2 = no stack.",
+    )
+    upload.add_argument("--dir", type=Path, default=DEFAULT_SEQUENCES, metavar="DIR",
+                        help=f"the sequences folder (default: {DEFAULT_SEQUENCES})")
+    upload.add_argument("--settings", type=Path, default=DEFAULT_SETTINGS, metavar="FILE",
+                        help=f"step-mail settings (default: {DEFAULT_SETTINGS})")
+    upload.add_argument("--stack", metavar="NAME", help=STACK_HELP)
+    upload.set_defaults(func=run_upload)
+
+    start = actions.add_parser(
+        "start",
+        help="enroll every current member of a segment in a sequence (idempotent)",
+        description=("セグメントの現在のメンバー全員をシーケンスに登録し、ステップメールを開始します。"
+                     "同じメンバーシップで再実行しても二重には登録されません "
+                     "(配信停止・バウンスのリードは登録しません)。"),
+        epilog="exit status: 0 = done (skipped leads are listed with the reason), 2 = unknown sequence or no stack.",
+    )
+    start.add_argument("sequence", metavar="NAME", help="the sequence's id (its file name in config/sequences/)")
+    start.add_argument("--segment", required=True, metavar="ID", help="the segment whose members to enroll")
+    start.add_argument("--stack", metavar="NAME", help=STACK_HELP)
+    start.set_defaults(func=run_start)
+
+
+def _connect(stack: str | None) -> dict[str, Any]:
+    from reawake.local.connect import NotRunning, use_target
+
+    try:
+        return use_target(stack)
+    except NotRunning as exc:
+        raise _Failed([str(exc)]) from exc
+
+
+def _engine_command(func: Any) -> Any:
+    def wrapper(args: argparse.Namespace) -> int:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            result: int = func(args)
+            return result
+        except _Failed as exc:
+            for issue in exc.issues:
+                print(f"reawake: {issue}", file=sys.stderr)
+            return 2
+        except (BotoCoreError, ClientError) as exc:
+            print(f"reawake: AWS call failed: {exc}", file=sys.stderr)
+            return 2
+
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+@_engine_command
+def run_upload(args: argparse.Namespace) -> int:
+    from reawake.aws import client
+    from reawake.segments.yamlfile import ConfigError
+    from reawake.settings import get_settings
+    from reawake.stepmail_store import upload_sequences
+
+    _connect(args.stack)
+    bucket = get_settings().config_bucket
+    scoring = DEFAULT_SCORING if DEFAULT_SCORING.exists() else None
+    try:
+        keys = upload_sequences(client("s3"), bucket, args.dir, args.settings, scoring)
+    except ConfigError as exc:
+        _report(list(exc.issues))
+        print("nothing uploaded / 問題があるためアップロードしませんでした", file=sys.stderr)
+        return 1
+    for key in keys:
+        print(f"  s3://{bucket}/{key}")
+    print(f"{len(keys)} files uploaded / アップロードしました")
+    return 0
+
+
+def _state_machine(info: dict[str, Any], stack: str | None) -> str:
+    if stack is None:
+        arn = (info.get("state_machines") or {}).get("StepmailStateMachine")
+        if not arn:
+            raise _Failed(["the running local stack has no step-mail state machine: restart `reawake local`"])
+        return str(arn)
+    from reawake.aws import client
+
+    described = client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    if "StepmailStateMachineArn" not in outputs:
+        raise _Failed([f"the stack {stack!r} has no output StepmailStateMachineArn"])
+    return str(outputs["StepmailStateMachineArn"])
+
+
+@_engine_command
+def run_start(args: argparse.Namespace) -> int:
+    """Enroll the segment's members. Each lead is enrolled from the moment it entered the segment,
+    so running it again (or after the segment run dispatched it) enrolls no one twice; a pending
+    approach record of that entry is marked with the outcome."""
+    from collections import Counter
+
+    from reawake import clock
+    from reawake.enrollment import ENROLLED, enroll
+    from reawake.settings import get_settings
+    from reawake.stepmail_store import ExecutionStarter, SequenceConfig, StepmailStore
+    from reawake.store import Store
+
+    info = _connect(args.stack)
+    arn = _state_machine(info, args.stack)
+    settings = get_settings()
+    sequences = SequenceConfig(settings.config_bucket).sequences()
+    if args.sequence not in sequences:
+        known = ", ".join(sorted(sequences)) or "none uploaded (reawake sequences upload)"
+        raise _Failed([f"no sequence {args.sequence!r} in the config bucket (sequences: {known})"])
+    table = Store(settings.table_name)
+    stepmail, starter = StepmailStore(table), ExecutionStarter(arn)
+    now = clock.now_ms()
+    counts: Counter[str] = Counter()
+    members = 0
+    for lead in table.scan_leads():
+        entered = lead.segments.get(args.segment)
+        if entered is None:
+            continue
+        members += 1
+        outcome = enroll(stepmail, starter, sequences, lead, args.sequence, args.segment, entered, now)
+        stepmail.set_approach_status(lead.lead_id, f"{args.segment}#{entered}", outcome.status, outcome.reason, now)
+        label = outcome.status if outcome.status != ENROLLED or not outcome.reason else f"enrolled ({outcome.reason})"
+        counts[label if outcome.status == ENROLLED else f"skipped: {outcome.reason}"] += 1
+    print(f"{args.sequence} ← segment {args.segment}: {members} member(s) / メンバー")
+    for what, count in sorted(counts.items()):
+        print(f"  {what}  {count}")
+    if not members:
+        print("  no members: run `reawake segments run` first / メンバーがいません")
+    return 0

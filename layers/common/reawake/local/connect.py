@@ -43,7 +43,7 @@ def emulator_environment(endpoint_url: str) -> dict[str, str]:
 
 def reset_caches() -> None:
     """Forget settings and clients built from the previous environment."""
-    from reawake import aws, segment_api, track_api
+    from reawake import aws, segment_api, stepmail_api, track_api
     from reawake.settings import get_settings
 
     get_settings.cache_clear()
@@ -53,6 +53,9 @@ def reset_caches() -> None:
     track_api.config.cache_clear()
     segment_api.store.cache_clear()
     segment_api.config.cache_clear()
+    for cached in (stepmail_api.store, stepmail_api.sequence_config, stepmail_api.scoring_config,
+                   stepmail_api.templates, stepmail_api.engine):
+        cached.cache_clear()
 
 
 def write_stack_file(info: dict[str, Any], path: Path | None = None) -> Path:
@@ -107,6 +110,12 @@ def use_local() -> dict[str, Any]:
     """Talk to the local stack started by `reawake local`; returns its description."""
     info = read_stack_file()
     apply({**emulator_environment(info["endpoint_url"]), **info["environment"]})
+    description = info.get("clock")
+    if description:  # "now" of this command is the stack's clock (reawake.clock)
+        from reawake import clock
+        from reawake.local.clock import time_of
+
+        clock.set_source(lambda: int(time_of(description) * 1000))
     return info
 
 
@@ -144,6 +153,9 @@ def deployed_environment(stack_name: str, cloudformation: Any = None) -> dict[st
 def use_deployed(stack_name: str) -> dict[str, Any]:
     """Talk to a deployed stack with the caller's own AWS credentials and region."""
     os.environ.pop("AWS_ENDPOINT_URL", None)  # real AWS, even after use_local() in this process
+    from reawake import clock
+
+    clock.set_source(None)  # the wall clock
     environment = deployed_environment(stack_name)
     apply(environment)
     return {"stack_name": stack_name, "environment": environment}

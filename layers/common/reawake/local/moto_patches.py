@@ -179,3 +179,36 @@ def follow_clock() -> None:
     WaitFunction._wait_interval = _wait_interval  # type: ignore[method-assign]
     Timestamp._get_wait_seconds = _get_wait_seconds  # type: ignore[method-assign]
     _waits_follow_clock = True
+
+
+# (raw message text) -> None: called after moto's SES accepted a message (SES v1 raw, SESv2 raw).
+MailObserver = Callable[[str], None]
+_mail_observer: MailObserver | None = None
+_mail_patched = False
+
+
+def observe_sent_mail(observer: MailObserver | None) -> None:
+    """Call ``observer(raw)`` for every raw message the emulator's SES accepts (the local stack's
+    outbox); None stops it. The send itself is moto's (sender verification included)."""
+    global _mail_observer, _mail_patched
+    _mail_observer = observer
+    if _mail_patched:
+        return
+    from moto.ses.models import SESBackend
+
+    original = SESBackend.send_raw_email
+
+    def send_raw_email(self: Any, source: str, destinations: list[str], raw_data: str) -> Any:
+        message = original(self, source, destinations, raw_data)
+        observer_now = _mail_observer
+        if observer_now is not None:
+            try:
+                observer_now(raw_data)
+            except Exception:  # the outbox must never fail a send
+                import logging
+
+                logging.getLogger("reawake_local").exception("the outbox could not write a mail")
+        return message
+
+    SESBackend.send_raw_email = send_raw_email  # type: ignore[method-assign]
+    _mail_patched = True

@@ -42,6 +42,7 @@ log = logging.getLogger("reawake_local")
 HOST = "127.0.0.1"
 SAMPLES_DIR = ROOT / "config" / "sample"
 CONFIG_DIR = ROOT / "config"
+TEMPLATES_DIR = ROOT / "templates"
 
 
 class Service(Protocol):
@@ -114,11 +115,14 @@ class LocalStack:
     def __init__(self, api_port: int = 0, site_port: int = 0, load_samples: bool = True, host: str = HOST,
                  prefix: str = "reawake", site_dir: Path = SITE_DIR, samples_dir: Path = SAMPLES_DIR,
                  parameters: dict[str, Any] | None = None, speed: float = 1.0, clock_start: datetime | None = None,
-                 config_dir: Path = CONFIG_DIR, report: Callable[[str], None] = print) -> None:
+                 config_dir: Path = CONFIG_DIR, report: Callable[[str], None] = print,
+                 templates_dir: Path = TEMPLATES_DIR, outbox_dir: Path | None = None) -> None:
         """parameters: template parameter overrides (LogLevel, TimeZone, ...); SiteOrigins is the demo site.
         speed and clock_start: the stack clock (x speed from clock_start, default now). config_dir:
         segments.yaml and scoring.yaml, uploaded to the config bucket. report: one-line notices
-        (a schedule fired)."""
+        (a schedule fired). templates_dir: the mail templates, checked and uploaded at start with
+        config_dir's mail.yaml, owners.yaml, sequences/ and stepmail.yaml. outbox_dir: where sent
+        mail is written (default: ``outbox/`` beside stack.json)."""
         self.api_port = api_port
         self.site_port = site_port
         self.load_samples = load_samples
@@ -129,6 +133,8 @@ class LocalStack:
         self.parameters = dict(parameters or {})
         self.clock = Clock(speed, clock_start)
         self.config_dir = config_dir
+        self.templates_dir = templates_dir
+        self.outbox_dir = outbox_dir
         self.report = report
         self.state_machines: dict[str, str] = {}
         self.functions: dict[str, str] = {}
@@ -192,6 +198,8 @@ class LocalStack:
 
         # Validated by check_config above (and again here): only a good config is uploaded.
         self.uploaded = upload_config(aws.client("s3"), self.environment["CONFIG_BUCKET"], self.config_dir)
+        self.uploaded += self._upload_mail()
+        self._lap("mail", began)
         for service in self.services[1:]:
             service.start()
         if self.load_samples:
@@ -211,6 +219,25 @@ class LocalStack:
         self._set_env(enable_execution(endpoint_url))
         self.functions = register_functions(aws.client, functions, template, self.created)
         self.state_machines = create_state_machines(aws.client, template, self.created, self.prefix)
+        # Now that the state machines exist, the variables that name them resolve; links in mail
+        # point at this stack's API, and the sample templates' production site at the demo site.
+        from reawake.mail.links import REBASE_ENV, local_rebase
+
+        for logical in resources_of(template, "AWS::Serverless::Function"):
+            self.environment.update(function_environment(template, self.created, logical))
+        self.environment["PUBLIC_API_URL"] = self.api_url
+        self._set_env(self.environment)
+        # Only this process's: stack.json's environment is what other processes take over, and a
+        # checked template elsewhere must not be rebased onto this stack's site.
+        self._set_env({REBASE_ENV: local_rebase(self.site_url)})
+        from reawake import clock as handler_clock
+
+        handler_clock.set_source(self.clock.now_ms)  # the handlers' now (reawake.clock)
+        from reawake.local.connect import stack_file
+        from reawake.local.outbox import Outbox
+
+        self.outbox_dir = self.outbox_dir or stack_file().parent / "outbox"
+        self.services.append(Outbox(self.outbox_dir, self.clock.now_ms))
         server = ClockServer(self.host, 0, self.clock)
         self.clock_url = server.url
         self.services.append(ServerThread("clock", server))
@@ -219,6 +246,10 @@ class LocalStack:
         self.scheduler.on_fire.append(self._changed)
         self.clock.on_change(self._changed)
         self.services.append(self.scheduler)
+        from reawake.local.streams import StreamConsumer, mappings_of  # the template's DynamoDB stream events
+
+        self.services.append(StreamConsumer(mappings_of(template, self.created), functions.invoke, aws.client,
+                                            self.functions))
 
     def _changed(self) -> None:
         if self.on_change is not None:
@@ -243,6 +274,9 @@ class LocalStack:
         self._saved_env.clear()
         if stack_clock.current() is self.clock:
             stack_clock.install(None)
+            from reawake import clock as handler_clock
+
+            handler_clock.set_source(None)
         reset_caches()
 
     def __enter__(self) -> LocalStack:
@@ -277,9 +311,31 @@ class LocalStack:
             "functions": self.functions,
             "schedules": self.scheduler.describe() if self.scheduler else [],
             "config": self.uploaded,
+            "outbox": str(self.outbox_dir) if self.outbox_dir else "",
         }
 
     # --- helpers -----------------------------------------------------------------------------------
+
+    def _upload_mail(self) -> list[str]:
+        """Templates, mail.yaml, owners.yaml, sequences and stepmail.yaml into the config bucket
+        (checked first), and the sender verified in the emulator's SES (AWS: verify the domain)."""
+        from reawake import aws
+        from reawake.mail.config import load_mail_config_file
+        from reawake.mail.templates import DirectoryTemplateStore, upload_templates
+        from reawake.stepmail_store import upload_sequences
+
+        bucket = self.environment["CONFIG_BUCKET"]
+        uploaded: list[str] = []
+        if self.templates_dir.is_dir() and (self.config_dir / "mail.yaml").exists():
+            store = DirectoryTemplateStore(self.templates_dir, self.config_dir)
+            uploaded += upload_templates(aws.client("s3"), bucket, store)
+            sender = load_mail_config_file(self.config_dir / "mail.yaml").sender.from_address
+            aws.client("sesv2").create_email_identity(EmailIdentity=sender)
+        if (self.config_dir / "sequences").is_dir():
+            scoring = self.config_dir / "scoring.yaml"
+            uploaded += upload_sequences(aws.client("s3"), bucket, self.config_dir / "sequences",
+                                         self.config_dir / "stepmail.yaml", scoring if scoring.exists() else None)
+        return uploaded
 
     def _set_env(self, values: dict[str, str]) -> None:
         for name, value in values.items():

@@ -1,0 +1,15 @@
+"""Step-mail function: plan, send (exactly once) or record a failure for one enrollment
+(reawake.stepmail_api), called by StepmailStateMachine."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from reawake.stepmail_api import handle
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return handle(event)

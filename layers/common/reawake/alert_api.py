@@ -1,0 +1,174 @@
+"""The alert function's work for one stream record (a revisit event): classify, end dormancy,
+claim the lead's alert window, mail the owner (or the team) and publish to SNS.
+
+Called by ``functions/alert/app.py`` through Powertools' ``BatchProcessor``: a record that raises
+is reported in ``batchItemFailures`` and retried by Lambda (then sent to the on-failure queue);
+the others of the batch are done. Every step is idempotent, so a retried or duplicated record
+never alerts twice (``reawake.alert_store``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from reawake import alerts, clock
+from reawake.alert_store import AlertStore, Claim
+from reawake.events import Event
+from reawake.leads import Lead
+from reawake.settings import get_settings
+from reawake.store import Store, event_from_item
+
+logger = Logger(child=True)
+ALERT_TEMPLATE = "alert-revisit"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # alerted | throttled | suppressed | skipped
+    lead_id: str | None = None
+    reason: str = ""
+
+
+def alert_settings() -> alerts.AlertSettings:
+    env = os.environ
+    return alerts.AlertSettings(
+        window_ms=int(float(env.get("ALERT_WINDOW_HOURS", "12")) * alerts.HOUR_MS),
+        crm_url_template=env.get("CRM_URL_TEMPLATE", ""),
+        team_address=env.get("TEAM_ALERT_ADDRESS", ""),
+        topic_arn=env.get("ALERT_TOPIC_ARN", ""),
+        scanner_seconds=float(env.get("SCANNER_CLICK_SECONDS", "10")),
+        click_settle_ms=int(env.get("ALERT_CLICK_SETTLE_MS", "2000")),
+    )
+
+
+@cache
+def store() -> Store:
+    return Store(get_settings().table_name)
+
+
+@cache
+def config() -> Any:
+    """The config bucket: segments and scoring (ConfigStore), templates' mail.yaml and owners.yaml."""
+    from reawake.mail.templates import TemplateStore
+
+    return TemplateStore(get_settings().config_bucket)
+
+
+def reset() -> None:
+    store.cache_clear()
+    config.cache_clear()
+
+
+def event_of(record: dict[str, Any]) -> Event | None:
+    """The revisit event in a DynamoDB stream record (Lambda's shape), or None when it is not one."""
+    image = (record.get("dynamodb") or {}).get("NewImage")
+    if not image or "sk" not in image or not str(image["sk"].get("S", "")).startswith("EV#"):
+        return None
+    event = event_from_item(image)
+    if not event.revisit or not event.lead_id:
+        return None
+    return event
+
+
+def handle_record(record: dict[str, Any]) -> Outcome:
+    event = event_of(record)
+    if event is None:
+        logger.info("stream record is not a revisit", extra={"event_name": record.get("eventName")})
+        return Outcome("skipped", reason="not_a_revisit")
+    return process(event, alert_settings())
+
+
+def process(event: Event, settings: alerts.AlertSettings) -> Outcome:
+    assert event.lead_id
+    lead_id = event.lead_id
+    db = AlertStore(store())
+    lead = store().get_lead(lead_id)
+    if lead is None:
+        logger.warning("revisit of a lead that does not exist", extra={"lead_id": lead_id})
+        return Outcome("skipped", lead_id, "no_lead")
+    recent: list[Event] | None = None
+    if event.kind == "email_click":
+        # Judge a click once its siblings (a scanner's burst, the delivery notice) have had time to land.
+        wait_ms = event.ts + settings.click_settle_ms - clock.now_ms()
+        if wait_ms > 0:
+            time.sleep(min(wait_ms, settings.click_settle_ms) / 1000)
+        recent = db.recent_events(lead_id, event.ts - alerts.VISIT_GAP_MS)
+    now = clock.now_ms()
+    suppression = alerts.classify(event, recent or [], now, settings)
+    if suppression is not None:
+        expires = now // 1000 + get_settings().event_retention_days * 86_400
+        db.record_suppressed(event, suppression.reason, suppression.detail, expires)
+        logger.info("revisit suppressed", extra={"lead_id": lead_id, "reason": suppression.reason,
+                                                 "event_kind": event.kind})
+        return Outcome("suppressed", lead_id, suppression.reason)
+    reactivated = db.reactivate(lead, event.ts)
+    if reactivated is not None:
+        lead = reactivated
+        logger.info("lead reactivated", extra={"lead_id": lead_id, "segments": sorted(lead.segments)})
+    claim = db.claim(lead_id, event.id, alerts.alert_id(lead_id, now), now, alerts.window_start(now, settings))
+    if claim is None:
+        logger.info("revisit throttled", extra={"lead_id": lead_id})
+        return Outcome("throttled", lead_id)
+    if recent is None:
+        recent = db.recent_events(lead_id, event.ts - alerts.VISIT_GAP_MS)
+    deliver(db, lead, event, recent, claim, settings)
+    return Outcome("alerted", lead_id)
+
+
+def deliver(db: AlertStore, lead: Lead, event: Event, recent: list[Event], claim: Claim,
+            settings: alerts.AlertSettings) -> None:
+    """Mail and SNS for a claimed alert; each marked done once it went out (a retry does the rest)."""
+    from reawake.aws import client
+    from reawake.scoring import band, current_score
+
+    cfg = config()
+    tz = get_settings().time_zone
+    scoring = cfg.scoring()
+    score = current_score(lead, scoring, claim.claimed_at) if scoring else lead.score
+    lead_band = band(lead, scoring, claim.claimed_at) if scoring else None
+    names = {d.id: d.name for d in cfg.segments()}
+    owners = cfg.owners()
+    owner = owners.get_owner(lead.owner)
+    alert = alerts.build_alert(lead, event, recent, claim.claimed_at, settings, owner.name if owner else None,
+                               names, score, lead_band)
+    if not claim.mailed:
+        if alert.to_address:
+            send_mail(alert, lead, cfg, settings, claim.claimed_at)
+        else:
+            logger.warning("no owner and no TeamAlertAddress: the alert is only published",
+                           extra={"lead_id": lead.lead_id})
+        db.mark(lead.lead_id, claim, "mailed_at", clock.now_ms())
+    if not claim.published:
+        if settings.topic_arn:
+            subject, message, attributes = alerts.sns_message(alert, tz)
+            client("sns").publish(TopicArn=settings.topic_arn, Subject=subject, Message=message,
+                                  MessageAttributes=attributes)
+        db.mark(lead.lead_id, claim, "published_at", clock.now_ms())
+    logger.info("revisit alerted", extra={"lead_id": lead.lead_id, "alert_id": alert.id, "pages": len(alert.pages),
+                                          "to_team": alert.owner_email is None, "band": alert.band})
+
+
+def send_mail(alert: alerts.Alert, lead: Lead, cfg: Any, settings: alerts.AlertSettings, now_ms: int) -> None:
+    from reawake.aws import client
+    from reawake.mail.mime import build_message
+    from reawake.mail.transactional import render_transactional
+
+    mail = cfg.mail_config()
+    if mail is None:
+        raise RuntimeError("no config/mail.yaml in the config bucket (the sender of alert mail): "
+                           "run `reawake templates upload`")
+    tz = get_settings().time_zone
+    context = alerts.template_context(alert, lead, tz, settings.window_ms / alerts.HOUR_MS)
+    rendered = render_transactional(ALERT_TEMPLATE, context, mail, alert.id)
+    raw = build_message(rendered, alert.to_address, now_ms=now_ms, tz=tz)
+    client("sesv2").send_email(
+        FromEmailAddress=mail.sender.from_address,
+        Destination={"ToAddresses": [alert.to_address]},
+        Content={"Raw": {"Data": raw}},
+    )

@@ -1,0 +1,357 @@
+"""Adapters for step mail: DynamoDB items, the Step Functions starter, the sequences in the config
+bucket.
+
+| item | pk | sk |
+|---|---|---|
+| enrollment (the latest of a lead in a sequence) | ``LEAD#<lead_id>`` | ``ENROLL#<sequence>`` |
+| mail claim (one per message id: sent at most once) | ``LEAD#<lead_id>`` | ``MAIL#<message id>`` |
+| owner task (a call for the lead's salesperson) | ``LEAD#<lead_id>`` | ``TASK#<message id>`` |
+
+Config objects: ``config/sequences/<id>.yaml`` and ``config/stepmail.yaml`` (uploaded by
+``reawake sequences upload`` and by the local stack at start), read with ETag caching.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from reawake.config_store import ConfigStore
+from reawake.dynamo import deserialize, serialize, value
+from reawake.enrollment import ACTIVE, Claim, ClaimExists, Enrollment, OwnerTask, StaleLead
+from reawake.leads import Lead
+from reawake.sequences import Sequence, StepmailSettings, StepRecord
+from reawake.store import Store, lead_pk
+
+SEQUENCES_PREFIX = "config/sequences/"
+STEPMAIL_KEY = "config/stepmail.yaml"
+
+
+def enrollment_item(enrollment: Enrollment) -> dict[str, Any]:
+    return {
+        "pk": lead_pk(enrollment.lead_id),
+        "sk": f"ENROLL#{enrollment.sequence}",
+        "lead_id": enrollment.lead_id,
+        "sequence": enrollment.sequence,
+        "enrolled_at": enrollment.enrolled_at,
+        "segment_id": enrollment.segment_id,
+        "status": enrollment.status,
+        "execution_name": enrollment.execution_name,
+        "steps": [
+            {"index": r.index, "outcome": r.outcome, "at_ms": r.at_ms, "message_id": r.message_id}
+            for r in enrollment.steps
+        ],
+        "next_step": enrollment.next_step,
+        "reason": enrollment.reason,
+        "error": enrollment.error,
+        "updated_at": enrollment.updated_at,
+    }
+
+
+def enrollment_from_item(item: dict[str, Any]) -> Enrollment:
+    data = deserialize(item)
+    steps = tuple(
+        StepRecord(int(s["index"]), s["outcome"], int(s["at_ms"]), s.get("message_id")) for s in data.get("steps", [])
+    )
+    return Enrollment(
+        lead_id=data["lead_id"],
+        sequence=data["sequence"],
+        enrolled_at=int(data["enrolled_at"]),
+        segment_id=data.get("segment_id"),
+        status=data["status"],
+        execution_name=data.get("execution_name", ""),
+        steps=steps,
+        reason=data.get("reason"),
+        error=data.get("error"),
+        updated_at=int(data.get("updated_at", 0)),
+    )
+
+
+def claim_from_item(item: dict[str, Any]) -> Claim:
+    data = deserialize(item)
+    return Claim(data["lead_id"], data["message_id"], data["sequence"], int(data["step_index"]),
+                 int(data["claimed_at"]), data.get("status", "claimed"), data.get("ses_message_id"))
+
+
+class StepmailStore:
+    """The step-mail items in the reawake table (``EnrollmentStore`` of ``reawake.enrollment``)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @property
+    def client(self) -> Any:
+        return self.store.client
+
+    @property
+    def table(self) -> str:
+        return self.store.table_name
+
+    def _get(self, lead_id: str, sk: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self.client.get_item(
+            TableName=self.table, Key={"pk": {"S": lead_pk(lead_id)}, "sk": {"S": sk}}, ConsistentRead=True
+        ).get("Item")
+        return found
+
+    def get_lead(self, lead_id: str) -> Lead | None:
+        return self.store.get_lead(lead_id)
+
+    # --- enrollments -----------------------------------------------------------------------------
+
+    def get_enrollment(self, lead_id: str, sequence: str) -> Enrollment | None:
+        item = self._get(lead_id, f"ENROLL#{sequence}")
+        return enrollment_from_item(item) if item else None
+
+    def enrollments(self, lead_id: str) -> list[Enrollment]:
+        return [enrollment_from_item(i) for i in self.store.query_items(lead_pk(lead_id), "ENROLL#")]
+
+    def create_enrollment(self, enrollment: Enrollment) -> bool:
+        """A new enrollment unless the lead is active in the sequence or this very entry (the same
+        ``enrolled_at`` or an earlier one) was enrolled before."""
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=serialize(enrollment_item(enrollment)),
+                ConditionExpression="attribute_not_exists(pk) OR (#s <> :active AND enrolled_at < :at)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":active": value(ACTIVE), ":at": value(enrollment.enrolled_at)},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def save_progress(self, enrollment: Enrollment, expected_steps: int) -> bool:
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=serialize(enrollment_item(enrollment)),
+                ConditionExpression="#s = :active AND enrolled_at = :at AND next_step = :n",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":active": value(ACTIVE), ":at": value(enrollment.enrolled_at),
+                                           ":n": value(expected_steps)},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    # --- mail claims -------------------------------------------------------------------------------
+
+    def claim_mail(self, lead: Lead, claim: Claim) -> None:
+        item = {
+            "pk": lead_pk(claim.lead_id),
+            "sk": f"MAIL#{claim.message_id}",
+            "lead_id": claim.lead_id,
+            "message_id": claim.message_id,
+            "sequence": claim.sequence,
+            "step_index": claim.step_index,
+            "claimed_at": claim.claimed_at,
+            "status": "claimed",
+        }
+        lead_put = self.store._lead_put(lead, lead.version)
+        claim_put = {"TableName": self.table, "Item": serialize(item),
+                     "ConditionExpression": "attribute_not_exists(pk)"}
+        try:
+            self.client.transact_write_items(TransactItems=[{"Put": lead_put}, {"Put": claim_put}])
+        except self.client.exceptions.TransactionCanceledException as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                found = self._get(claim.lead_id, f"MAIL#{claim.message_id}")
+                raise ClaimExists(claim_from_item(found) if found else None) from exc
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                raise StaleLead() from exc
+            raise
+
+    def get_claim(self, lead_id: str, message_id: str) -> Claim | None:
+        item = self._get(lead_id, f"MAIL#{message_id}")
+        return claim_from_item(item) if item else None
+
+    def claims(self, lead_id: str) -> list[Claim]:
+        return [claim_from_item(i) for i in self.store.query_items(lead_pk(lead_id), "MAIL#")]
+
+    def mark_claim(self, claim: Claim, status: str, ses_message_id: str | None = None,
+                   error: str | None = None) -> None:
+        names = {"#s": "status"}
+        values: dict[str, Any] = {":s": value(status), ":t": value(int(time.time() * 1000))}
+        expression = "SET #s = :s, updated_at = :t"
+        if ses_message_id is not None:
+            expression += ", ses_message_id = :m"
+            values[":m"] = value(ses_message_id)
+        if error is not None:
+            expression += ", #e = :e"
+            names["#e"] = "error"
+            values[":e"] = value(error)
+        self.client.update_item(
+            TableName=self.table,
+            Key={"pk": {"S": lead_pk(claim.lead_id)}, "sk": {"S": f"MAIL#{claim.message_id}"}},
+            UpdateExpression=expression, ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+        )
+
+    def release_claim(self, claim: Claim) -> None:
+        """Nothing was sent: the claim goes, and the mail leaves the lead's log (with a new version,
+        so a writer holding the older lead re-reads it)."""
+        self.client.transact_write_items(TransactItems=[
+            {"Delete": {
+                "TableName": self.table,
+                "Key": {"pk": {"S": lead_pk(claim.lead_id)}, "sk": {"S": f"MAIL#{claim.message_id}"}},
+                "ConditionExpression": "#s = :claimed",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": {":claimed": value("claimed")},
+            }},
+            {"Update": {
+                "TableName": self.table,
+                "Key": {"pk": {"S": lead_pk(claim.lead_id)}, "sk": {"S": "PROFILE"}},
+                "UpdateExpression": "REMOVE mail_log.#m SET version = version + :one",
+                "ConditionExpression": "attribute_exists(pk)",
+                "ExpressionAttributeNames": {"#m": claim.message_id},
+                "ExpressionAttributeValues": {":one": value(1)},
+            }},
+        ])
+
+    # --- segment approaches ----------------------------------------------------------------------
+
+    def set_approach_status(self, lead_id: str, key: str, status: str, reason: str | None, now_ms: int) -> bool:
+        """pending -> enrolled / skipped (with the reason), once."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": lead_pk(lead_id)}, "sk": {"S": f"APPROACH#{key}"}},
+                UpdateExpression="SET #s = :s, reason = :r, dispatched_at = :t",
+                ConditionExpression="#s = :pending",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":s": value(status), ":r": value(reason or ""), ":t": value(now_ms),
+                                           ":pending": value("pending")},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    # --- owner tasks -------------------------------------------------------------------------------
+
+    def put_task(self, task: OwnerTask) -> bool:
+        item = {
+            "pk": lead_pk(task.lead_id),
+            "sk": f"TASK#{task.task_id}",
+            "lead_id": task.lead_id,
+            "task_id": task.task_id,
+            "sequence": task.sequence,
+            "step_index": task.step_index,
+            "kind": task.kind,
+            "due_at": task.due_at,
+            "owner": task.owner,
+            "note": task.note,
+            "status": "open",
+            "created_at": task.created_at,
+        }
+        try:
+            self.client.put_item(TableName=self.table, Item=serialize(item),
+                                 ConditionExpression="attribute_not_exists(pk)")
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def tasks(self, lead_id: str) -> list[dict[str, Any]]:
+        return [deserialize(i) for i in self.store.query_items(lead_pk(lead_id), "TASK#")]
+
+
+class ExecutionStarter:
+    """Starts the step-mail state machine; an existing execution of the same name is success."""
+
+    def __init__(self, state_machine_arn: str, client: Any = None) -> None:
+        self.arn = state_machine_arn
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from reawake.aws import client
+
+            self._client = client("stepfunctions")
+        return self._client
+
+    def start(self, name: str, payload: dict[str, Any]) -> bool:
+        try:
+            self.client.start_execution(stateMachineArn=self.arn, name=name, input=json.dumps(payload))
+        except self.client.exceptions.ExecutionAlreadyExists:
+            return False
+        return True
+
+
+# --- config in the bucket ------------------------------------------------------------------------------
+
+
+class SequenceConfig(ConfigStore):
+    """The sequences (``config/sequences/*.yaml``) and step-mail settings in the config bucket,
+    re-listed and re-checked by ETag every few minutes."""
+
+    def __init__(self, bucket: str, client: Any = None, refresh_seconds: float = 300) -> None:
+        super().__init__(bucket, client, refresh_seconds)
+        self._listed_at = -1e18
+        self._keys: list[str] = []
+
+    def settings(self) -> StepmailSettings:
+        from reawake.sequences import parse_stepmail_settings
+
+        entry = self._entry(STEPMAIL_KEY)
+        if entry is None:
+            return StepmailSettings()
+        if entry.parsed is None:
+            entry.parsed = parse_stepmail_settings(entry.text, f"s3://{self.bucket}/{STEPMAIL_KEY}")
+        parsed: StepmailSettings = entry.parsed
+        return parsed
+
+    def _list(self) -> list[str]:
+        now = time.monotonic()
+        if now - self._listed_at >= self.refresh_seconds:
+            keys: list[str] = []
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                               Prefix=SEQUENCES_PREFIX):
+                keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith((".yaml", ".yml"))]
+            self._keys, self._listed_at = sorted(keys), now
+        return self._keys
+
+    def sequences(self) -> dict[str, Sequence]:
+        from reawake.sequences import parse_sequence
+
+        found: dict[str, Sequence] = {}
+        for key in self._list():
+            entry = self._entry(key)
+            if entry is None:
+                continue
+            if entry.parsed is None:
+                sequence_id = key[len(SEQUENCES_PREFIX):].rsplit(".", 1)[0]
+                entry.parsed = parse_sequence(entry.text, f"s3://{self.bucket}/{key}", sequence_id)
+            sequence: Sequence = entry.parsed
+            found[sequence.id] = sequence
+        return found
+
+
+def upload_sequences(client: Any, bucket: str, sequences_dir: Path, settings_path: Path | None,
+                     scoring_path: Path | None = None) -> list[str]:
+    """Validate the sequences and settings, then upload them; nothing is uploaded when one is bad
+    (ConfigError listing every problem). Sequences no longer in the folder are removed."""
+    from reawake.scoring import load_scoring_file
+    from reawake.sequences import load_sequences, load_stepmail_settings
+    from reawake.sequences.config import sequence_files
+
+    settings = load_stepmail_settings(settings_path) if settings_path and settings_path.exists() else None
+    scoring = load_scoring_file(scoring_path) if scoring_path and scoring_path.exists() else None
+    load_sequences([sequences_dir], settings, scoring, str(scoring_path or "scoring.yaml"))
+    uploaded: list[str] = []
+    if settings_path is not None and settings_path.exists():
+        client.put_object(Bucket=bucket, Key=STEPMAIL_KEY, Body=settings_path.read_bytes(),
+                          ContentType="text/yaml; charset=utf-8")
+        uploaded.append(STEPMAIL_KEY)
+    keys = set()
+    for path in sequence_files([sequences_dir]):
+        key = f"{SEQUENCES_PREFIX}{path.stem}.yaml"
+        client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), ContentType="text/yaml; charset=utf-8")
+        keys.add(key)
+        uploaded.append(key)
+    stale = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=SEQUENCES_PREFIX):
+        stale += [o["Key"] for o in page.get("Contents", []) if o["Key"] not in keys]
+    for key in stale:
+        client.delete_object(Bucket=bucket, Key=key)
+    return uploaded
