@@ -43,7 +43,7 @@ def emulator_environment(endpoint_url: str) -> dict[str, str]:
 
 def reset_caches() -> None:
     """Forget settings and clients built from the previous environment."""
-    from reawake import aws, segment_api, stepmail_api, track_api
+    from reawake import alert_api, aws, segment_api, stepmail_api, track_api
     from reawake.settings import get_settings
 
     get_settings.cache_clear()
@@ -56,6 +56,7 @@ def reset_caches() -> None:
     for cached in (stepmail_api.store, stepmail_api.sequence_config, stepmail_api.scoring_config,
                    stepmail_api.templates, stepmail_api.engine):
         cached.cache_clear()
+    alert_api.reset()
 
 
 def write_stack_file(info: dict[str, Any], path: Path | None = None) -> Path:
