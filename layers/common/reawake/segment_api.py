@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -91,7 +90,8 @@ def shard(payload: dict[str, Any]) -> dict[str, Any]:
 def finish(payload: dict[str, Any]) -> dict[str, Any]:
     body = FinishIn.model_validate(payload)
     summary = summarize(body.run_id, body.now_ms, body.results)
-    SegmentStore(store()).save_run(body.run_id, {**summary, "finished_at": datetime.now().astimezone().isoformat()})
+    finished_at = run_id_for(clock.now_ms(), get_settings().time_zone)
+    SegmentStore(store()).save_run(body.run_id, {**summary, "finished_at": finished_at})
     logger.info(
         "segment run finished",
         extra={

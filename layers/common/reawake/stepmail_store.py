@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from reawake import clock
 from reawake.config_store import ConfigStore
 from reawake.dynamo import deserialize, serialize, value
 from reawake.enrollment import ACTIVE, Claim, ClaimExists, Enrollment, OwnerTask, StaleLead
@@ -173,7 +174,7 @@ class StepmailStore:
     def mark_claim(self, claim: Claim, status: str, ses_message_id: str | None = None,
                    error: str | None = None) -> None:
         names = {"#s": "status"}
-        values: dict[str, Any] = {":s": value(status), ":t": value(int(time.time() * 1000))}
+        values: dict[str, Any] = {":s": value(status), ":t": value(clock.now_ms())}
         expression = "SET #s = :s, updated_at = :t"
         if ses_message_id is not None:
             expression += ", ses_message_id = :m"

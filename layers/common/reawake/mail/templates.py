@@ -21,6 +21,7 @@ import difflib
 import re
 import time
 import traceback
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -223,17 +224,20 @@ def compile_source(source: TemplateSource) -> CompiledTemplate:
 # --- stores -----------------------------------------------------------------------------------------
 
 
-class _TemplateCache:
+class _TemplateCache(ABC):
     """What both stores share: read by key with an etag, compile once per version of both files."""
 
-    def _read(self, key: str) -> tuple[str, str] | None:  # (text, etag)
-        raise NotImplementedError
+    @abstractmethod
+    def _read(self, key: str) -> tuple[str, str] | None:
+        """(text, etag) of the object at key, or None when there is none."""
 
+    @abstractmethod
     def describe(self, key: str) -> str:
-        raise NotImplementedError
+        """Where key lives, for messages (a path or an s3:// URL)."""
 
+    @abstractmethod
     def list_names(self) -> list[str]:
-        raise NotImplementedError
+        """The template names this store holds."""
 
     def _cache(self) -> dict[str, Any]:
         found: dict[str, Any] | None = getattr(self, "_compiled_cache", None)
