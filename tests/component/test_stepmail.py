@@ -112,9 +112,10 @@ def sent_messages(to: str | None = None) -> list[EmailMessage]:
 
 def new_lead(now: Now, **changes: Any) -> Lead:
     email = f"lead{next(_emails)}@example.co.jp"
-    lead = Lead(lead_id=lead_id_for(email), email=email, registered_at=now.ms - 400 * DAY, name="山田 太郎",
-                company="株式会社さくら精機", owner="sato.kenji@example.co.jp",
-                segments={SEGMENT: now.ms}, dormant_since=now.ms, **changes)
+    fields: dict[str, Any] = {"registered_at": now.ms - 400 * DAY, "name": "山田 太郎",
+                              "company": "株式会社さくら精機", "owner": "sato.kenji@example.co.jp",
+                              "segments": {SEGMENT: now.ms}, "dormant_since": now.ms, **changes}
+    lead = Lead(lead_id=lead_id_for(email), email=email, **fields)
     store().save_lead(lead, None)
     found = store().get_lead(lead.lead_id)
     assert found is not None

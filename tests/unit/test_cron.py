@@ -146,13 +146,18 @@ def test_expressions_eventbridge_refuses_are_refused_with_the_reason(expression:
 def test_the_template_schedule_is_read_with_its_parameters_resolved() -> None:
     template = load_template()
     created = Created(parameters=parameter_defaults(template, {"SegmentRunSchedule": "cron(30 7 * * ? *)"}))
-    (schedule,) = schedules_of(template, created)
+    schedule, call_lists = sorted(schedules_of(template, created), key=lambda s: s.target_type == "function")
     assert (schedule.name, schedule.target_type, schedule.target) == (
         "SegmentStateMachine.Daily", "state_machine", "SegmentStateMachine")
     assert schedule.expression.text == "cron(30 7 * * ? *)"
     assert schedule.tz.key == "Asia/Tokyo" and schedule.enabled
     fire = at("2026-11-24T07:30")
     assert schedule.input_for(fire) == {"now": "2026-11-24T07:30:00+09:00"}  # the domain's now is the fire time
+    assert (call_lists.name, call_lists.target_type) == ("CallListFunction.Daily", "function")
+    assert call_lists.expression.text == "cron(30 8 ? * MON-FRI *)" and call_lists.tz.key == "Asia/Tokyo"
+    monday, saturday = at("2026-11-30T08:00"), at("2026-12-05T08:00")
+    assert call_lists.next_after(monday) == at("2026-11-30T08:30")
+    assert call_lists.next_after(saturday) == at("2026-12-07T08:30"), "weekdays only"
 
 
 # --- the clock and the scheduler on it ----------------------------------------------------------------------

@@ -26,7 +26,7 @@ from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 from reawake.events import Event
-from reawake.kinds import VISIT_KINDS
+from reawake.kinds import KIND_JA, VISIT_KINDS
 from reawake.leads import Lead
 
 HOUR_MS = 3_600_000
@@ -279,8 +279,6 @@ def build_alert(
 
 
 BAND_JA = {"hot": "ホット", "warm": "ウォーム", "cold": "コールド"}
-KIND_JA = {"page_view": "ページ閲覧", "form_submit": "フォーム送信", "download": "資料ダウンロード",
-           "webinar_view": "ウェビナー視聴", "email_click": "メールのリンククリック"}
 
 
 def when(ts_ms: int, tz: ZoneInfo) -> str:
@@ -302,7 +300,7 @@ def template_context(alert: Alert, lead: Lead, tz: ZoneInfo, window_hours: float
                 if bucket else "記録なし")
     return {
         "lead": {"name": alert.name or "（氏名未登録）", "company": alert.company or "（会社名未登録）",
-                 "email": alert.email, "attrs": dict(alert.attrs)},
+                 "email": alert.email, "phone": lead.phone, "attrs": dict(alert.attrs)},
         "owner": {"name": alert.owner_name, "email": alert.owner_email or "", "is_team": alert.owner_email is None},
         "segments": [{"id": s, "name": n, "since": day(t, tz)} for s, n, t in alert.segments],
         "dormant_since": day(alert.dormant_since, tz) if alert.dormant_since is not None else "",

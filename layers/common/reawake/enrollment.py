@@ -140,6 +140,7 @@ class OwnerTask:
     owner: str | None
     note: str | None
     created_at: int
+    segment_id: str | None = None  # the definition whose approach started the sequence
 
 
 class StaleLead(Exception):
@@ -364,7 +365,8 @@ class Engine:
         step = sequence.steps[task.step_index]
         task_id = message_id(sequence.id, task.step_index, lead.lead_id, enrollment.enrolled_at)
         created = self.store.put_task(OwnerTask(lead.lead_id, task_id, sequence.id, task.step_index, task.kind,
-                                                task.due_at_ms, lead.owner, task.note or step.note, now))
+                                                task.due_at_ms, lead.owner, task.note or step.note, now,
+                                                enrollment.segment_id))
         self.log("owner task " + ("created" if created else "existed already"),
                  {"lead_id": lead.lead_id, "task_id": task_id})
 

@@ -34,3 +34,11 @@ ACTIVITY_KINDS: frozenset[str] = frozenset(ActivityKind.__args__)  # type: ignor
 VISIT_KINDS: frozenset[str] = frozenset({"page_view", "form_submit", "download", "webinar_view", "email_click"})
 
 ALL_KINDS: frozenset[str] = BROWSER_KINDS | EMAIL_KINDS | ACTIVITY_KINDS
+
+# How people read each kind (alert and call-list mail).
+KIND_JA: dict[str, str] = {
+    "page_view": "ページ閲覧", "form_submit": "フォーム送信", "download": "資料ダウンロード",
+    "webinar_view": "ウェビナー視聴", "webinar_application": "ウェビナー申込", "email_click": "メールのリンククリック",
+    "email_open": "メール開封", "purchase": "購入", "product_use": "製品利用", "conversion": "コンバージョン",
+    "sales_conversation": "インサイドセールスとの対話", "sales_followup": "営業フォロー",
+}

@@ -31,6 +31,9 @@ def lead_id_for(email: str) -> str:
     return base64.b32encode(digest).decode("ascii")[:20].lower()
 
 
+PHONE_ATTRS = ("電話番号", "電話", "phone", "tel", "TEL")
+
+
 @dataclass(frozen=True)
 class Lead:
     lead_id: str
@@ -63,6 +66,15 @@ class Lead:
     @property
     def is_dormant(self) -> bool:
         return self.dormant_since is not None
+
+    @property
+    def phone(self) -> str:
+        """The phone number among the imported fields (電話番号, phone, tel), or ""."""
+        for key in PHONE_ATTRS:
+            value = self.attrs.get(key)
+            if value:
+                return str(value)
+        return ""
 
 
 def dimension_keys(event: Event) -> list[str]:

@@ -20,10 +20,12 @@ from typing import Any
 
 from reawake import clock
 from reawake.config_store import ConfigStore
+from reawake.durations import local_day
 from reawake.dynamo import deserialize, serialize, value
 from reawake.enrollment import ACTIVE, Claim, ClaimExists, Enrollment, OwnerTask, StaleLead
 from reawake.leads import Lead
 from reawake.sequences import Sequence, StepmailSettings, StepRecord
+from reawake.settings import get_settings
 from reawake.store import Store, lead_pk
 
 SEQUENCES_PREFIX = "config/sequences/"
@@ -244,6 +246,10 @@ class StepmailStore:
             "note": task.note,
             "status": "open",
             "created_at": task.created_at,
+            "segment_id": task.segment_id,
+            # The `tasks` index (call lists): open tasks by the local day they came due.
+            "task_day": local_day(task.due_at, get_settings().time_zone).isoformat(),
+            "task_due": task.due_at,
         }
         try:
             self.client.put_item(TableName=self.table, Item=serialize(item),

@@ -1,1 +1,49 @@
-"""CLI sub-commands: one module each, with register(subparsers)."""
+"""CLI sub-commands: one module each, with register(subparsers); the helpers they share."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+NOW_HELP = ("evaluate at this moment: ISO 8601 (2026-11-24T06:00:00+09:00; no offset = the stack's time zone) "
+            "or 'YYYY/MM/DD HH:MM' (default: now; on the local stack, its clock)")
+STACK_HELP = "a deployed stack's name (default: the running local stack)"
+
+
+class Stop(Exception):
+    """A user-facing error: printed as `reawake: MESSAGE`, exit status 2."""
+
+
+def fail(message: str, code: int = 2) -> int:
+    print(f"reawake: {message}", file=sys.stderr)
+    return code
+
+
+def connect(stack: str | None) -> dict[str, Any]:
+    """Point this process at the local stack (default) or the deployed one."""
+    from reawake.local.connect import NotRunning, reset_caches, use_target
+
+    try:
+        info = use_target(stack)
+    except NotRunning as exc:
+        raise Stop(str(exc)) from exc
+    reset_caches()
+    return info
+
+
+def moment(args: argparse.Namespace, info: dict[str, Any]) -> int:
+    """--now, else the local stack's clock, else the wall clock; epoch ms."""
+    from reawake.local.clock import now_of
+    from reawake.segment_preview import parse_now
+    from reawake.settings import get_settings
+
+    if args.now:
+        try:
+            return parse_now(args.now, get_settings().time_zone)
+        except ValueError as exc:
+            raise Stop(str(exc)) from exc
+    if args.stack is None:
+        return int(now_of(info).timestamp() * 1000)
+    return int(time.time() * 1000)

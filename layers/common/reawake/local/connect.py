@@ -56,7 +56,7 @@ def reset_caches() -> None:
     for cached in (stepmail_api.store, stepmail_api.sequence_config, stepmail_api.scoring_config,
                    stepmail_api.templates, stepmail_api.engine):
         cached.cache_clear()
-    alert_api.reset()
+    alert_api.reset()  # also the call lists' store and config
 
 
 def write_stack_file(info: dict[str, Any], path: Path | None = None) -> Path:
