@@ -80,3 +80,21 @@ def test_revisit_only_for_visits_of_a_dormant_lead() -> None:
     assert [e.revisit for e in flagged] == [True, False]
     assert all(e.lead_id == "l1" for e in flagged)
     assert not flag_revisits(lead(), [view("e1", "2026-11-01T10:00:00+09:00")])[0].revisit
+
+
+def test_day_counts_survive_the_table_packed_and_are_unpacked_only_when_read() -> None:
+    from reawake.dynamo import serialize
+    from reawake.leads import DayBuckets
+    from reawake.store import lead_from_item, lead_to_item
+
+    events = [view(f"e{i}", f"2026-11-{20 + i % 3}T10:00:00+09:00") for i in range(6)]
+    folded = fold_events(lead(), events, JST, ms("2026-11-23T12:00:00+09:00"), 400)
+    item = serialize(lead_to_item(folded))
+    assert all("S" in v for v in item["days"]["M"].values()), "one string per dimension, not one entry per day"
+    assert item["days"]["M"]["page_view"]["S"] == "20261120:2,20261121:2,20261122:2"
+
+    read = lead_from_item(item)
+    assert isinstance(read.days, DayBuckets) and not read.days.unpacked
+    assert serialize(lead_to_item(read))["days"] == item["days"], "written back as read, untouched"
+    assert read.days == folded.days and read.days.unpacked
+    assert read == folded

@@ -6,14 +6,15 @@ Aggregates are what segment rules read instead of raw events (one read per lead)
   ``page_view@topic:pricing``, ``page_view@campaign:spring``, ``page_view@path:/seminar/`` and
   ``page_view@path:/seminar/2026/`` (path prefixes of depth one and two).
 - ``days``: ``<dimension key>#YYYYMMDD`` -> count, for the kind, site and topic dimensions, with
-  the day in the configured time zone; days older than the retention are dropped.
+  the day in the configured time zone; days older than the retention are dropped. Stored packed
+  (``pack_days``: one string per dimension) and unpacked only when read (``DayBuckets``).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -34,6 +35,67 @@ def lead_id_for(email: str) -> str:
 PHONE_ATTRS = ("電話番号", "電話", "phone", "tel", "TEL")
 
 
+def pack_days(days: Mapping[str, int]) -> dict[str, str]:
+    """Day buckets as stored: one string per dimension, ``"YYYYMMDD:count,..."``. The item stays
+    small (every write of a lead is paid per KB) and a scan parses one string per dimension
+    instead of one map entry per day."""
+    if isinstance(days, DayBuckets) and not days.unpacked:
+        return days.packed
+    packed: dict[str, list[str]] = {}
+    for key, count in sorted(days.items()):
+        dimension, _, day = key.rpartition("#")
+        packed.setdefault(dimension, []).append(f"{day}:{count}")
+    return {dimension: ",".join(entries) for dimension, entries in packed.items()}
+
+
+def unpack_days(stored: Mapping[str, Any]) -> dict[str, int]:
+    """``<dimension>#YYYYMMDD`` -> count, from the stored form."""
+    days: dict[str, int] = {}
+    for dimension, entries in stored.items():
+        if not isinstance(entries, str):  # an unpacked bucket (``dimension#day`` -> count)
+            days[dimension] = int(entries)
+            continue
+        for entry in entries.split(","):
+            day, _, count = entry.partition(":")
+            days[f"{dimension}#{day}"] = int(count)
+    return days
+
+
+class DayBuckets(Mapping[str, int]):
+    """``Lead.days`` as read from the table: unpacked on first use, so a segment run whose rules
+    count no days never pays for them (and writes them back as they came)."""
+
+    __slots__ = ("_days", "packed")
+
+    def __init__(self, packed: Mapping[str, str]) -> None:
+        self.packed = dict(packed)
+        self._days: dict[str, int] | None = None
+
+    @property
+    def unpacked(self) -> bool:
+        return self._days is not None
+
+    def _all(self) -> dict[str, int]:
+        if self._days is None:
+            self._days = unpack_days(self.packed)
+        return self._days
+
+    def __getitem__(self, key: str) -> int:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __repr__(self) -> str:
+        return f"DayBuckets({self._all()!r})"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> DayBuckets:
+        return self  # never changed in place (fold_events builds a new dict)
+
+
 @dataclass(frozen=True)
 class Lead:
     lead_id: str
@@ -45,7 +107,7 @@ class Lead:
     owner: str | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
     last: dict[str, int] = field(default_factory=dict)
-    days: dict[str, int] = field(default_factory=dict)
+    days: Mapping[str, int] = field(default_factory=dict)
     score: float = 0.0
     score_at: int = 0
     unsubscribed_at: int | None = None

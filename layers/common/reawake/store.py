@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from reawake.dynamo import deserialize, serialize, value
 from reawake.events import Event
-from reawake.leads import Lead
+from reawake.leads import DayBuckets, Lead, pack_days
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -53,12 +53,14 @@ def event_pk(event: Event) -> str:
 
 def lead_to_item(lead: Lead) -> dict[str, Any]:
     item = {k: v for k, v in dataclasses.asdict(lead).items()}
-    item.update(pk=lead_pk(lead.lead_id), sk=PROFILE, lead_key=lead.lead_id)
+    item.update(pk=lead_pk(lead.lead_id), sk=PROFILE, lead_key=lead.lead_id, days=pack_days(lead.days))
     return item
 
 
 def lead_from_item(item: dict[str, Any]) -> Lead:
     data = deserialize(item)
+    if "days" in data:
+        data["days"] = DayBuckets(data["days"])
     return Lead(**{k: v for k, v in data.items() if k in _LEAD_FIELDS})
 
 
