@@ -62,7 +62,8 @@ def test_sample_file_creates_every_lead_with_japanese_fields(aws: Any) -> None:
     assert (report.created, report.updated, report.rejected) == (40, 0, [])
     taro = lead("t.yamada@sakura-seiki.example.jp")
     assert (taro.name, taro.company, taro.owner) == ("山田 太郎", "株式会社さくら精機", "sato.kenji@example.co.jp")
-    assert taro.attrs == {"業種": "製造業", "顧客区分": "見込み客", "従業員規模": "50-299名", "電話番号": "03-5555-0101"}
+    assert taro.attrs == {"業種": "製造業", "顧客区分": "見込み客", "従業員規模": "50-299名",
+                          "電話番号": "03-5555-0101"}
     # Two spellings of one company share the matching key; each keeps its spelling for display.
     hanako = lead("h.sasaki@sakura-seiki.example.jp")
     assert hanako.company == "(株)さくら精機"

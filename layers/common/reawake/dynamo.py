@@ -5,10 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import Binary, TypeSerializer
 
 _serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -42,5 +41,38 @@ def value(v: Any) -> Any:
     return _serializer.serialize(_to_dynamo(v))
 
 
+def _number(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        number = Decimal(text)
+        return int(number) if number == number.to_integral_value() else float(number)
+
+
+def _plain(attribute: dict[str, Any]) -> Any:
+    """One attribute value -> a plain Python value (what TypeDeserializer + ``_from_dynamo`` give,
+    without the Decimal detour: a segment run converts millions of these)."""
+    ((tag, raw),) = attribute.items()
+    if tag == "S" or tag == "BOOL":
+        return raw
+    if tag == "N":
+        return _number(raw)
+    if tag == "M":
+        return {k: _plain(v) for k, v in raw.items()}
+    if tag == "L":
+        return [_plain(v) for v in raw]
+    if tag == "NULL":
+        return None
+    if tag == "SS":
+        return set(raw)
+    if tag == "NS":
+        return {_number(v) for v in raw}
+    if tag == "B":
+        return Binary(raw)
+    if tag == "BS":
+        return {Binary(v) for v in raw}
+    raise TypeError(f"{tag} is not a DynamoDB type")
+
+
 def deserialize(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
+    return {k: _plain(v) for k, v in item.items()}
