@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed-stamp
 export AWS_DEFAULT_REGION ?= ap-northeast-1
 export SAM_CLI_TELEMETRY = 0
 
-.PHONY: venv local test lint typecheck templates unit component stack browser bench chromium clean
+.PHONY: venv local demo test lint typecheck templates unit component stack browser bench chromium clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -18,6 +18,10 @@ venv: $(STAMP)
 ## make local: start the whole system on the embedded AWS emulator with sample data
 local: venv
 	$(VENV)/bin/reawake local
+
+## make demo: the whole story on the running local stack (or on one of its own)
+demo: venv
+	$(VENV)/bin/reawake demo
 
 ## make test: lint, type checks, template checks and every test
 test: venv chromium lint typecheck templates

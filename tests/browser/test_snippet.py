@@ -101,7 +101,7 @@ def test_a_tracked_email_link_identifies_the_visitor_and_keeps_the_earlier_visit
 
     key = str(secret_json(os.environ["SIGNING_SECRET_ARN"])["signing_key"]).encode()
     target = f"{site}/seminar/?utm_campaign=autumn#archive"
-    token = sign(Token(Purpose.CLICK, lead.lead_id, int(time.time()) + 3600, target, "autumn:1"), key)
+    token = sign(Token(Purpose.CLICK, lead.lead_id, local_stack.now_s() + 3600, target, "autumn:1"), key)
     tab.page.goto(f"{local_stack.api_url}/v1/click/{token}")
 
     tab.page.wait_for_function("!location.search.includes('rw_id')")

@@ -13,22 +13,20 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reawake.local.connect import STACK_FILE_ENV, emulator_environment, reset_caches
+from reawake.local.connect import emulator_environment, reset_caches
+from reawake.local.process import StartFailed
+from reawake.local.process import reawake_command as reawake_command  # the tests run the CLI with it
+from reawake.local.process import start as process_start
+from reawake.local.process import stop as process_stop
 from reawake.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60
-
-
-def reawake_command() -> list[str]:
-    script = Path(sys.executable).with_name("reawake")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "reawake.cli"]
 
 
 @dataclass
@@ -81,51 +79,31 @@ class RunningStack:
     def signing_key(self) -> bytes:
         return str(self.secret_json("SigningSecret")["signing_key"]).encode("utf-8")
 
+    def now_s(self) -> int:
+        """The stack clock, epoch seconds (stack.json is rewritten when the clock jumps): what the
+        functions compare token expiries with."""
+        from reawake.local.clock import now_of
+
+        return int(now_of(json.loads(self.stack_file.read_text(encoding="utf-8"))).timestamp())
+
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
 def start(workdir: Path, *args: str, timeout: float = START_TIMEOUT_S) -> RunningStack:
     """Start `reawake local` on free ports; return once its stack.json is written."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    stack_file = workdir / "stack.json"
-    log_path = workdir / "reawake-local.log"
-    env = {**os.environ, STACK_FILE_ENV: str(stack_file), "PYTHONUNBUFFERED": "1"}
-    env.pop("AWS_ENDPOINT_URL", None)
     began = time.monotonic()
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [*reawake_command(), "local", "--port", "0", "--site-port", "0", *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=ROOT,
-        )
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"reawake local exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            info = json.loads(stack_file.read_text(encoding="utf-8"))
-            if info.get("pid") == process.pid:
-                return RunningStack(info, process, stack_file, log_path, time.monotonic() - began)
-        except (OSError, ValueError):
-            pass
-        if time.monotonic() - began > timeout:
-            process.kill()
-            raise RuntimeError(f"reawake local did not start in {timeout:.0f} s:\n{log_path.read_text()}")
-        time.sleep(0.05)
+    stack_file, log_path = workdir / "stack.json", workdir / "reawake-local.log"
+    try:
+        process, info = process_start(stack_file, log_path, *args, timeout=timeout)
+    except StartFailed as exc:
+        raise RuntimeError(f"{exc}:\n{log_path.read_text(encoding='utf-8', errors='replace')}") from exc
+    return RunningStack(info, process, stack_file, log_path, time.monotonic() - began)
 
 
 def stop(stack: RunningStack, sig: int = signal.SIGINT, timeout: float = 20) -> int:
     """Signal the stack (this process's own child, by pid) and wait; its exit code."""
-    if stack.process.poll() is None:
-        stack.process.send_signal(sig)
-        try:
-            stack.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            stack.process.kill()
-            stack.process.wait()
-    return stack.process.returncode
+    return process_stop(stack.process, timeout, sig)
 
 
 # --- one stack shared by every fixture that asks for it (tests/stack and tests/browser) ----------

@@ -126,7 +126,7 @@ def test_identify_by_email_attributes_the_browser_to_the_lead(local_stack: Runni
 
 
 def click_token(stack: RunningStack, lead_id: str, target: str, key: bytes) -> str:
-    return sign(Token(Purpose.CLICK, lead_id, int(time.time()) + 3600, target=target, message_id="m1"), key)
+    return sign(Token(Purpose.CLICK, lead_id, stack.now_s() + 3600, target=target, message_id="m1"), key)
 
 
 def test_a_signed_click_lands_on_the_demo_site_identified(local_stack: RunningStack) -> None:
@@ -203,6 +203,10 @@ def test_the_demo_site_carries_the_snippet_of_this_api(local_stack: RunningStack
     assert f"{local_stack.api_url}/v1/t.js" in page
     assert "{{API_URL}}" not in page
     assert http("GET", f"{local_stack.site_url}/../template.yaml")[0] == 404
+    # The SPA's deep links (the "かんたんDX診断" link in the useful-content mail) open the app.
+    status, _, body = http("GET", f"{local_stack.site_url}/app/check")
+    assert status == 200 and "DX診断ナビ" in body.decode("utf-8")
+    assert http("GET", f"{local_stack.site_url}/no-such-page")[0] == 404
 
 
 def test_sample_leads_are_loaded(local_stack: RunningStack) -> None:

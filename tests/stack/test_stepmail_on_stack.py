@@ -70,7 +70,7 @@ def mails_to(stack: RunningStack, email: str) -> list[OutboxMail]:
     return [m for m in list_outbox(Path(info_of(stack)["outbox"])) if email in m.to]
 
 
-def wait_for_mails(stack: RunningStack, email: str, count: int, timeout: float = 20) -> list[OutboxMail]:
+def wait_for_mails(stack: RunningStack, email: str, count: int, timeout: float = 60) -> list[OutboxMail]:
     deadline = time.monotonic() + timeout
     while len(found := mails_to(stack, email)) < count:
         assert time.monotonic() < deadline, f"{email}: {len(found)} mail(s), expected {count}"

@@ -143,6 +143,13 @@ def test_the_alert_says_who_why_and_what_now() -> None:
     assert context["last_activity"] == "2026年8月26日（ウェビナー視聴）"
 
 
+def test_the_last_activity_before_going_quiet_is_not_hidden_by_the_revisit_of_the_same_kind() -> None:
+    # `last["page_view"]` is the revisit itself; the day buckets still know the page view of 1 October.
+    lead = dormant_lead(days={"page_view#20261001": 3, "page_view#20261124": 1})
+    alert = build_alert(lead, event(), [], NOW, SETTINGS, None, {}, 0.0, None)
+    assert template_context(alert, lead, TOKYO)["last_activity"] == "2026年10月1日（ページ閲覧）"
+
+
 def test_a_lead_without_an_owner_goes_to_the_team() -> None:
     alert = build_alert(dormant_lead(owner=None), event(), [], NOW, SETTINGS, None, {}, 0.0, None)
     assert alert.to_address == "sales@example.co.jp" and alert.owner_email is None

@@ -291,13 +291,16 @@ def day(ts_ms: int, tz: ZoneInfo) -> str:
 
 def template_context(alert: Alert, lead: Lead, tz: ZoneInfo, window_hours: float = 12) -> dict[str, object]:
     """The alert mail's variables (already formatted for people in the configured time zone)."""
-    quiet = last_activity_before(lead, alert.dormant_since if alert.dormant_since is not None else alert.revisit_at)
-    if quiet is not None:
+    moment = alert.dormant_since if alert.dormant_since is not None else alert.revisit_at
+    # ``last`` already holds the revisit for its own kind: a day bucket may know a later activity.
+    quiet = last_activity_before(lead, moment)
+    bucket = last_active_day(lead, moment, tz)
+    if bucket and (quiet is None or bucket[1] > datetime.fromtimestamp(quiet[1] / 1000, tz).strftime("%Y%m%d")):
+        last = f"{bucket[1][:4]}年{int(bucket[1][4:6])}月{int(bucket[1][6:])}日（{KIND_JA.get(bucket[0], bucket[0])}）"
+    elif quiet is not None:
         last = f"{day(quiet[1], tz)}（{KIND_JA.get(quiet[0], quiet[0])}）"
     else:
-        bucket = last_active_day(lead, alert.dormant_since, tz)
-        last = (f"{bucket[1][:4]}年{int(bucket[1][4:6])}月{int(bucket[1][6:])}日（{KIND_JA.get(bucket[0], bucket[0])}）"
-                if bucket else "記録なし")
+        last = "記録なし"
     return {
         "lead": {"name": alert.name or "（氏名未登録）", "company": alert.company or "（会社名未登録）",
                  "email": alert.email, "phone": lead.phone, "attrs": dict(alert.attrs)},

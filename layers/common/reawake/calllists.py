@@ -200,7 +200,7 @@ def entry_context(entry: CallEntry, number: int, now_ms: int, tz: ZoneInfo, segm
         "last_contact": describe(latest(lead, CONTACT_KINDS), tz),
         "last_activity": describe(latest(lead, VISIT_KINDS), tz),
         "returned_at": day(lead.reactivated_at, tz) if returned and lead.reactivated_at is not None else "",
-        "score": f"{entry.score:g}",
+        "score": f"{round(entry.score, 1):g}",
         "band": BAND_JA.get(entry.band or "", entry.band or "なし"),
         "due": day(task.due_at, tz),
         "open_days": open_days,

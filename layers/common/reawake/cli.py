@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # Modules under reawake.commands, each with register(subparsers).
-COMMANDS = ["local", "leads", "activities", "segments", "templates", "sequences", "calllists", "outbox"]
+COMMANDS = ["local", "leads", "activities", "segments", "templates", "sequences", "calllists", "outbox", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -112,6 +112,8 @@ def banner(info: dict[str, Any]) -> str:
         f"    reawake leads timeline {example}",
         "  Run the segments now / セグメントを今すぐ実行:  reawake segments run",
         "  Preview one / プレビュー:  reawake segments preview dormant-no-visit",
+        "  Owners' call lists / コールリスト:  reawake calllists show",
+        "  Play the whole story / デモ (import → segments → mail → click → alert → call list):  reawake demo",
         f"  Outbox / 送信メール: {info.get('outbox') or '.local/outbox'}   (list / 一覧: reawake outbox)",
         "  State lives in memory only: a restart starts clean (that is also how to reset).",
         "  状態はメモリ上のみです。停止すると消え、再起動で初期状態に戻ります（リセット＝再起動）。",

@@ -78,6 +78,9 @@ class SiteServer(ThreadingHTTPServer):
         if not target.is_file():
             if path == "/":
                 return self._html(FALLBACK_INDEX)
+            spa = self.site_dir / "app" / "index.html"
+            if path.startswith("/app/") and spa.is_file():  # the SPA's own routes (history fallback)
+                return self._html(spa.read_text(encoding="utf-8"))
             return self._not_found()
         if target.suffix == ".html":
             return self._html(target.read_text(encoding="utf-8"))

@@ -1,0 +1,1 @@
+"""`reawake demo`: the whole story on the local stack, step by step (see scenario.py)."""
