@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 NOW_HELP = ("evaluate at this moment: ISO 8601 (2026-11-24T06:00:00+09:00; no offset = the stack's time zone) "
@@ -13,7 +15,31 @@ STACK_HELP = "a deployed stack's name (default: the running local stack)"
 
 
 class Stop(Exception):
-    """A user-facing error: printed as `reawake: MESSAGE`, exit status 2."""
+    """A user-facing error: each issue printed as `reawake: ISSUE`, exit status 2."""
+
+    def __init__(self, *issues: object) -> None:
+        super().__init__("\n".join(str(issue) for issue in issues))
+        self.issues = list(issues)
+
+
+def guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A command's Stop and AWS errors as `reawake: ...` lines on stderr and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(args: argparse.Namespace) -> int:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return func(args)
+        except Stop as exc:
+            for issue in exc.issues:
+                print(f"reawake: {issue}", file=sys.stderr)
+            return 2
+        except (BotoCoreError, ClientError) as exc:
+            print(f"reawake: AWS call failed: {exc}", file=sys.stderr)
+            return 2
+
+    return wrapper
 
 
 def fail(message: str, code: int = 2) -> int:

@@ -17,6 +17,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reawake.commands import Stop, connect, guarded
+
 if TYPE_CHECKING:
     from reawake.scoring import ScoringConfig
     from reawake.segments.yamlfile import Issue, YamlDoc
@@ -65,20 +67,15 @@ def register(subparsers: Any) -> None:
     register_engine(actions)
 
 
-class _Failed(Exception):
-    def __init__(self, issues: list[Any]) -> None:
-        self.issues = issues
-
-
 def _config(loader: Any, path: Path) -> Any:
     from reawake.segments.yamlfile import ConfigError
 
     try:
         return loader(path)
     except ConfigError as exc:
-        raise _Failed(exc.issues) from None
+        raise Stop(*exc.issues) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise _Failed([f"{path}: cannot read the file: {exc}"]) from None
+        raise Stop(f"{path}: cannot read the file: {exc}") from None
 
 
 def _template_checker(templates_dir: Path) -> tuple[Any, str | None]:
@@ -186,7 +183,7 @@ def run_validate(args: argparse.Namespace) -> int:
     try:
         settings = _config(load_stepmail_settings, settings_path) if settings_path else StepmailSettings()
         scoring = _config(load_scoring_file, scoring_path) if scoring_path else None
-    except _Failed as exc:
+    except Stop as exc:
         return _report(exc.issues)
     for path in paths:
         if not path.exists():
@@ -276,42 +273,14 @@ def register_engine(actions: Any) -> None:
     start.set_defaults(func=run_start)
 
 
-def _connect(stack: str | None) -> dict[str, Any]:
-    from reawake.local.connect import NotRunning, use_target
-
-    try:
-        return use_target(stack)
-    except NotRunning as exc:
-        raise _Failed([str(exc)]) from exc
-
-
-def _engine_command(func: Any) -> Any:
-    def wrapper(args: argparse.Namespace) -> int:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            result: int = func(args)
-            return result
-        except _Failed as exc:
-            for issue in exc.issues:
-                print(f"reawake: {issue}", file=sys.stderr)
-            return 2
-        except (BotoCoreError, ClientError) as exc:
-            print(f"reawake: AWS call failed: {exc}", file=sys.stderr)
-            return 2
-
-    wrapper.__doc__ = func.__doc__
-    return wrapper
-
-
-@_engine_command
+@guarded
 def run_upload(args: argparse.Namespace) -> int:
     from reawake.aws import client
     from reawake.segments.yamlfile import ConfigError
     from reawake.settings import get_settings
     from reawake.stepmail_store import upload_sequences
 
-    _connect(args.stack)
+    connect(args.stack)
     bucket = get_settings().config_bucket
     scoring = DEFAULT_SCORING if DEFAULT_SCORING.exists() else None
     try:
@@ -330,18 +299,18 @@ def _state_machine(info: dict[str, Any], stack: str | None) -> str:
     if stack is None:
         arn = (info.get("state_machines") or {}).get("StepmailStateMachine")
         if not arn:
-            raise _Failed(["the running local stack has no step-mail state machine: restart `reawake local`"])
+            raise Stop("the running local stack has no step-mail state machine: restart `reawake local`")
         return str(arn)
     from reawake.aws import client
 
     described = client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
     if "StepmailStateMachineArn" not in outputs:
-        raise _Failed([f"the stack {stack!r} has no output StepmailStateMachineArn"])
+        raise Stop(f"the stack {stack!r} has no output StepmailStateMachineArn")
     return str(outputs["StepmailStateMachineArn"])
 
 
-@_engine_command
+@guarded
 def run_start(args: argparse.Namespace) -> int:
     """Enroll the segment's members. Each lead is enrolled from the moment it entered the segment,
     so running it again (or after the segment run dispatched it) enrolls no one twice; a pending
@@ -354,13 +323,13 @@ def run_start(args: argparse.Namespace) -> int:
     from reawake.stepmail_store import ExecutionStarter, SequenceConfig, StepmailStore
     from reawake.store import Store
 
-    info = _connect(args.stack)
+    info = connect(args.stack)
     arn = _state_machine(info, args.stack)
     settings = get_settings()
     sequences = SequenceConfig(settings.config_bucket).sequences()
     if args.sequence not in sequences:
         known = ", ".join(sorted(sequences)) or "none uploaded (reawake sequences upload)"
-        raise _Failed([f"no sequence {args.sequence!r} in the config bucket (sequences: {known})"])
+        raise Stop(f"no sequence {args.sequence!r} in the config bucket (sequences: {known})")
     table = Store(settings.table_name)
     stepmail, starter = StepmailStore(table), ExecutionStarter(arn)
     now = clock.now_ms()

@@ -16,6 +16,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from reawake.commands import Stop, connect, guarded
+
 DEFAULT_DIR = Path("templates")
 DEFAULT_CONFIG = Path("config")
 DEFAULT_OUT = Path(".local/preview")
@@ -28,10 +30,6 @@ EPILOG = """\
 使える変数: lead (name, company, email, attrs.列名, registered_at), owner (name, email, phone, title),
 sender (company, name, address, contact_email, contact_url, phone), sequence (name, step), today。
 配信停止リンクと送信者情報のフッター (特定電子メール法) は自動で付きます。"""
-
-
-class Stop(Exception):
-    pass
 
 
 def register(subparsers: Any) -> None:
@@ -124,13 +122,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def _connect(stack: str | None) -> dict[str, Any]:
-    from reawake.local.connect import NotRunning, reset_caches, use_target
-
-    try:
-        info = use_target(stack)
-    except NotRunning as exc:
-        raise Stop(str(exc)) from exc
-    reset_caches()
+    info = connect(stack)
     if stack is None and info.get("site_url"):
         from reawake.mail.links import REBASE_ENV, local_rebase
 
@@ -139,25 +131,7 @@ def _connect(stack: str | None) -> dict[str, Any]:
     return info
 
 
-def _guarded(func: Any) -> Any:
-    def wrapper(args: argparse.Namespace) -> int:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            result: int = func(args)
-            return result
-        except Stop as exc:
-            print(f"reawake: {exc}", file=sys.stderr)
-            return 2
-        except (BotoCoreError, ClientError) as exc:
-            print(f"reawake: AWS call failed: {exc}", file=sys.stderr)
-            return 2
-
-    wrapper.__doc__ = func.__doc__
-    return wrapper
-
-
-@_guarded
+@guarded
 def run_upload(args: argparse.Namespace) -> int:
     from reawake.aws import client
     from reawake.mail.templates import TemplateProblem, upload_templates
@@ -190,7 +164,7 @@ def _api_url(info: dict[str, Any], stack: str | None) -> str:
     return str(outputs["ApiUrl"])
 
 
-@_guarded
+@guarded
 def run_preview(args: argparse.Namespace) -> int:
     from reawake.leads import lead_id_for
     from reawake.mail.context import SAMPLE_LEAD, build_context
