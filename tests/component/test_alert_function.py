@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from reawake.events import Event
 from reawake.leads import Lead, lead_id_for
@@ -327,6 +328,31 @@ def test_a_failing_ses_call_fails_only_its_record(stream: Any, handler: Any, mon
     assert handler(batch) == {"batchItemFailures": []}, "the retry resumes the claimed alert"
     assert len(mail_to("takahashi.ryo@example.co.jp")) == 1
     assert len(mail_to("suzuki.misaki@example.co.jp")) == 1, "and does not mail the others again"
+
+
+def test_a_failing_sns_publish_after_the_mail_is_retried_without_a_second_mail(
+        stream: Any, handler: Any, env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from reawake.aws import client
+
+    lead = dormant_lead("sns@example.jp", owner="suzuki.misaki@example.co.jp")
+    visit(lead, 1)
+    batch = stream()
+    sns = client("sns")
+    real = sns.publish
+
+    def down(**kwargs: Any) -> Any:
+        raise sns.exceptions.ThrottledException({"Error": {"Code": "Throttled"}}, "Publish")
+
+    monkeypatch.setattr(sns, "publish", down)
+    with pytest.raises(BatchProcessingError):  # every record of the batch failed: Lambda retries it
+        handler(batch)
+    assert len(mail_to("suzuki.misaki@example.co.jp")) == 1 and not published(env)
+
+    monkeypatch.setattr(sns, "publish", real)
+    assert handler(batch) == {"batchItemFailures": []}
+    assert len(mail_to("suzuki.misaki@example.co.jp")) == 1, "the owner is not mailed twice"
+    assert len(published(env)) == 1
+    assert handler(batch) == {"batchItemFailures": []} and len(published(env)) == 0, "a late duplicate: nothing"
 
 
 def test_retries_end_in_the_failure_queue_without_blocking_the_rest(env: Any, monkeypatch: pytest.MonkeyPatch) -> None:

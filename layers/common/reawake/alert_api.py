@@ -137,19 +137,27 @@ def deliver(db: AlertStore, lead: Lead, event: Event, recent: list[Event], claim
     owner = owners.get_owner(lead.owner)
     alert = alerts.build_alert(lead, event, recent, claim.claimed_at, settings, owner.name if owner else None,
                                names, score, lead_band)
+    done: tuple[str, ...] = ()
     if not claim.mailed:
         if alert.to_address:
             send_mail(alert, lead, cfg, settings, claim.claimed_at)
         else:
             logger.warning("no owner and no TeamAlertAddress: the alert is only published",
                            extra={"lead_id": lead.lead_id})
-        db.mark(lead.lead_id, claim, "mailed_at", clock.now_ms())
+        done = ("mailed_at",)
     if not claim.published:
-        if settings.topic_arn:
-            subject, message, attributes = alerts.sns_message(alert, tz)
-            client("sns").publish(TopicArn=settings.topic_arn, Subject=subject, Message=message,
-                                  MessageAttributes=attributes)
-        db.mark(lead.lead_id, claim, "published_at", clock.now_ms())
+        try:
+            if settings.topic_arn:
+                subject, message, attributes = alerts.sns_message(alert, tz)
+                client("sns").publish(TopicArn=settings.topic_arn, Subject=subject, Message=message,
+                                      MessageAttributes=attributes)
+        except Exception:
+            if done:  # the mail went: a retry must only publish
+                db.mark(lead.lead_id, claim, done, clock.now_ms())
+            raise
+        done = (*done, "published_at")
+    if done:  # one write for both in the usual case
+        db.mark(lead.lead_id, claim, done, clock.now_ms())
     logger.info("revisit alerted", extra={"lead_id": lead.lead_id, "alert_id": alert.id, "pages": len(alert.pages),
                                           "to_team": alert.owner_email is None, "band": alert.band})
 

@@ -62,17 +62,16 @@ class AlertStore:
     def claim(self, lead_id: str, event_id: str, alert_id: str, now_ms: int, window_start: int) -> Claim | None:
         """The alert this event may send (a new one, or its own unfinished one on a retry), or None
         when the lead was alerted within the window (or this event's alert is complete)."""
-        current = self._current(lead_id)
-        if current is not None and current.get("claim_event") == event_id:
-            claim = self._claim_of(current)
-            return None if claim.done else claim
         try:
+            # One call in the usual case; the same event never claims twice (a late duplicate
+            # delivery after the window resumes or skips its own alert below).
             self.client.update_item(
                 TableName=self.table,
                 Key=self._key(lead_id),
                 UpdateExpression="SET last_alert_at = :now, claim_event = :eid, alert_id = :aid, lead_id = :lid "
                 "REMOVE mailed_at, published_at",
-                ConditionExpression="attribute_not_exists(pk) OR last_alert_at < :ws",
+                ConditionExpression="(attribute_not_exists(pk) OR last_alert_at < :ws) AND "
+                "(attribute_not_exists(claim_event) OR claim_event <> :eid)",
                 ExpressionAttributeValues={
                     ":now": {"N": str(now_ms)},
                     ":eid": {"S": event_id},
@@ -82,7 +81,7 @@ class AlertStore:
                 },
             )
         except self.client.exceptions.ConditionalCheckFailedException:
-            again = self._current(lead_id)  # the same event, delivered twice at once?
+            again = self._current(lead_id)  # this event's own claim (a retry, a duplicate delivery)?
             if again is not None and again.get("claim_event") == event_id:
                 claim = self._claim_of(again)
                 return None if claim.done else claim
@@ -97,14 +96,14 @@ class AlertStore:
     def _claim_of(item: dict[str, Any]) -> Claim:
         return Claim(str(item["alert_id"]), int(item["last_alert_at"]), "mailed_at" in item, "published_at" in item)
 
-    def mark(self, lead_id: str, claim: Claim, what: str, now_ms: int) -> None:
-        """Record that the claim's mail (``mailed_at``) or SNS message (``published_at``) went out."""
-        if what not in ("mailed_at", "published_at"):
-            raise ValueError(f"not a side effect: {what!r}")
+    def mark(self, lead_id: str, claim: Claim, what: tuple[str, ...], now_ms: int) -> None:
+        """Record that the claim's mail (``mailed_at``) and/or SNS message (``published_at``) went out."""
+        if not what or any(w not in ("mailed_at", "published_at") for w in what):
+            raise ValueError(f"not side effects: {what!r}")
         self.client.update_item(
             TableName=self.table,
             Key=self._key(lead_id),
-            UpdateExpression=f"SET {what} = :now",
+            UpdateExpression="SET " + ", ".join(f"{w} = :now" for w in what),
             ConditionExpression="alert_id = :aid",
             ExpressionAttributeValues={":now": {"N": str(now_ms)}, ":aid": {"S": claim.alert_id}},
         )
