@@ -169,3 +169,26 @@ def test_one_owners_failing_mail_does_not_hold_back_the_others_and_is_sent_on_th
     assert [x["status"] for x in retried["lists"] if x["owner"] == SUZUKI] == ["sent"]
     day_lists = CallListStore(store()).day_lists(datetime(2026, 12, 4).date())
     assert sorted(i["status"] for i in day_lists) == ["sent", "sent"]
+
+
+def test_the_cli_shows_the_lists_without_mailing_then_sends_them_once(
+        lists_env: Now, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from reawake.cli import main
+    from reawake.commands import calllists as command
+
+    call_task_lead(lists_env, "山田 太郎", SATO, attrs={"電話番号": "03-5555-0101"})
+    monkeypatch.setattr(command, "connect", lambda stack_name: {})
+
+    assert main(["calllists", "show", "--now", "2026-12-04T08:30:00+09:00", "--mail"]) == 0
+    shown = capsys.readouterr().out
+    assert f"{SATO} → {SATO}: new / 新規 1, carried over / 継続 0" in shown
+    assert "山田 太郎様" in shown and "電話: 03-5555-0101" in shown
+    assert not lists_to(SATO), "show mails nothing"
+
+    assert main(["calllists", "send", "--now", "2026-12-04T08:30:00+09:00"]) == 0
+    assert "sent / 送信しました" in capsys.readouterr().out and len(lists_to(SATO)) == 1
+    assert main(["calllists", "send", "--now", "2026-12-04T09:00:00+09:00"]) == 0
+    assert "already sent today" in capsys.readouterr().out and len(lists_to(SATO)) == 1
+    assert main(["calllists", "send", "--now", "2026-12-05T08:30:00+09:00"]) == 0  # Saturday
+    assert "no lists" in capsys.readouterr().out
+    assert main(["calllists", "show", "--now", "not a time"]) == 2
