@@ -65,6 +65,18 @@ def test_a_missing_template_and_an_unknown_sequence_are_reported(
     assert err.rstrip().endswith("2 problems found")
 
 
+def test_a_call_task_segment_whose_sequence_asks_for_no_call_is_reported(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    segments = repo / "config" / "segments.yaml"
+    segments.write_text(segments.read_text(encoding="utf-8").replace("sequence: win-back", "sequence: repurchase"),
+                        encoding="utf-8")
+    assert main(["sequences", "validate"]) == 1
+    err = capsys.readouterr().err
+    assert re.search(r"segments\[\d\]\.approach\.sequence: an owner_task approach, but the sequence 'repurchase' "
+                     r"has no `kind: owner_task` step", err)
+
+
 def test_without_the_mail_package_only_files_are_checked(
     repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

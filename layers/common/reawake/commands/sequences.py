@@ -133,6 +133,11 @@ def _segment_issues(path: Path, sequences: dict[str, Sequence], scoring: Scoring
         if name is not None and name not in sequences:
             issues.append(doc.issue(("segments", index, "approach", "sequence"),
                                     f"no sequence {name!r} (sequences: {known})"))
+        elif (definition.approach.type == "owner_task" and name is not None
+              and not any(step.kind == "owner_task" for step in sequences[name].steps)):
+            issues.append(doc.issue(("segments", index, "approach", "sequence"),
+                                    f"an owner_task approach, but the sequence {name!r} has no `kind: owner_task` "
+                                    "step: nobody would be put on an owner's call list"))
     return issues
 
 
