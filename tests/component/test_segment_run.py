@@ -133,3 +133,42 @@ def test_a_lead_changed_during_the_run_is_evaluated_again(
     assert lead is not None and lead.name == "更新された" and lead.segments, "both writes survive"
     approaches = [i for i in SegmentStore(store).history(lead.lead_id) if i["sk"].startswith("APPROACH#")]
     assert len(approaches) == len(lead.segments)
+
+
+class RecordingEnroller:
+    """Step mail as the segment run sees it: marks the approach enrolled, or fails (unreachable)."""
+
+    def __init__(self, store: Store, failing: bool = False) -> None:
+        self.store, self.failing, self.calls = store, failing, list[str]()
+
+    def dispatch(self, lead: Lead, approach: Any, now_ms: int) -> str:
+        from reawake.stepmail_store import StepmailStore
+
+        self.calls.append(approach.key)
+        if self.failing:
+            raise ConnectionError("Step Functions is unreachable")
+        StepmailStore(self.store).set_approach_status(lead.lead_id, approach.key, "enrolled", None, now_ms)
+        return "enrolled"
+
+
+def test_an_approach_whose_dispatch_failed_is_dispatched_by_the_next_run(
+    aws: Any, data: Dataset, definitions: list[SegmentDefinition], scoring: ScoringConfig
+) -> None:
+    store = Store(os.environ["TABLE_NAME"])
+    load(store, data.leads[:40])
+    down = RecordingEnroller(store, failing=True)
+    run_shard(store, definitions, 0, 1, data.now_ms, TOKYO, scoring, down)
+    waiting = {lead.lead_id: lead.pending_approaches for lead in store.scan_leads() if lead.pending_approaches}
+    assert waiting and len(down.calls) == sum(len(keys) for keys in waiting.values())
+
+    up = RecordingEnroller(store)
+    next_day = run_shard(store, definitions, 0, 1, data.now_ms + 86_400_000, TOKYO, scoring, up)
+    assert next_day.redispatched == len(down.calls), "every approach the failure left is dispatched"
+    for lead_id, keys in waiting.items():
+        lead = store.get_lead(lead_id)
+        assert lead is not None and lead.pending_approaches == []
+        assert all(SegmentStore(store).get_approach(lead_id, k).status == "enrolled" for k in keys)  # type: ignore[union-attr]
+
+    again = RecordingEnroller(store)
+    assert run_shard(store, definitions, 0, 1, data.now_ms + 2 * 86_400_000, TOKYO, scoring, again).redispatched == 0
+    assert again.calls == [], "nothing is dispatched twice"

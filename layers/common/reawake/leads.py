@@ -122,6 +122,9 @@ class Lead:
     # Step mail: message id -> when it was sent, every sequence together, pruned to the frequency
     # cap's window (the cap reads it; written in the same transaction as the send's claim).
     mail_log: dict[str, int] = field(default_factory=dict)
+    # Segment approaches (``<segment>#<entered at>``) not yet handed to step mail: written with the
+    # membership, cleared once dispatched; the next run retries what a failed dispatch left.
+    pending_approaches: list[str] = field(default_factory=list)
     source: str = "import"
     version: int = 0
 

@@ -210,4 +210,7 @@ def render_summary(summary: dict[str, Any], definitions: Sequence[SegmentDefinit
     approaches = summary.get("approaches") or {}
     started = ", ".join(f"{k} {v}" for k, v in sorted(approaches.items())) or "none / なし"
     lines.append(f"  approaches started / 開始したアプローチ: {started}")
+    if summary.get("redispatched"):
+        lines.append(f"  left pending by an earlier run, dispatched again / 前回開始できなかったアプローチを再開始: "
+                     f"{summary['redispatched']}")
     return "\n".join(lines)

@@ -9,7 +9,7 @@ day twice writes nothing and enrolls no one twice.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -42,6 +42,7 @@ class ShardResult:
     entered: Counter[str] = field(default_factory=Counter)
     left: Counter[str] = field(default_factory=Counter)
     approaches: Counter[str] = field(default_factory=Counter)
+    redispatched: int = 0  # approaches an earlier run left pending, dispatched again
     retries: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -53,6 +54,7 @@ class ShardResult:
             "left": dict(self.left),
             "approaches": dict(self.approaches),
             "retries": self.retries,
+            "redispatched": self.redispatched,
         }
 
 
@@ -83,12 +85,18 @@ def run_shard(
     result = ShardResult(shard)
     for lead in store.scan_leads(shard, total_shards):
         result.scanned += 1
+        approaches: list[Approach] = []
+        change = None
         for _ in range(MAX_ATTEMPTS):
             matched = matching(compiled, lead)
             change = reconcile(lead, matched, dormant_ids, now_ms)
             if change is None:
                 break
             approaches = [approach_for(by_id[s], lead.lead_id, change.after.segments[s]) for s in change.entered]
+            waiting = [a.key for a in approaches if a.status == PENDING]
+            if waiting:  # marked with the membership, in the same transaction
+                after = replace(change.after, pending_approaches=[*change.after.pending_approaches, *waiting])
+                change = replace(change, after=after)
             try:
                 segments.record_change(change, approaches, now_ms)
             except CommitConflict:
@@ -103,24 +111,36 @@ def run_shard(
             result.left.update(change.left)
             result.approaches.update(a.type for a in approaches)
             lead = change.after
-            if enroller is not None:
-                dispatch(enroller, lead, approaches, now_ms)
             break
+        if enroller is not None and lead.pending_approaches:
+            result.redispatched += dispatch(enroller, segments, lead, {a.key: a for a in approaches}, now_ms)
         result.members.update(lead.segments.keys())
     return result
 
 
-def dispatch(enroller: Enroller, lead: Lead, approaches: list[Approach], now_ms: int) -> None:
-    """A failed dispatch is logged and leaves the approach pending: the membership is committed,
-    and failing the shard would not dispatch it again (the retried run sees no change)."""
-    for approach in approaches:
-        if approach.status != PENDING:
+def dispatch(enroller: Enroller, segments: SegmentStore, lead: Lead, fresh: dict[str, Approach],
+             now_ms: int) -> int:
+    """Hand the lead's pending approaches to step mail: this run's new ones (``fresh``) and any an
+    earlier run could not dispatch (the lead's ``pending_approaches`` marker), then clear the marker
+    of those no longer pending. A failed dispatch is logged and stays marked: the next run retries
+    it (failing the shard would not: its retry sees no membership change). Returns the retries."""
+    still: list[str] = []
+    retried = 0
+    for key in lead.pending_approaches:
+        approach = fresh.get(key) or segments.get_approach(lead.lead_id, key)
+        if approach is None or approach.status != PENDING:
             continue
+        retried += key not in fresh
         try:
-            enroller.dispatch(lead, approach, now_ms)
+            if enroller.dispatch(lead, approach, now_ms) == PENDING:
+                still.append(key)
         except Exception:
+            still.append(key)
             logger.exception("approach not dispatched", extra={"lead_id": lead.lead_id,
                                                                 "segment_id": approach.segment_id})
+    if still != lead.pending_approaches:
+        segments.set_pending(lead.lead_id, still)
+    return retried
 
 
 def summarize(run_id: str, now_ms: int, shard_results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -134,8 +154,10 @@ def summarize(run_id: str, now_ms: int, shard_results: list[dict[str, Any]]) -> 
         "left": Counter(),
         "approaches": Counter(),
     }
+    total["redispatched"] = 0
     for part in shard_results:
         total["scanned"] += part["scanned"]
+        total["redispatched"] += part.get("redispatched", 0)
         for key in ("members", "entered", "left", "approaches"):
             total[key].update(part[key])
     return {k: dict(v) if isinstance(v, Counter) else v for k, v in total.items()}

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from reawake.approaches import Approach
-from reawake.dynamo import deserialize, serialize
+from reawake.dynamo import deserialize, serialize, value
 from reawake.memberships import MembershipChange
 from reawake.store import CommitConflict, Store, lead_pk
 
@@ -93,6 +93,29 @@ class SegmentStore:
             raise
         except self.store.client.exceptions.TransactionCanceledException as exc:
             raise CommitConflict(set(), True) from exc
+
+    def get_approach(self, lead_id: str, key: str) -> Approach | None:
+        item = self.store.client.get_item(TableName=self.store.table_name, ConsistentRead=True,
+                                          Key={"pk": {"S": lead_pk(lead_id)}, "sk": {"S": f"APPROACH#{key}"}})
+        if "Item" not in item:
+            return None
+        data = deserialize(item["Item"])
+        return Approach(lead_id, data["segment_id"], int(data["entered_at"]), data["type"], data.get("sequence"),
+                        data["status"])
+
+    def set_pending(self, lead_id: str, keys: list[str]) -> None:
+        """The lead's approaches still to dispatch (the marker its next scan reads). Not versioned:
+        a tracking write from an older read may bring settled keys back, and the next run clears
+        them again after one read each."""
+        request: dict[str, Any] = {
+            "TableName": self.store.table_name,
+            "Key": {"pk": {"S": lead_pk(lead_id)}, "sk": {"S": "PROFILE"}},
+            "UpdateExpression": "SET pending_approaches = :k" if keys else "REMOVE pending_approaches",
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+        if keys:
+            request["ExpressionAttributeValues"] = {":k": value(keys)}
+        self.store.client.update_item(**request)
 
     def history(self, lead_id: str) -> list[dict[str, Any]]:
         """Membership history and approaches of one lead, oldest first."""

@@ -54,6 +54,8 @@ def event_pk(event: Event) -> str:
 def lead_to_item(lead: Lead) -> dict[str, Any]:
     item = {k: v for k, v in dataclasses.asdict(lead).items()}
     item.update(pk=lead_pk(lead.lead_id), sk=PROFILE, lead_key=lead.lead_id, days=pack_days(lead.days))
+    if not lead.pending_approaches:
+        del item["pending_approaches"]  # most leads: keep the item small
     return item
 
 
