@@ -24,7 +24,7 @@ from reawake.dynamo import deserialize, serialize
 from reawake.events import Event
 from reawake.leads import Lead
 from reawake.segment_store import reactivation_item
-from reawake.store import CommitConflict, Store, event_from_item, lead_pk
+from reawake.store import CommitConflict, TableAdapter, event_from_item, lead_pk
 
 ALERT_SK = "ALERT"
 MAX_ATTEMPTS = 8
@@ -42,18 +42,7 @@ class Claim:
         return self.mailed and self.published
 
 
-class AlertStore:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    @property
-    def client(self) -> Any:
-        return self.store.client
-
-    @property
-    def table(self) -> str:
-        return self.store.table_name
-
+class AlertStore(TableAdapter):
     def _key(self, lead_id: str, sk: str = ALERT_SK) -> dict[str, Any]:
         return {"pk": {"S": lead_pk(lead_id)}, "sk": {"S": sk}}
 

@@ -289,6 +289,14 @@ def day(ts_ms: int, tz: ZoneInfo) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, tz).strftime("%Y年%-m月%-d日")
 
 
+def describe(kind_and_time: tuple[str, int] | None, tz: ZoneInfo) -> str:
+    """``2026年8月26日（ウェビナー視聴）``, or 記録なし."""
+    if kind_and_time is None:
+        return "記録なし"
+    kind, ts = kind_and_time
+    return f"{day(ts, tz)}（{KIND_JA.get(kind, kind)}）"
+
+
 def template_context(alert: Alert, lead: Lead, tz: ZoneInfo, window_hours: float = 12) -> dict[str, object]:
     """The alert mail's variables (already formatted for people in the configured time zone)."""
     moment = alert.dormant_since if alert.dormant_since is not None else alert.revisit_at
@@ -297,10 +305,8 @@ def template_context(alert: Alert, lead: Lead, tz: ZoneInfo, window_hours: float
     bucket = last_active_day(lead, moment, tz)
     if bucket and (quiet is None or bucket[1] > datetime.fromtimestamp(quiet[1] / 1000, tz).strftime("%Y%m%d")):
         last = f"{bucket[1][:4]}年{int(bucket[1][4:6])}月{int(bucket[1][6:])}日（{KIND_JA.get(bucket[0], bucket[0])}）"
-    elif quiet is not None:
-        last = f"{day(quiet[1], tz)}（{KIND_JA.get(quiet[0], quiet[0])}）"
     else:
-        last = "記録なし"
+        last = describe(quiet, tz)
     return {
         "lead": {"name": alert.name or "（氏名未登録）", "company": alert.company or "（会社名未登録）",
                  "email": alert.email, "phone": lead.phone, "attrs": dict(alert.attrs)},

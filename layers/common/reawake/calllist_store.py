@@ -20,7 +20,7 @@ from typing import Any
 
 from reawake.calllists import CallTask
 from reawake.dynamo import deserialize, value
-from reawake.store import Store, lead_pk
+from reawake.store import TableAdapter, lead_pk
 
 STALE_CLAIM_MS = 15 * 60_000
 CLAIM_TTL_DAYS = 90
@@ -43,30 +43,17 @@ def task_of(item: dict[str, Any]) -> CallTask:
     )
 
 
-class CallListStore:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    @property
-    def client(self) -> Any:
-        return self.store.client
-
-    @property
-    def table(self) -> str:
-        return self.store.table_name
-
+class CallListStore(TableAdapter):
     def open_tasks(self, days: Iterable[date], until_ms: int) -> Iterator[CallTask]:
-        """Open tasks that came due on these local days, at or before ``until_ms``."""
+        """Open tasks that came due on these local days, at or before ``until_ms`` (a closed task has
+        left the index: ``close`` removes its ``task_day``)."""
         paginator = self.client.get_paginator("query")
         for day in days:
             for page in paginator.paginate(
                 TableName=self.table,
                 IndexName="tasks",
                 KeyConditionExpression="task_day = :d AND task_due <= :until",
-                FilterExpression="#s = :open",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":d": value(day.isoformat()), ":until": value(until_ms),
-                                           ":open": value("open")},
+                ExpressionAttributeValues={":d": value(day.isoformat()), ":until": value(until_ms)},
             ):
                 for item in page.get("Items", []):
                     yield task_of(item)

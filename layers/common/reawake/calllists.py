@@ -17,13 +17,13 @@ since the task was written); a lead without an owner goes to the team address.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from reawake.alerts import BAND_JA, crm_url, day
+from reawake.alerts import BAND_JA, crm_url, day, describe
 from reawake.durations import local_day
-from reawake.kinds import KIND_JA, VISIT_KINDS
+from reawake.kinds import VISIT_KINDS
 from reawake.leads import Lead
 from reawake.sequences.holidays_jp import HOLIDAYS
 
@@ -59,16 +59,15 @@ class CallTask:
 
 @dataclass(frozen=True)
 class CallEntry:
-    task: CallTask
+    tasks: tuple[CallTask, ...]  # the earliest first; more when several sequences ask for the same call
     lead: Lead
     carried_over: bool
     score: float
     band: str | None
-    same: list[CallTask] = field(default_factory=list)  # further tasks for the same call (other sequences)
 
     @property
-    def tasks(self) -> tuple[CallTask, ...]:
-        return (self.task, *self.same)
+    def task(self) -> CallTask:
+        return self.tasks[0]
 
 
 @dataclass(frozen=True)
@@ -130,8 +129,7 @@ def plan_lists(
     ``scores``: lead id -> (score now, band) for ordering and display (default: the stored score)."""
     today = local_day(now_ms, tz)
     oldest = min(list_days(today, settings.lookback_days))
-    by_owner: dict[str | None, list[CallEntry]] = {}
-    listed: dict[tuple[str, str], CallEntry] = {}
+    calls: dict[tuple[str, str], list[CallTask]] = {}  # (lead, kind) -> its tasks, earliest first
     done: list[CallTask] = []
     unaddressed: list[CallTask] = []
     for task in sorted(tasks, key=lambda t: (t.due_at, t.task_id)):
@@ -140,25 +138,21 @@ def plan_lists(
             continue
         if followed_up(task, lead):
             done.append(task)
-            continue
-        owner = lead.owner or None
-        if owner is None and not settings.team_address:
+        elif not lead.owner and not settings.team_address:
             unaddressed.append(task)
-            continue
-        first = listed.get((lead.lead_id, task.kind))
-        if first is not None:  # two sequences asked for the same call: one line, both tasks marked
-            first.same.append(task)
-            continue
-        score, band = (scores or {}).get(lead.lead_id, (lead.score, None))
-        carried = task.listed_at is not None and local_day(task.listed_at, tz) < today
-        entry = CallEntry(task, lead, carried, score, band, [])
-        listed[(lead.lead_id, task.kind)] = entry
-        by_owner.setdefault(owner, []).append(entry)
+        else:
+            calls.setdefault((lead.lead_id, task.kind), []).append(task)
+    by_owner: dict[str | None, list[CallEntry]] = {}
+    for (lead_id, _), same_call in calls.items():
+        lead, first = leads[lead_id], same_call[0]
+        score, band = (scores or {}).get(lead_id, (lead.score, None))
+        carried = first.listed_at is not None and local_day(first.listed_at, tz) < today
+        by_owner.setdefault(lead.owner or None, []).append(CallEntry(tuple(same_call), lead, carried, score, band))
     lists = []
     for owner, entries in sorted(by_owner.items(), key=lambda item: item[0] or "~"):
-        ordered = sorted(entries, key=lambda e: (e.carried_over, -e.score if not e.carried_over else e.task.due_at,
-                                                 e.task.due_at, e.lead.lead_id))
-        lists.append(CallList(today, owner, owner or settings.team_address, tuple(ordered)))
+        new = sorted((e for e in entries if not e.carried_over), key=lambda e: (-e.score, e.task.due_at))
+        carried_over = sorted((e for e in entries if e.carried_over), key=lambda e: e.task.due_at)
+        lists.append(CallList(today, owner, owner or settings.team_address, (*new, *carried_over)))
     return Plan(tuple(lists), tuple(done), tuple(unaddressed))
 
 
@@ -172,13 +166,6 @@ def latest(lead: Lead, kinds: Iterable[str]) -> tuple[str, int] | None:
 
 def long_day(day_: date) -> str:
     return f"{day_.year}年{day_.month}月{day_.day}日（{WEEKDAYS_JA[day_.weekday()]}）"
-
-
-def describe(kind_and_time: tuple[str, int] | None, tz: ZoneInfo) -> str:
-    if kind_and_time is None:
-        return "記録なし"
-    kind, ts = kind_and_time
-    return f"{day(ts, tz)}（{KIND_JA.get(kind, kind)}）"
 
 
 def entry_context(entry: CallEntry, number: int, now_ms: int, tz: ZoneInfo, segment_names: Mapping[str, str],

@@ -20,18 +20,6 @@ def _to_dynamo(value: Any) -> Any:
     return value
 
 
-def _from_dynamo(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_dynamo(v) for v in value]
-    if isinstance(value, set):
-        return {_from_dynamo(v) for v in value}
-    return value
-
-
 def serialize(item: dict[str, Any]) -> dict[str, Any]:
     """Plain dict -> DynamoDB attribute values; None values are left out."""
     return {k: _serializer.serialize(_to_dynamo(v)) for k, v in item.items() if v is not None}
@@ -50,8 +38,8 @@ def _number(text: str) -> int | float:
 
 
 def _plain(attribute: dict[str, Any]) -> Any:
-    """One attribute value -> a plain Python value (what TypeDeserializer + ``_from_dynamo`` give,
-    without the Decimal detour: a segment run converts millions of these)."""
+    """One attribute value -> a plain Python value: whole numbers as int, others as float, without
+    boto3's Decimal detour (a segment run converts millions of these)."""
     ((tag, raw),) = attribute.items()
     if tag == "S" or tag == "BOOL":
         return raw

@@ -15,7 +15,7 @@ from typing import Any
 from reawake.approaches import Approach
 from reawake.dynamo import deserialize, serialize, value
 from reawake.memberships import MembershipChange
-from reawake.store import CommitConflict, Store, lead_pk
+from reawake.store import CommitConflict, TableAdapter, lead_pk
 
 
 def membership_item(lead_id: str, segment_id: str, entered_at: int, left_at: int | None = None) -> dict[str, Any]:
@@ -51,17 +51,14 @@ def approach_item(approach: Approach) -> dict[str, Any]:
     }
 
 
-class SegmentStore:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
+class SegmentStore(TableAdapter):
     def record_change(self, change: MembershipChange, approaches: list[Approach], now_ms: int) -> None:
         """The lead's new memberships, their history and the approaches, all or nothing.
 
         Raises CommitConflict(stale_lead=True) when the lead changed since it was read; an approach
         that already exists (an overlapping run) cancels the whole change the same way.
         """
-        table = self.store.table_name
+        table = self.table
         lead_id = change.after.lead_id
         puts: list[dict[str, Any]] = []
         for segment_id in change.entered:
@@ -91,11 +88,11 @@ class SegmentStore:
             self.store.commit([], 0, change.after, change.before.version, extra_puts=puts)
         except CommitConflict:
             raise
-        except self.store.client.exceptions.TransactionCanceledException as exc:
+        except self.client.exceptions.TransactionCanceledException as exc:
             raise CommitConflict(set(), True) from exc
 
     def get_approach(self, lead_id: str, key: str) -> Approach | None:
-        item = self.store.client.get_item(TableName=self.store.table_name, ConsistentRead=True,
+        item = self.client.get_item(TableName=self.table, ConsistentRead=True,
                                           Key={"pk": {"S": lead_pk(lead_id)}, "sk": {"S": f"APPROACH#{key}"}})
         if "Item" not in item:
             return None
@@ -108,14 +105,14 @@ class SegmentStore:
         a tracking write from an older read may bring settled keys back, and the next run clears
         them again after one read each."""
         request: dict[str, Any] = {
-            "TableName": self.store.table_name,
+            "TableName": self.table,
             "Key": {"pk": {"S": lead_pk(lead_id)}, "sk": {"S": "PROFILE"}},
             "UpdateExpression": "SET pending_approaches = :k" if keys else "REMOVE pending_approaches",
             "ConditionExpression": "attribute_exists(pk)",
         }
         if keys:
             request["ExpressionAttributeValues"] = {":k": value(keys)}
-        self.store.client.update_item(**request)
+        self.client.update_item(**request)
 
     def history(self, lead_id: str) -> list[dict[str, Any]]:
         """Membership history and approaches of one lead, oldest first."""
@@ -127,12 +124,12 @@ class SegmentStore:
         return sorted(items, key=lambda i: (i["entered_at"], i["sk"]))
 
     def save_run(self, run_id: str, summary: dict[str, Any]) -> None:
-        self.store.client.put_item(
-            TableName=self.store.table_name, Item=serialize({"pk": "RUN#segments", "sk": run_id, **summary})
+        self.client.put_item(
+            TableName=self.table, Item=serialize({"pk": "RUN#segments", "sk": run_id, **summary})
         )
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
-        item = self.store.client.get_item(
-            TableName=self.store.table_name, Key={"pk": {"S": "RUN#segments"}, "sk": {"S": run_id}}
+        item = self.client.get_item(
+            TableName=self.table, Key={"pk": {"S": "RUN#segments"}, "sk": {"S": run_id}}
         ).get("Item")
         return deserialize(item) if item else None

@@ -26,7 +26,7 @@ from reawake.enrollment import ACTIVE, Claim, ClaimExists, Enrollment, OwnerTask
 from reawake.leads import Lead
 from reawake.sequences import Sequence, StepmailSettings, StepRecord
 from reawake.settings import get_settings
-from reawake.store import Store, lead_pk
+from reawake.store import TableAdapter, lead_pk
 
 SEQUENCES_PREFIX = "config/sequences/"
 STEPMAIL_KEY = "config/stepmail.yaml"
@@ -78,19 +78,8 @@ def claim_from_item(item: dict[str, Any]) -> Claim:
                  int(data["claimed_at"]), data.get("status", "claimed"), data.get("ses_message_id"))
 
 
-class StepmailStore:
+class StepmailStore(TableAdapter):
     """The step-mail items in the reawake table (``EnrollmentStore`` of ``reawake.enrollment``)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    @property
-    def client(self) -> Any:
-        return self.store.client
-
-    @property
-    def table(self) -> str:
-        return self.store.table_name
 
     def _get(self, lead_id: str, sk: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = self.client.get_item(

@@ -238,3 +238,20 @@ class Store:
                     found[lead.lead_id] = lead
                 request = dict(response.get("UnprocessedKeys") or {})
         return found
+
+
+class TableAdapter:
+    """Base of the adapters that keep their own items in the reawake table (alerts, step mail,
+    call lists, segments): the shared Store, its client and its table name."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @property
+    def client(self) -> Any:
+        return self.store.client
+
+    @property
+    def table(self) -> str:
+        return self.store.table_name
+

@@ -73,3 +73,25 @@ def moment(args: argparse.Namespace, info: dict[str, Any]) -> int:
     if args.stack is None:
         return int(now_of(info).timestamp() * 1000)
     return int(time.time() * 1000)
+
+
+def stack_output(stack: str, key: str) -> str:
+    """An output of a deployed stack (template.yaml's Outputs), or Stop naming the missing one."""
+    from reawake.aws import client
+
+    described = client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    if key not in outputs:
+        raise Stop(f"the stack {stack!r} has no output {key}")
+    return str(outputs[key])
+
+
+def state_machine_arn(info: dict[str, Any], stack: str | None, logical_id: str) -> str:
+    """A state machine of the local stack (stack.json) or of a deployed stack (its ``<id>Arn`` output)."""
+    if stack is not None:
+        return stack_output(stack, f"{logical_id}Arn")
+    arn = (info.get("state_machines") or {}).get(logical_id)
+    if not arn:
+        raise Stop(f"the running local stack has no {logical_id}: restart `reawake local`")
+    return str(arn)
+

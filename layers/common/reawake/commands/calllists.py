@@ -11,7 +11,7 @@ import argparse
 import json
 from typing import Any
 
-from reawake.commands import NOW_HELP, STACK_HELP, Stop, connect, fail, moment
+from reawake.commands import NOW_HELP, STACK_HELP, connect, fail, guarded, moment
 
 
 def register(subparsers: Any) -> None:
@@ -44,6 +44,7 @@ def register(subparsers: Any) -> None:
     send.set_defaults(func=run_send)
 
 
+@guarded
 def run_show(args: argparse.Namespace) -> int:
     from reawake import calllist_api
     from reawake.durations import format_time
@@ -51,10 +52,7 @@ def run_show(args: argparse.Namespace) -> int:
     from reawake.mail.mime import build_message
     from reawake.settings import get_settings
 
-    try:
-        now_ms = moment(args, connect(args.stack))
-    except Stop as exc:
-        return fail(str(exc))
+    now_ms = moment(args, connect(args.stack))
     tz = get_settings().time_zone
     settings = calllist_api.call_list_settings()
     planned = calllist_api.plan(now_ms, settings)
@@ -79,13 +77,11 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
+@guarded
 def run_send(args: argparse.Namespace) -> int:
     from reawake import calllist_api
 
-    try:
-        now_ms = moment(args, connect(args.stack))
-    except Stop as exc:
-        return fail(str(exc))
+    now_ms = moment(args, connect(args.stack))
     try:
         summary = calllist_api.run(now_ms, force=args.force)
     except RuntimeError as exc:

@@ -16,10 +16,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reawake.commands import NOW_HELP, STACK_HELP, Stop, connect, fail, moment
+from reawake.commands import NOW_HELP, STACK_HELP, Stop, connect, fail, guarded, moment, state_machine_arn
 
 if TYPE_CHECKING:
     from reawake.segment_preview import LoadedConfig
+    from reawake.segments.compile import Context
+    from reawake.segments.model import SegmentDefinition
 
 DEFAULT_SEGMENTS = Path("config/segments.yaml")
 DEFAULT_SCORING = Path("config/scoring.yaml")
@@ -161,49 +163,39 @@ def config(local_dir: Path = Path("config")) -> LoadedConfig:
     return loaded
 
 
-def _guarded(func: Any) -> Any:
-    def wrapper(args: argparse.Namespace) -> int:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            result: int = func(args)
-            return result
-        except Stop as exc:
-            return fail(str(exc))
-        except (BotoCoreError, ClientError) as exc:
-            return fail(f"AWS call failed: {exc}")
-
-    wrapper.__doc__ = func.__doc__
-    return wrapper
-
-
-@_guarded
-def run_preview(args: argparse.Namespace) -> int:
-    from reawake.segment_preview import UnknownSegment, find_definition, preview, render_preview
+def _definition_at(args: argparse.Namespace) -> tuple[LoadedConfig, SegmentDefinition, Context]:
+    """Connect; the loaded config, the definition ``args.segment_id`` and the rule context at --now."""
+    from reawake.segment_preview import UnknownSegment, find_definition
     from reawake.segments.compile import Context
     from reawake.settings import get_settings
-    from reawake.store import Store
 
-    info = connect(args.stack)
-    settings = get_settings()
-    now_ms = moment(args, info)
+    now_ms = moment(args, connect(args.stack))
     loaded = config()
     try:
         definition = find_definition(loaded.definitions, args.segment_id)
     except UnknownSegment as exc:
         raise Stop(str(exc)) from exc
-    ctx = Context(now_ms, settings.time_zone, loaded.scoring)
+    return loaded, definition, Context(now_ms, get_settings().time_zone, loaded.scoring)
+
+
+@guarded
+def run_preview(args: argparse.Namespace) -> int:
+    from reawake.segment_preview import preview, render_preview
+    from reawake.settings import get_settings
+    from reawake.store import Store
+
+    loaded, definition, ctx = _definition_at(args)  # connects first: the settings are the stack's
+    settings = get_settings()
     result = preview(Store(settings.table_name).scan_leads(), definition, ctx, args.sample)
     print(render_preview(result, settings.time_zone, loaded.source))
     return 0
 
 
-@_guarded
+@guarded
 def run_explain(args: argparse.Namespace) -> int:
     from reawake.leads import lead_id_for
     from reawake.normalize import normalize_email
-    from reawake.segment_preview import UnknownSegment, find_definition, render_explain
-    from reawake.segments.compile import Context
+    from reawake.segment_preview import render_explain
     from reawake.settings import get_settings
     from reawake.store import Store
 
@@ -211,36 +203,12 @@ def run_explain(args: argparse.Namespace) -> int:
         email = normalize_email(args.lead)
     except ValueError:
         raise Stop(f"--lead: {args.lead!r} is not an email address") from None
-    info = connect(args.stack)
-    settings = get_settings()
-    now_ms = moment(args, info)
-    loaded = config()
-    try:
-        definition = find_definition(loaded.definitions, args.segment_id)
-    except UnknownSegment as exc:
-        raise Stop(str(exc)) from exc
-    lead = Store(settings.table_name).get_lead(lead_id_for(email))
+    _, definition, ctx = _definition_at(args)
+    lead = Store(get_settings().table_name).get_lead(lead_id_for(email))
     if lead is None:
         raise Stop(f"no lead with the address {args.lead} / このメールアドレスのリードはありません")
-    print(render_explain(lead, definition, Context(now_ms, settings.time_zone, loaded.scoring)))
+    print(render_explain(lead, definition, ctx))
     return 0
-
-
-def state_machine_arn(info: dict[str, Any], stack: str | None, logical_id: str = "SegmentStateMachine") -> str:
-    """The segment state machine of the local stack (stack.json) or of a deployed stack (its output)."""
-    if stack is None:
-        arn = (info.get("state_machines") or {}).get(logical_id)
-        if not arn:
-            raise Stop("the running local stack has no state machines: restart `reawake local`")
-        return str(arn)
-    from reawake.aws import client
-
-    described = client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
-    output = f"{logical_id}Arn"
-    if output not in outputs:
-        raise Stop(f"the stack {stack!r} has no output {output}")
-    return str(outputs[output])
 
 
 def execution_input(now_ms: int | None, shards: int | None, tz: Any) -> dict[str, Any]:
@@ -253,7 +221,7 @@ def execution_input(now_ms: int | None, shards: int | None, tz: Any) -> dict[str
     return payload
 
 
-@_guarded
+@guarded
 def run_run(args: argparse.Namespace) -> int:
     from reawake.aws import client
     from reawake.local.stepfunctions import wait_for
@@ -263,7 +231,7 @@ def run_run(args: argparse.Namespace) -> int:
     info = connect(args.stack)
     tz = get_settings().time_zone
     now_ms = moment(args, info) if (args.now or args.stack is None) else None
-    arn = state_machine_arn(info, args.stack)
+    arn = state_machine_arn(info, args.stack, "SegmentStateMachine")
     payload = execution_input(now_ms, args.shards, tz)
     sfn = client("stepfunctions")
     name = f"cli-{datetime.now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"

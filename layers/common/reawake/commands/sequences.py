@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reawake.commands import Stop, connect, guarded
+from reawake.commands import Stop, connect, guarded, state_machine_arn
 
 if TYPE_CHECKING:
     from reawake.scoring import ScoringConfig
@@ -300,21 +300,6 @@ def run_upload(args: argparse.Namespace) -> int:
     return 0
 
 
-def _state_machine(info: dict[str, Any], stack: str | None) -> str:
-    if stack is None:
-        arn = (info.get("state_machines") or {}).get("StepmailStateMachine")
-        if not arn:
-            raise Stop("the running local stack has no step-mail state machine: restart `reawake local`")
-        return str(arn)
-    from reawake.aws import client
-
-    described = client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
-    if "StepmailStateMachineArn" not in outputs:
-        raise Stop(f"the stack {stack!r} has no output StepmailStateMachineArn")
-    return str(outputs["StepmailStateMachineArn"])
-
-
 @guarded
 def run_start(args: argparse.Namespace) -> int:
     """Enroll the segment's members. Each lead is enrolled from the moment it entered the segment,
@@ -329,7 +314,7 @@ def run_start(args: argparse.Namespace) -> int:
     from reawake.store import Store
 
     info = connect(args.stack)
-    arn = _state_machine(info, args.stack)
+    arn = state_machine_arn(info, args.stack, "StepmailStateMachine")
     settings = get_settings()
     sequences = SequenceConfig(settings.config_bucket).sequences()
     if args.sequence not in sequences:

@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from reawake.commands import Stop, connect, guarded
+from reawake.commands import Stop, connect, guarded, stack_output
 
 DEFAULT_DIR = Path("templates")
 DEFAULT_CONFIG = Path("config")
@@ -152,18 +152,6 @@ def run_upload(args: argparse.Namespace) -> int:
     return 0
 
 
-def _api_url(info: dict[str, Any], stack: str | None) -> str:
-    if stack is None:
-        return str(info["api_url"])
-    from reawake.aws import client
-
-    described = client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
-    if "ApiUrl" not in outputs:
-        raise Stop(f"the stack {stack!r} has no output ApiUrl")
-    return str(outputs["ApiUrl"])
-
-
 @guarded
 def run_preview(args: argparse.Namespace) -> int:
     from reawake.leads import lead_id_for
@@ -194,7 +182,7 @@ def run_preview(args: argparse.Namespace) -> int:
             raise Stop(f"no lead with the address {args.lead} / このメールアドレスのリードはありません")
         lead = found
         key = str(secret_json(os.environ["SIGNING_SECRET_ARN"])["signing_key"]).encode("utf-8")
-        api_url = _api_url(info, args.stack)
+        api_url = str(info["api_url"]) if args.stack is None else stack_output(args.stack, "ApiUrl")
         now_ms = int(now_of(info).timestamp() * 1000) if args.stack is None else int(time.time() * 1000)
     problems = check_template(args.name, store)
     if problems:

@@ -75,13 +75,13 @@ class Segmented:
 def run_segments(stage: Stage, imported: Imported) -> Segmented:
     """Start the segment state machine at the stack's now and wait, as `reawake segments run`."""
     from reawake.aws import client
-    from reawake.commands import Stop
-    from reawake.commands.segments import execution_input, state_machine_arn
+    from reawake.commands import Stop, state_machine_arn
+    from reawake.commands.segments import execution_input
     from reawake.config_store import ConfigStore
     from reawake.local.stepfunctions import wait_for
 
     try:
-        arn = state_machine_arn(stage.info, None)
+        arn = state_machine_arn(stage.info, None, "SegmentStateMachine")
     except Stop as exc:
         raise StepFailed(str(exc)) from exc
     sfn = client("stepfunctions")
@@ -243,7 +243,7 @@ def entry_lines(text: str, name: str) -> list[str]:
 
 def morning_call_list(stage: Stage, imported: Imported, ended: Ended) -> CallListed:
     """Jump to the next morning's call-list schedule after the call task: the owner's list has the lead."""
-    from reawake.local.outbox import parse, part
+    from reawake.local.outbox import part
 
     if not ended.tasks:
         raise StepFailed("no call task was written for the owner (definition ③'s lead)")
@@ -254,7 +254,7 @@ def morning_call_list(stage: Stage, imported: Imported, ended: Ended) -> CallLis
     def listed() -> tuple[str, list[str]] | None:
         for mail in mails_to(stage, owner):
             if "コールリスト" in mail.subject:
-                entry = entry_lines(part(parse(mail.path.read_bytes()), "plain"), person.name)
+                entry = entry_lines(part(mail.message(), "plain"), person.name)
                 if entry:
                     return mail.subject, entry
         return None
