@@ -23,6 +23,7 @@ from reawake.scoring import ScoringConfig
 from reawake.segment_store import SegmentStore
 from reawake.segments.compile import Context, Predicate, compile_definitions
 from reawake.segments.model import SegmentDefinition
+from reawake.segments.reads import lead_paths
 from reawake.store import CommitConflict, Store
 
 MAX_ATTEMPTS = 5
@@ -83,7 +84,8 @@ def run_shard(
     dormant_ids = set(by_id)  # every configured definition is a definition of dormancy
     segments = SegmentStore(store)
     result = ShardResult(shard)
-    for lead in store.scan_leads(shard, total_shards):
+    paths = lead_paths(definitions)  # only what the rules and the run read (membership: by update)
+    for lead in store.scan_leads(shard, total_shards, paths):
         result.scanned += 1
         approaches: list[Approach] = []
         change = None
@@ -113,7 +115,9 @@ def run_shard(
             lead = change.after
             break
         if enroller is not None and lead.pending_approaches:
-            result.redispatched += dispatch(enroller, segments, lead, {a.key: a for a in approaches}, now_ms)
+            whole = store.get_lead(lead.lead_id)  # step mail reads more of the lead than the rules
+            if whole is not None:
+                result.redispatched += dispatch(enroller, segments, whole, {a.key: a for a in approaches}, now_ms)
         result.members.update(lead.segments.keys())
     return result
 

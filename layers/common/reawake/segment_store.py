@@ -15,7 +15,7 @@ from typing import Any
 from reawake.approaches import Approach
 from reawake.dynamo import deserialize, serialize, value
 from reawake.memberships import MembershipChange
-from reawake.store import CommitConflict, TableAdapter, lead_pk
+from reawake.store import PROFILE, CommitConflict, TableAdapter, lead_pk
 
 
 def membership_item(lead_id: str, segment_id: str, entered_at: int, left_at: int | None = None) -> dict[str, Any]:
@@ -56,40 +56,56 @@ class SegmentStore(TableAdapter):
         """The lead's new memberships, their history and the approaches, all or nothing.
 
         Raises CommitConflict(stale_lead=True) when the lead changed since it was read; an approach
-        that already exists (an overlapping run) cancels the whole change the same way.
+        that already exists (an overlapping run) cancels the whole change the same way. ``change``
+        may carry a lead read with a projection (``reawake.segments.reads``): only the fields the
+        run owns are written.
         """
         table = self.table
         lead_id = change.after.lead_id
-        puts: list[dict[str, Any]] = []
+        items: list[dict[str, Any]] = [{"Update": self._membership_update(change)}]
         for segment_id in change.entered:
-            puts.append(
-                {
-                    "TableName": table,
-                    "Item": serialize(membership_item(lead_id, segment_id, change.after.segments[segment_id])),
-                }
-            )
+            item = membership_item(lead_id, segment_id, change.after.segments[segment_id])
+            items.append({"Put": {"TableName": table, "Item": serialize(item)}})
         for segment_id in change.left:
-            entered_at = change.before.segments[segment_id]
-            puts.append(
-                {
-                    "TableName": table,
-                    "Item": serialize(membership_item(lead_id, segment_id, entered_at, left_at=now_ms)),
-                }
-            )
+            item = membership_item(lead_id, segment_id, change.before.segments[segment_id], left_at=now_ms)
+            items.append({"Put": {"TableName": table, "Item": serialize(item)}})
         for approach in approaches:
-            puts.append(
-                {
-                    "TableName": table,
-                    "Item": serialize(approach_item(approach)),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            )
+            items.append({"Put": {"TableName": table, "Item": serialize(approach_item(approach)),
+                                  "ConditionExpression": "attribute_not_exists(pk)"}})
         try:
-            self.store.commit([], 0, change.after, change.before.version, extra_puts=puts)
-        except CommitConflict:
-            raise
+            self.client.transact_write_items(TransactItems=items)
         except self.client.exceptions.TransactionCanceledException as exc:
             raise CommitConflict(set(), True) from exc
+
+    def _membership_update(self, change: MembershipChange) -> dict[str, Any]:
+        """The profile's memberships, dormancy and pending approaches, on condition that the lead
+        is still at the version read: an update, so the run never writes back (or even reads) the
+        rest of the item (aggregates, history) and its cost does not grow with the lead's events."""
+        after = change.after
+        sets = ["#segments = :segments", "#version = :next"]
+        removes = []
+        values: dict[str, Any] = {":segments": value(after.segments), ":next": value(change.before.version + 1),
+                                  ":read": value(change.before.version)}
+        if after.dormant_since is None:
+            removes.append("#dormant")
+        else:
+            sets.append("#dormant = :dormant")
+            values[":dormant"] = value(after.dormant_since)
+        if after.pending_approaches:
+            sets.append("#pending = :pending")
+            values[":pending"] = value(after.pending_approaches)
+        else:
+            removes.append("#pending")
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        return {
+            "TableName": self.table,
+            "Key": {"pk": {"S": lead_pk(after.lead_id)}, "sk": {"S": PROFILE}},
+            "UpdateExpression": expression,
+            "ConditionExpression": "#version = :read",
+            "ExpressionAttributeNames": {"#segments": "segments", "#version": "version", "#dormant": "dormant_since",
+                                         "#pending": "pending_approaches"},
+            "ExpressionAttributeValues": values,
+        }
 
     def get_approach(self, lead_id: str, key: str) -> Approach | None:
         item = self.client.get_item(TableName=self.table, ConsistentRead=True,

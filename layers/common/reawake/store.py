@@ -13,7 +13,7 @@ Single-table keys:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from reawake.dynamo import deserialize, serialize, value
@@ -128,11 +128,18 @@ class Store:
     def lead_visitors(self, lead_id: str) -> list[str]:
         return [i["sk"]["S"].split("#", 1)[1] for i in self.query_items(lead_pk(lead_id), "VISITOR#")]
 
-    def scan_leads(self, segment: int = 0, total_segments: int = 1) -> Iterator[Lead]:
+    def scan_leads(self, segment: int = 0, total_segments: int = 1,
+                   paths: Sequence[tuple[str, ...]] | None = None) -> Iterator[Lead]:
+        """Every lead of one parallel-scan segment; ``paths``: read only these document paths
+        (``reawake.segments.reads``), the rest of each Lead left at its defaults."""
+        request: dict[str, Any] = {"TableName": self.table_name, "IndexName": "leads", "Segment": segment,
+                                   "TotalSegments": total_segments}
+        if paths:
+            from reawake.segments.reads import projection_expression
+
+            request["ProjectionExpression"], request["ExpressionAttributeNames"] = projection_expression(paths)
         paginator = self.client.get_paginator("scan")
-        for page in paginator.paginate(
-            TableName=self.table_name, IndexName="leads", Segment=segment, TotalSegments=total_segments
-        ):
+        for page in paginator.paginate(**request):
             for item in page.get("Items", []):
                 yield lead_from_item(item)
 

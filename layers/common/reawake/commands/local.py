@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,11 @@ DESCRIPTION = """Run Reawake on this machine: an embedded AWS emulator (moto) wi
 template.yaml, the tracking API on 127.0.0.1, Step Functions running the real handlers, the
 template's schedules (the daily segment run) firing on the stack clock, a demo website carrying
 the snippet, and Japanese sample leads. config/segments.yaml and config/scoring.yaml are validated
-and uploaded to the config bucket at start. State lives in memory only: stopping (Ctrl-C) forgets
-it, and a restart starts clean.
-ローカルで Reawake 一式を起動します（状態はメモリ上のみ。再起動で初期状態に戻ります）。
+and uploaded to the config bucket at start. The state (the table's leads, events, memberships,
+enrollments and mail claims, the generated secrets, the stack clock) is saved to
+.local/state/stack.pickle when it stops (Ctrl-C) and restored at the next start; --reset starts clean.
+ローカルで Reawake 一式を起動します（状態は停止時に .local/state/ に保存され、次回起動時に復元されます。
+--reset で初期状態から起動します）。
 
 The stack clock / 時計: --speed 1440 makes a day pass in a minute; --now starts the clock at a
 given moment. Jump ahead from another process with
@@ -31,7 +34,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--port", type=int, default=8787, help="port of the tracking API (default 8787; 0 = any free)")
     parser.add_argument("--site-port", type=int, default=8788,
                         help="port of the demo website (default 8788; 0 = any free)")
-    parser.add_argument("--no-samples", dest="samples", action="store_false", help="start empty, without sample data")
+    parser.add_argument("--no-samples", dest="samples", action="store_false",
+                        help="start without sample data (a clean start only: a restored stack has its data)")
+    parser.add_argument("--reset", action="store_true",
+                        help="forget the saved state (.local/state/) and start clean / 保存された状態を消して初期化")
     parser.add_argument("--speed", type=_speed, default=1.0, metavar="N",
                         help="the stack clock runs N times faster than the wall clock (default 1; 1440 = a day a "
                              "minute): schedules and Step Functions waits follow it")
@@ -82,6 +88,10 @@ def schedule_lines(info: dict[str, Any]) -> list[str]:
         pace = "" if speed == 1 else f", x{speed:g}"
         lines.append(f"  Clock / 時計              {_local(clock['now'], zone)}{pace}   "
                      f"(jump ahead: POST {clock['url']}/advance)")
+    kept = info.get("state") or {}
+    if kept.get("restored_items") is not None:
+        lines.append(f"  State / 状態               restored {kept['restored_items']:,} items "
+                     f"(saved {kept.get('saved_at')}) from {kept['file']}")
     for schedule in schedules:
         upcoming = _local(schedule["next"], schedule["timezone"]) if schedule.get("next") else "never"
         lines.append(f"  Schedule / スケジュール    {schedule['name']} {schedule['expression']}: "
@@ -100,7 +110,9 @@ def banner(info: dict[str, Any]) -> str:
         f"  AWS emulator / エミュレータ  {info['endpoint_url']}   (table {info['table_name']})",
         *schedule_lines(info),
     ]
-    if samples:
+    if samples.get("leads") is None and (info.get("state") or {}).get("restored_items") is not None:
+        pass  # a restored stack: its leads are the ones it had
+    elif samples:
         extra = " + activities / 行動履歴" if samples.get("activities") else ""
         lines.append(f"  Sample leads / サンプルリード {samples.get('leads', 0)} loaded{extra}")
         lines += [f"    ({note})" for note in samples.get("notes", [])]
@@ -115,15 +127,42 @@ def banner(info: dict[str, Any]) -> str:
         "  Owners' call lists / コールリスト:  reawake calllists show",
         "  Play the whole story / デモ (import → segments → mail → click → alert → call list):  reawake demo",
         f"  Outbox / 送信メール: {info.get('outbox') or '.local/outbox'}   (list / 一覧: reawake outbox)",
-        "  State lives in memory only: a restart starts clean (that is also how to reset).",
-        "  状態はメモリ上のみです。停止すると消え、再起動で初期状態に戻ります（リセット＝再起動）。",
+        *state_lines(info),
         "  Stop / 停止: Ctrl-C",
         "",
     ]
     return "\n".join(lines)
 
 
+def state_lines(info: dict[str, Any]) -> list[str]:
+    kept = (info.get("state") or {}).get("file")
+    if not kept:
+        return ["  State lives in memory only: a restart starts clean. / 状態はメモリ上のみです。"]
+    return [f"  State is saved at stop to {kept} and restored at start; `reawake local --reset` starts clean.",
+            "  状態は停止時に保存され、次回起動時に復元されます（初期化: reawake local --reset）。"]
+
+
 def run(args: argparse.Namespace) -> int:
+    code = _run(args)
+    _exit_if_stuck(code)
+    return code
+
+
+def _exit_if_stuck(code: int) -> None:
+    """Exit now when a thread that is not a daemon is still busy (a Step Functions execution or a
+    handler mid-way through a long shard): Python would wait for it at exit, however long it takes,
+    and Ctrl-C must stop the stack within seconds. The state is already saved."""
+    import os
+
+    busy = [t for t in threading.enumerate()
+            if t is not threading.current_thread() and not t.daemon and t.is_alive()]
+    if busy:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _run(args: argparse.Namespace) -> int:
     from reawake.local.connect import NotRunning, read_stack_file, remove_stack_file, write_stack_file
     from reawake.local.stack import LocalStack
     from reawake.segments.yamlfile import ConfigError
@@ -146,7 +185,13 @@ def run(args: argparse.Namespace) -> int:
     def report(line: str) -> None:
         print(line, flush=True)
 
+    from reawake.local import state
+
+    kept = state.state_file()
+    if args.reset and state.reset(kept):
+        print(f"Saved state removed / 保存された状態を削除しました: {kept}", flush=True)
     stack = LocalStack(api_port=args.port, site_port=args.site_port, load_samples=args.samples,
+                       state_file=kept,
                        parameters={"LogLevel": "INFO" if args.verbose else "WARNING"},
                        speed=args.speed, clock_start=args.now, report=report,
                        **({"config_dir": args.config} if args.config else {}))
@@ -189,7 +234,14 @@ def run(args: argparse.Namespace) -> int:
         with publishing:  # no rewrite of stack.json after it is removed
             published.clear()
             remove_stack_file()
+        stopping = time.monotonic()
         stack.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if stack.saved is not None:
+            items = sum(stack.saved.counts().values())
+            print(f"Stopped in {time.monotonic() - stopping:.1f} s; state saved ({items:,} items) to "
+                  f"{stack.state_file} / 停止しました（状態を保存しました）", flush=True)
+        else:
+            print(f"Stopped in {time.monotonic() - stopping:.1f} s / 停止しました", flush=True)
 

@@ -6,6 +6,9 @@ transaction (hundreds of ms once a table holds a few thousand items) and leaves 
 of cancelled writes behind. Real DynamoDB checks every condition first and then writes all or
 nothing. This patch does the same: check phase, then apply phase; no copy, no stray records.
 
+DynamoDB Scan (``fast_scan``): moto's costs ~15 ms per item; the scans Reawake makes (a segment
+run's parallel scan of the leads index, projected) are served from the stored items instead.
+
 Lambda (``route_lambda``): moto would start a Docker container in ``LambdaFunction._invoke_lambda``,
 the one place that direct invokes, Step Functions Lambda tasks and event source mappings all pass
 through. The local stack routes it to the template's handlers, called in-process.
@@ -36,6 +39,9 @@ def apply() -> None:
     from moto.dynamodb.models import DynamoDBBackend
 
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    from reawake.local import fast_scan
+
+    fast_scan.install()
     _applied = True
 
 

@@ -2,8 +2,8 @@
 
 Each mail is written as ``<outbox>/<stack time>-<to>-<subject>.eml`` (the raw MIME message, opens
 in any mail program) and the same name with ``.html`` (its HTML part, opens in a browser). The
-folder is ``.local/outbox/`` beside ``stack.json``; it is emptied when the stack starts, so it
-holds what this run sent. ``reawake outbox`` lists and shows them.
+folder is ``.local/outbox/`` beside ``stack.json``; it is emptied when a stack starts clean and
+kept when it restarts with its saved state, so it holds what that state sent. ``reawake outbox`` lists and shows them.
 """
 
 from __future__ import annotations
@@ -44,8 +44,10 @@ class Outbox:
 
     name = "outbox"
 
-    def __init__(self, directory: Path, now_ms: Callable[[], int], tz: ZoneInfo = TOKYO) -> None:
+    def __init__(self, directory: Path, now_ms: Callable[[], int], tz: ZoneInfo = TOKYO, keep: bool = False) -> None:
+        """keep: leave the mail already there (a stack restarted with its state)."""
         self.directory = directory
+        self.keep = keep
         self.now_ms = now_ms
         self.tz = tz
         self._lock = threading.Lock()
@@ -54,7 +56,7 @@ class Outbox:
         from reawake.local import moto_patches
 
         self.directory.mkdir(parents=True, exist_ok=True)
-        for old in self.directory.iterdir():
+        for old in [] if self.keep else self.directory.iterdir():
             if old.suffix in (".eml", ".html") and old.is_file():
                 old.unlink()
         moto_patches.observe_sent_mail(self.receive)

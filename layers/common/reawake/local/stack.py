@@ -5,7 +5,8 @@ tasks, the template's schedules firing on the stack clock, the demo site, and Ja
     with LocalStack() as stack:
         print(stack.api_url, stack.site_url, stack.endpoint_url)
 
-Everything lives in this process's memory: stopping it forgets all state.
+State lives in this process's memory; with ``state_file`` (what `reawake local` passes) the tables,
+secrets and clock are saved there at stop and restored at the next start (``reawake.local.state``).
 The parts run as services (``start``/``stop``) in ``LocalStack.services``; a stream consumer,
 a scheduler or an outbox is one more service started after the resources exist.
 """
@@ -26,6 +27,7 @@ from socketserver import BaseServer
 from typing import Any, Protocol
 
 from reawake.local import clock as stack_clock
+from reawake.local import state
 from reawake.local.apigw import routes_of
 from reawake.local.clock import Clock, ClockServer
 from reawake.local.connect import emulator_environment, reset_caches
@@ -116,13 +118,16 @@ class LocalStack:
                  prefix: str = "reawake", site_dir: Path = SITE_DIR, samples_dir: Path = SAMPLES_DIR,
                  parameters: dict[str, Any] | None = None, speed: float = 1.0, clock_start: datetime | None = None,
                  config_dir: Path = CONFIG_DIR, report: Callable[[str], None] = print,
-                 templates_dir: Path = TEMPLATES_DIR, outbox_dir: Path | None = None) -> None:
+                 templates_dir: Path = TEMPLATES_DIR, outbox_dir: Path | None = None,
+                 state_file: Path | None = None) -> None:
         """parameters: template parameter overrides (LogLevel, TimeZone, ...); SiteOrigins is the demo site.
         speed and clock_start: the stack clock (x speed from clock_start, default now). config_dir:
         segments.yaml and scoring.yaml, uploaded to the config bucket. report: one-line notices
         (a schedule fired). templates_dir: the mail templates, checked and uploaded at start with
         config_dir's mail.yaml, owners.yaml, sequences/ and stepmail.yaml. outbox_dir: where sent
-        mail is written (default: ``outbox/`` beside stack.json)."""
+        mail is written (default: ``outbox/`` beside stack.json). state_file: where the state is
+        saved at stop and restored from at start (None: memory only); a restored clock resumes
+        unless clock_start is given."""
         self.api_port = api_port
         self.site_port = site_port
         self.load_samples = load_samples
@@ -132,6 +137,13 @@ class LocalStack:
         self.samples_dir = samples_dir
         self.parameters = dict(parameters or {})
         self.clock = Clock(speed, clock_start)
+        self._clock_given = clock_start is not None
+        self.state_file = state_file
+        self.restored: state.Saved | None = None
+        self.saved: state.Saved | None = None  # what stop() wrote
+        self._secrets: dict[str, str] = {}
+        self._table_names: dict[str, str] = {}
+        self._up = False
         self.config_dir = config_dir
         self.templates_dir = templates_dir
         self.outbox_dir = outbox_dir
@@ -178,6 +190,11 @@ class LocalStack:
         self.endpoint_url = emulator.endpoint_url
         self._set_env(emulator_environment(self.endpoint_url))
         self._lap("emulator", began)
+        if self.state_file is not None:
+            self.restored = state.load(self.state_file)
+            if self.restored is not None and not self._clock_given:
+                self.clock = Clock(self.clock.speed, datetime.fromtimestamp(self.restored.clock, UTC))
+            self._lap("state", began)
 
         from reawake import aws
 
@@ -185,6 +202,11 @@ class LocalStack:
         origins = [self.site_url, self.site_url.replace(f"//{self.host}:", "//localhost:")]
         parameters = {**self.parameters, "SiteOrigins": origins}
         self.created = create_resources(aws.client, self.prefix, parameters, template)
+        if self.restored is not None:
+            state.restore(self.restored, self._names(template, "AWS::DynamoDB::Table"),
+                          self._names(template, "AWS::SecretsManager::Secret"), aws.client)
+        if self.state_file is not None:
+            self._secrets = state.capture_secrets(self._names(template, "AWS::SecretsManager::Secret"), aws.client)
         for logical in resources_of(template, "AWS::Serverless::Function"):
             self.environment.update(function_environment(template, self.created, logical))
         self._set_env(self.environment)
@@ -202,9 +224,11 @@ class LocalStack:
         self._lap("mail", began)
         for service in self.services[1:]:
             service.start()
-        if self.load_samples:
+        if self.load_samples and self.restored is None:  # a restored stack has its data (samples included)
             self.samples = load_sample_data(self.store(), self.samples_dir, self.clock.now_ms())
             self._lap("samples", began)
+        self._table_names = self._names(template, "AWS::DynamoDB::Table")
+        self._up = True
         self._lap("total", began)
         log.info("local stack up in %.2f s %s", self.timings["total"], self.timings)
 
@@ -237,7 +261,7 @@ class LocalStack:
         from reawake.local.outbox import Outbox
 
         self.outbox_dir = self.outbox_dir or stack_file().parent / "outbox"
-        self.services.append(Outbox(self.outbox_dir, self.clock.now_ms))
+        self.services.append(Outbox(self.outbox_dir, self.clock.now_ms, keep=self.restored is not None))
         server = ClockServer(self.host, 0, self.clock)
         self.clock_url = server.url
         self.services.append(ServerThread("clock", server))
@@ -259,13 +283,20 @@ class LocalStack:
                 log.exception("on_change failed")
 
     def stop(self) -> None:
-        """Stop every service (last started first) and give the process its environment back."""
-        while self.services:
-            service = self.services.pop()
+        """Stop every service (last started first), save the state (``state_file``) once nothing
+        but a handler finishing writes any more, stop the emulator, and give the process its
+        environment back."""
+        while len(self.services) > 1 or (self.services and not isinstance(self.services[0], Emulator)):
+            self._stop_service(self.services.pop())
+        if self._up and self.state_file is not None:
             try:
-                service.stop()
+                self.saved = state.save(self.state_file, self.clock.time(), self._table_names, self._secrets)
             except Exception:
-                log.exception("stopping %s failed", service.name)
+                log.exception("saving the state to %s failed", self.state_file)
+                print(f"warning: the state could not be saved to {self.state_file}", file=sys.stderr, flush=True)
+        self._up = False
+        while self.services:
+            self._stop_service(self.services.pop())
         for name, old in self._saved_env.items():
             if old is None:
                 os.environ.pop(name, None)
@@ -278,6 +309,18 @@ class LocalStack:
 
             handler_clock.set_source(None)
         reset_caches()
+
+    @staticmethod
+    def _stop_service(service: Service) -> None:
+        try:
+            service.stop()
+        except Exception:
+            log.exception("stopping %s failed", service.name)
+
+    def _names(self, template: dict[str, Any], resource_type: str) -> dict[str, str]:
+        """{logical id: name or ARN} of the template's created resources of one type."""
+        return {logical: str(self.created.names[logical]) for logical in resources_of(template, resource_type)
+                if logical in self.created.names}
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -312,7 +355,18 @@ class LocalStack:
             "schedules": self.scheduler.describe() if self.scheduler else [],
             "config": self.uploaded,
             "outbox": str(self.outbox_dir) if self.outbox_dir else "",
+            "state": self.state_description(),
         }
+
+    def state_description(self) -> dict[str, Any]:
+        """Where the state is kept and what was restored (for the banner and stack.json)."""
+        if self.state_file is None:
+            return {}
+        out: dict[str, Any] = {"file": str(self.state_file)}
+        if self.restored is not None:
+            out["restored_items"] = sum(self.restored.counts().values())
+            out["saved_at"] = datetime.fromtimestamp(self.restored.saved_at, UTC).isoformat(timespec="seconds")
+        return out
 
     # --- helpers -----------------------------------------------------------------------------------
 
