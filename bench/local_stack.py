@@ -1,0 +1,215 @@
+"""A real customer list on the local stack (issue 10): `reawake local` as a person runs it.
+
+Phases, each timed on the wall clock, with the stack's threads and RSS after each:
+1. `reawake leads import` of LEADS generated leads (CSV, Japanese headers);
+2. `reawake activities import` of ACTIVITIES activities over the last year (page views, webinars,
+   purchases, sales conversations, product use): rows/s for both imports;
+3. `reawake segments run` (the shipped config/segments.yaml);
+4. 14 days played on the stack clock, one day at a time: each jump fires the daily segment run
+   (06:00 JST) and whatever step mail is due; a day is done when no execution is running;
+5. SIGTERM: seconds until the process has exited (its state saved), and the restart that
+   restores it (leads still there).
+
+    python -m bench.local_stack [LEADS ACTIVITIES [watch]]     (default 20000 300000; ~30+ minutes)
+
+``watch``: every definition's approach switched to ``watch`` (no enrollment, no step mail), for
+as long as step mail keeps one execution per enrolled lead: a 20,000-lead list would start
+thousands of executions, one thread each, and take the machine down with it.
+
+Baseline printed beside the figures: the same machine's bare `reawake local --no-samples` start
+and its threads/RSS when idle, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bench.common import report
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKYO = ZoneInfo("Asia/Tokyo")
+LEADS = 20_000
+ACTIVITIES = 300_000
+DAYS = 14
+NOW = datetime(2026, 11, 24, 5, 0, tzinfo=TOKYO)  # a Tuesday, one hour before the daily run
+KINDS = [("page_view", 60), ("webinar_view", 6), ("webinar_application", 4), ("purchase", 6),
+         ("sales_conversation", 4), ("sales_followup", 3), ("product_use", 14), ("download", 3)]
+PAGES = ["/", "/product/", "/product/feature/", "/price/", "/case/", "/seminar/", "/seminar/2026/", "/blog/"]
+SURNAMES = ["佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤"]
+GIVEN = ["太郎", "花子", "健", "美穂", "亮", "直子", "翔", "彩", "誠", "由美"]
+
+
+def write_data(folder: Path, leads: int, activities: int, seed: int = 10) -> tuple[Path, Path]:
+    rng = random.Random(seed)
+    leads_csv, activities_csv = folder / "leads.csv", folder / "activities.csv"
+    emails = [f"lead{i:06d}@co{i % 997:03d}.example.jp" for i in range(leads)]
+    with leads_csv.open("w", encoding="utf-8", newline="") as file:
+        out = csv.writer(file)
+        out.writerow(["メールアドレス", "氏名", "会社名", "担当営業", "登録日", "業種"])
+        for i, email in enumerate(emails):
+            registered = NOW - timedelta(days=rng.randint(30, 900))
+            name = f"{rng.choice(SURNAMES)} {rng.choice(GIVEN)}"
+            out.writerow([email, name, f"株式会社サンプル{i % 997:03d}", f"owner{i % 7}@example.co.jp",
+                          f"{registered:%Y/%m/%d}", rng.choice(["製造業", "IT", "小売"])])
+    kinds, weights = zip(*KINDS, strict=True)
+    with activities_csv.open("w", encoding="utf-8", newline="") as file:
+        out = csv.writer(file)
+        out.writerow(["メールアドレス", "種別", "日時", "URL"])
+        for _ in range(activities):
+            kind = rng.choices(kinds, weights)[0]
+            when = NOW - timedelta(minutes=rng.randint(60, 365 * 24 * 60))
+            url = f"https://www.example.co.jp{rng.choice(PAGES)}" if kind in ("page_view", "download") else ""
+            out.writerow([rng.choice(emails), kind, f"{when:%Y/%m/%d %H:%M}", url])
+    return leads_csv, activities_csv
+
+
+def watch_only_config(folder: Path) -> Path:
+    """config/ with every segment definition's approach switched to ``watch``."""
+    import shutil
+
+    import yaml
+
+    target = folder / "config"
+    shutil.copytree(ROOT / "config", target)
+    segments = yaml.safe_load((target / "segments.yaml").read_text(encoding="utf-8"))
+    for definition in segments["segments"]:
+        definition["approach"] = {"type": "watch"}
+    (target / "segments.yaml").write_text(yaml.safe_dump(segments, allow_unicode=True), encoding="utf-8")
+    return target
+
+
+def sample(pid: int) -> tuple[int, float]:
+    """(threads, RSS MB) of the stack process."""
+    threads = len(os.listdir(f"/proc/{pid}/task"))
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return threads, int(line.split()[1]) / 1024
+    return threads, 0.0
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 7200) -> tuple[float, str]:
+    from reawake.local.process import reawake_command
+
+    began = time.perf_counter()
+    done = subprocess.run([*reawake_command(), *args], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"reawake {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return time.perf_counter() - began, done.stdout + done.stderr
+
+
+def idle(info: dict[str, Any], timeout: float = 3600) -> None:
+    """Wait until no execution of the stack's state machines is running."""
+    import boto3
+
+    sfn = boto3.client("stepfunctions", endpoint_url=info["endpoint_url"], region_name=info["region"],
+                       aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106 - the emulator
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = 0
+        for arn in (info.get("state_machines") or {}).values():
+            running += len(sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING").get("executions", []))
+        if running == 0:
+            return
+        time.sleep(1)
+    raise TimeoutError("executions still running")
+
+
+def run(leads: int = LEADS, activities: int = ACTIVITIES, watch: bool = False) -> dict[str, float]:
+    from reawake.local.clock import advance_running
+    from reawake.local.process import start, stop
+
+    rows: list[tuple[str, str]] = []
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="reawake-bench-") as tmp:
+        folder = Path(tmp)
+        t = time.perf_counter()
+        leads_csv, activities_csv = write_data(folder, leads, activities)
+        rows.append(("data", f"{leads:,} leads, {activities:,} activities over a year "
+                             f"(written in {time.perf_counter() - t:.0f} s)"))
+        stack_file = folder / "stack.json"
+        env = {**os.environ, "REAWAKE_STACK_FILE": str(stack_file)}
+        env.pop("AWS_ENDPOINT_URL", None)
+        os.environ["REAWAKE_STACK_FILE"] = str(stack_file)
+
+        config = ("--config", str(watch_only_config(folder))) if watch else ()
+        if watch:
+            rows.append(("approaches", "all switched to watch (no step mail: see the module's docstring)"))
+        t = time.perf_counter()
+        process, info = start(stack_file, folder / "local.log", "--no-samples", "--now", NOW.isoformat(), *config)
+        started = time.perf_counter() - t
+        threads, rss = sample(process.pid)
+        rows.append(("baseline: start, empty", f"{started:.1f} s; {threads} threads, {rss:.0f} MB RSS"))
+        try:
+            for label, path, count in (("leads import", leads_csv, leads),
+                                       ("activities import", activities_csv, activities)):
+                kind = "leads" if "leads" in label else "activities"
+                seconds, _ = cli(env, kind, "import", str(path))
+                threads, rss = sample(process.pid)
+                figures[f"{kind}_rows_per_s"] = count / seconds
+                rows.append((label, f"{seconds:.0f} s, {count / seconds:,.0f} rows/s; {threads} threads, "
+                                    f"{rss:.0f} MB RSS"))
+            seconds, out = cli(env, "segments", "run", "--timeout", "7200")
+            threads, rss = sample(process.pid)
+            figures["segments_s"] = seconds
+            entered = out.count("entered")
+            rows.append(("segments run", f"{seconds:.0f} s ({leads / seconds:,.0f} leads/s); {threads} threads, "
+                                          f"{rss:.0f} MB RSS ({entered} definitions reported)"))
+            idle(info)
+            most_threads, most_rss = threads, rss
+            t = time.perf_counter()
+            for day in range(DAYS):
+                advance_running(info, 86400)
+                time.sleep(1)  # the scheduler fires on the jump
+                idle(info)
+                threads, rss = sample(process.pid)
+                most_threads, most_rss = max(most_threads, threads), max(most_rss, rss)
+                del day
+            played = time.perf_counter() - t
+            figures["play_s"] = played
+            mails = len(list((folder / "outbox").glob("*.eml")))
+            rows.append((f"play {DAYS} days", f"{played:.0f} s ({played / DAYS:.0f} s a day: daily segment run + "
+                                              f"step mail); {mails:,} mails; at most {most_threads} threads, "
+                                              f"{most_rss:.0f} MB RSS"))
+            figures["threads_max"], figures["rss_max_mb"] = most_threads, most_rss
+        finally:
+            t = time.perf_counter()
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(120)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            stopped = time.perf_counter() - t
+        log = (folder / "local.log").read_text(encoding="utf-8", errors="replace")
+        saved = next((line for line in log.splitlines() if line.startswith("Stopped")), "no shutdown line")
+        figures["stop_s"] = stopped
+        rows.append(("SIGTERM -> exited", f"{stopped:.1f} s (exit {process.returncode}): {saved}"))
+        t = time.perf_counter()
+        process, info = start(stack_file, folder / "local2.log", *config, timeout=600)
+        restarted = time.perf_counter() - t
+        try:
+            kept = json.loads(stack_file.read_text(encoding="utf-8")).get("state", {}).get("restored_items", 0)
+        finally:
+            stop(process, 120, signal.SIGTERM)
+        rows.append(("restart with the state", f"{restarted:.1f} s, {kept:,} items restored"))
+    report(f"Local stack: {leads:,} leads, {activities:,} activities, segments, {DAYS} days "
+           f"({datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores)", rows)
+    return figures
+
+
+if __name__ == "__main__":
+    counts = [int(a) for a in sys.argv[1:3]]
+    run(*counts, watch="watch" in sys.argv[3:])
