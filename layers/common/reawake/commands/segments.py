@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reawake.commands import NOW_HELP, STACK_HELP, Stop, connect, fail, guarded, moment, state_machine_arn
+from reawake.commands import NOW_HELP, STACK_HELP, Stop, connect, guarded, moment, state_machine_arn
 
 if TYPE_CHECKING:
     from reawake.segment_preview import LoadedConfig
@@ -90,14 +89,17 @@ def register_views(actions: Any) -> None:
         help="run every definition now (the daily state machine), wait, and print the summary",
         description=("全定義を評価して、メンバーの出入りを記録し、アプローチを開始します (日次のスケジュールと同じ"
                      "ステートマシンを起動して終了を待ちます)。同じ時刻で再実行しても何も変わりません。"),
-        epilog="exit status: 0 = the run succeeded, 1 = it failed or timed out, 2 = bad arguments or no stack.",
+        epilog=("exit status: 0 = the run succeeded, 1 = it failed, 2 = bad arguments or no stack, 3 = still running "
+                "when the wait ended (--timeout or Ctrl-C: the run goes on; follow it with --follow)."),
     )
     run.add_argument("--now", metavar="ISO-TIME", help=NOW_HELP.replace("default: now", "default: now (AWS: the "
                                                                           "function's clock)"))
     run.add_argument("--shards", type=_shards, metavar="N", help="parallel-scan shards (default: the stack's "
                                                                 "SegmentShards)")
-    run.add_argument("--timeout", type=float, default=900, metavar="SECONDS", help="give up waiting after this long "
-                                                                                   "(default 900)")
+    run.add_argument("--timeout", type=float, default=3600, metavar="SECONDS",
+                     help="stop waiting after this long (default 3600); the run itself goes on")
+    run.add_argument("--follow", metavar="EXECUTION", help="wait for a run already started (its execution ARN or "
+                                                           "name, as printed at its start) instead of starting one")
     run.add_argument("--stack", metavar="NAME", help=STACK_HELP)
     run.set_defaults(func=run_run)
 
@@ -223,27 +225,39 @@ def execution_input(now_ms: int | None, shards: int | None, tz: Any) -> dict[str
 
 @guarded
 def run_run(args: argparse.Namespace) -> int:
-    from reawake.aws import client
-    from reawake.local.stepfunctions import wait_for
+    import boto3
+    from botocore.config import Config
+
+    from reawake.commands.waiting import wait
     from reawake.segment_preview import render_summary
     from reawake.settings import get_settings
 
     info = connect(args.stack)
     tz = get_settings().time_zone
-    now_ms = moment(args, info) if (args.now or args.stack is None) else None
     arn = state_machine_arn(info, args.stack, "SegmentStateMachine")
-    payload = execution_input(now_ms, args.shards, tz)
-    sfn = client("stepfunctions")
-    name = f"cli-{datetime.now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    began = time.monotonic()
-    execution = sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(payload))["executionArn"]
-    when = payload.get("now", "now")
-    print(f"segment run started / セグメント実行を開始しました ({when}); waiting… / 終了を待っています…", flush=True)
-    try:
-        described = wait_for(sfn, execution, timeout=args.timeout)
-    except TimeoutError as exc:
-        return fail(f"{exc}. It keeps running; see the execution {execution}", 1)
-    elapsed = time.monotonic() - began
+    # Short reads, retried by the wait: a busy emulator answers late, which is not a failed run.
+    sfn = boto3.client("stepfunctions", config=Config(read_timeout=20, retries={"max_attempts": 2}))
+    if args.follow:
+        execution = _execution_arn(arn, args.follow)
+        print(f"following / 追跡中: {execution}", flush=True)
+    else:
+        now_ms = moment(args, info) if (args.now or args.stack is None) else None
+        payload = execution_input(now_ms, args.shards, tz)
+        name = f"cli-{datetime.now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        execution = sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(payload))["executionArn"]
+        when = payload.get("now", "now")
+        print(f"segment run started / セグメント実行を開始しました ({when}); waiting… / 終了を待っています…\n"
+              f"  execution / 実行: {execution}", flush=True)
+    outcome = wait(sfn, execution, args.timeout, lambda line: print(line, flush=True))
+    if outcome.still_running:
+        why = "Ctrl-C" if outcome.interrupted else f"--timeout {args.timeout:g} s"
+        print(f"reawake: the segment run is still running after {outcome.waited_s:.0f} s; stopped waiting ({why}), "
+              f"the run goes on. / 実行は継続中です。\n"
+              f"  follow it / 追跡: reawake segments run --follow {execution}"
+              f"{' --stack ' + args.stack if args.stack else ''}", file=sys.stderr)
+        return 3
+    described = outcome.described
+    assert described is not None
     if described["status"] != "SUCCEEDED":
         print(f"segment run {described['status']} / セグメント実行が失敗しました: {described.get('error', '')} "
               f"{described.get('cause', '')}".rstrip(), file=sys.stderr)
@@ -254,5 +268,17 @@ def run_run(args: argparse.Namespace) -> int:
         definitions = config().definitions
     except Stop:
         definitions = []
-    print(render_summary(summary, definitions, elapsed))
+    print(render_summary(summary, definitions, outcome.waited_s))
     return 0
+
+
+def _execution_arn(state_machine: str, given: str) -> str:
+    """An execution ARN from --follow: the ARN itself, or a name of an execution of the segment
+    state machine."""
+    if given.startswith("arn:"):
+        return given
+    if not given or "/" in given or ":" in given:
+        raise Stop(f"--follow: {given!r} is not an execution ARN or name")
+    # arn:aws:states:REGION:ACCOUNT:stateMachine:NAME -> arn:aws:states:REGION:ACCOUNT:execution:NAME:GIVEN
+    head, _, machine = state_machine.rpartition(":stateMachine:")
+    return f"{head}:execution:{machine}:{given}"
