@@ -233,13 +233,37 @@ def test_run_executes_the_state_machine_and_the_same_moment_again_changes_nothin
 
 def test_a_failed_run_exits_1_with_the_error(state_machine: Any, capsys: pytest.CaptureFixture[str],
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from reawake.local import stepfunctions
+    from reawake.commands import waiting
 
     failed = {"status": "FAILED", "error": "States.TaskFailed", "cause": json.dumps({"errorMessage": "boom"})}
-    monkeypatch.setattr(stepfunctions, "wait_for", lambda *args, **kwargs: failed)
+    monkeypatch.setattr(waiting, "wait", lambda *args, **kwargs: waiting.Outcome(failed, 1.0))
     code, _, err = cli(capsys, "segments", "run", "--now", NOW)
     assert code == 1
     assert "segment run FAILED" in err and "States.TaskFailed" in err and "boom" in err
+
+
+def test_follow_waits_for_a_run_already_started(stack: Any, state_machine: Any,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "segments", "run", "--now", NOW)
+    assert code == 0, err
+    arn = next(line.split(": ", 1)[1] for line in out.splitlines() if "execution / 実行: " in line)
+
+    code, followed, err = cli(capsys, "segments", "run", "--follow", arn.rsplit(":", 1)[1])
+    assert code == 0, err
+    assert f"following / 追跡中: {arn}" in followed
+    assert "(40 leads scanned" in followed
+
+
+def test_a_run_still_going_when_the_wait_ends_exits_3_and_says_how_to_follow_it(
+    state_machine: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reawake.commands import waiting
+
+    monkeypatch.setattr(waiting, "wait", lambda *args, **kwargs: waiting.Outcome(None, 3600.0))
+    code, _, err = cli(capsys, "segments", "run", "--now", NOW)
+    assert code == 3
+    assert "still running after 3600 s" in err and "reawake segments run --follow arn:aws:states:" in err
+    assert "Read timeout" not in err and "FAILED" not in err
 
 
 def test_validate_still_checks_the_files(capsys: pytest.CaptureFixture[str]) -> None:

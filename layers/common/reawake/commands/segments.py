@@ -234,6 +234,7 @@ def run_run(args: argparse.Namespace) -> int:
 
     info = connect(args.stack)
     tz = get_settings().time_zone
+    now_ms = moment(args, info) if (args.now or args.stack is None) and not args.follow else None
     arn = state_machine_arn(info, args.stack, "SegmentStateMachine")
     # Short reads, retried by the wait: a busy emulator answers late, which is not a failed run.
     sfn = boto3.client("stepfunctions", config=Config(read_timeout=20, retries={"max_attempts": 2}))
@@ -241,7 +242,6 @@ def run_run(args: argparse.Namespace) -> int:
         execution = _execution_arn(arn, args.follow)
         print(f"following / 追跡中: {execution}", flush=True)
     else:
-        now_ms = moment(args, info) if (args.now or args.stack is None) else None
         payload = execution_input(now_ms, args.shards, tz)
         name = f"cli-{datetime.now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         execution = sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(payload))["executionArn"]
