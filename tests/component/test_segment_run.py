@@ -172,3 +172,40 @@ def test_an_approach_whose_dispatch_failed_is_dispatched_by_the_next_run(
     again = RecordingEnroller(store)
     assert run_shard(store, definitions, 0, 1, data.now_ms + 2 * 86_400_000, TOKYO, scoring, again).redispatched == 0
     assert again.calls == [], "nothing is dispatched twice"
+
+
+def test_a_run_reads_only_what_the_rules_read_and_leaves_the_rest_of_the_lead_as_it_was(
+    aws: Any, data: Dataset, definitions: list[SegmentDefinition], scoring: ScoringConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reawake.store import lead_from_item
+
+    store = Store(os.environ["TABLE_NAME"])
+    load(store, data.leads[:40])
+    before = {lead.lead_id: lead for lead in store.scan_leads()}
+    requests: list[dict[str, Any]] = []
+    original = store.client.scan
+
+    def recorded(**request: Any) -> Any:
+        requests.append(request)
+        return original(**request)
+
+    monkeypatch.setattr(store.client, "scan", recorded)
+    run_shard(store, definitions, 0, 1, data.now_ms, TOKYO, scoring)
+
+    assert requests and all("ProjectionExpression" in r for r in requests)
+    assert "days" not in requests[0]["ExpressionAttributeNames"].values()
+    monkeypatch.setattr(store.client, "scan", original)
+    changed = 0
+    for lead in store.scan_leads():
+        old = before[lead.lead_id]
+        if lead.segments:
+            changed += 1
+            assert lead.version == old.version + 1
+        # Everything the run does not own is as tracking left it (aggregates, profile, mail log).
+        for name in ("last", "days", "attrs", "score", "score_at", "name", "company", "owner", "mail_log", "email"):
+            assert getattr(lead, name) == getattr(old, name), name
+        raw = store.client.get_item(TableName=store.table_name, Key={"pk": {"S": f"LEAD#{lead.lead_id}"},
+                                                                      "sk": {"S": "PROFILE"}})["Item"]
+        assert lead_from_item(raw) == lead
+    assert changed > 0, "some leads entered a definition (positive control)"
