@@ -127,11 +127,19 @@ def idle(info: dict[str, Any], timeout: float = 3600) -> None:
     raise TimeoutError("executions still running")
 
 
+class Rows(list[tuple[str, str]]):
+    """The report's rows, each also printed as soon as it is known (a long run shows progress)."""
+
+    def append(self, row: tuple[str, str]) -> None:
+        print(f"  {row[0]}: {row[1]}", flush=True)
+        super().append(row)
+
+
 def run(leads: int = LEADS, activities: int = ACTIVITIES, watch: bool = False) -> dict[str, float]:
     from reawake.local.clock import advance_running
     from reawake.local.process import start, stop
 
-    rows: list[tuple[str, str]] = []
+    rows = Rows()
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="reawake-bench-") as tmp:
         folder = Path(tmp)

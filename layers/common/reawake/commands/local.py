@@ -237,6 +237,8 @@ def _run(args: argparse.Namespace) -> int:
         stack.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        slowest = sorted(stack.stop_timings.items(), key=lambda kv: -kv[1])[:3]
+        print("  (" + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in slowest) + ")", flush=True)
         if stack.saved is not None:
             items = sum(stack.saved.counts().values())
             print(f"Stopped in {time.monotonic() - stopping:.1f} s; state saved ({items:,} items) to "

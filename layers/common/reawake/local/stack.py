@@ -160,6 +160,7 @@ class LocalStack:
         self.created = Created()
         self.samples: dict[str, Any] = {}
         self.timings: dict[str, float] = {}
+        self.stop_timings: dict[str, float] = {}  # seconds per service stopped, and "save"
         self._saved_env: dict[str, str | None] = {}
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -289,11 +290,13 @@ class LocalStack:
         while len(self.services) > 1 or (self.services and not isinstance(self.services[0], Emulator)):
             self._stop_service(self.services.pop())
         if self._up and self.state_file is not None:
+            began = time.perf_counter()
             try:
                 self.saved = state.save(self.state_file, self.clock.time(), self._table_names, self._secrets)
             except Exception:
                 log.exception("saving the state to %s failed", self.state_file)
                 print(f"warning: the state could not be saved to {self.state_file}", file=sys.stderr, flush=True)
+            self.stop_timings["save"] = round(time.perf_counter() - began, 2)
         self._up = False
         while self.services:
             self._stop_service(self.services.pop())
@@ -310,12 +313,13 @@ class LocalStack:
             handler_clock.set_source(None)
         reset_caches()
 
-    @staticmethod
-    def _stop_service(service: Service) -> None:
+    def _stop_service(self, service: Service) -> None:
+        began = time.perf_counter()
         try:
             service.stop()
         except Exception:
             log.exception("stopping %s failed", service.name)
+        self.stop_timings[service.name] = round(time.perf_counter() - began, 2)
 
     def _names(self, template: dict[str, Any], resource_type: str) -> dict[str, str]:
         """{logical id: name or ARN} of the template's created resources of one type."""
