@@ -25,7 +25,7 @@ def test_reawake_local_prints_its_urls_and_stops_cleanly(tmp_path: Path, sig: in
     for url in (info["api_url"], info["site_url"], info["endpoint_url"]):
         assert url in out
     assert "reawake leads timeline" in out and "Ctrl-C" in out
-    assert "restart starts clean" in out
+    assert "--reset" in out and "restored at start" in out
     assert not stack.stack_file.exists(), "stack.json must be removed at stop"
     assert stack.startup_seconds < 30
 
