@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,6 +50,37 @@ KINDS = [("page_view", 60), ("webinar_view", 6), ("webinar_application", 4), ("p
 PAGES = ["/", "/product/", "/product/feature/", "/price/", "/case/", "/seminar/", "/seminar/2026/", "/blog/"]
 SURNAMES = ["佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤"]
 GIVEN = ["太郎", "花子", "健", "美穂", "亮", "直子", "翔", "彩", "誠", "由美"]
+
+
+GUARD_THREADS = 400  # a stack past this many threads is stopped (one execution per enrolled lead)
+
+
+class Peak:
+    """Samples a process's threads and RSS from a thread of this process until stopped."""
+
+    def __init__(self, pid: int, on_guard: threading.Event) -> None:
+        self.pid = pid
+        self.threads, self.rss = 0, 0.0
+        self.guarded = on_guard
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                threads, rss = sample(self.pid)
+            except OSError:
+                return
+            self.threads, self.rss = max(self.threads, threads), max(self.rss, rss)
+            if threads > GUARD_THREADS:
+                self.guarded.set()
+                os.kill(self.pid, signal.SIGKILL)  # our own child stack, by pid
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def write_data(folder: Path, leads: int, activities: int, seed: int = 10) -> tuple[Path, Path]:
@@ -160,6 +192,8 @@ def run(leads: int = LEADS, activities: int = ACTIVITIES, watch: bool = False) -
         started = time.perf_counter() - t
         threads, rss = sample(process.pid)
         rows.append(("baseline: start, empty", f"{started:.1f} s; {threads} threads, {rss:.0f} MB RSS"))
+        guarded = threading.Event()
+        peak = Peak(process.pid, guarded)
         try:
             for label, path, count in (("leads import", leads_csv, leads),
                                        ("activities import", activities_csv, activities)):
@@ -192,9 +226,16 @@ def run(leads: int = LEADS, activities: int = ACTIVITIES, watch: bool = False) -
                                               f"step mail); {mails:,} mails; at most {most_threads} threads, "
                                               f"{most_rss:.0f} MB RSS"))
             figures["threads_max"], figures["rss_max_mb"] = most_threads, most_rss
+        except (RuntimeError, subprocess.SubprocessError, TimeoutError, OSError):
+            if not guarded.is_set():
+                raise
+            rows.append(("stopped", f"over the guard: > {GUARD_THREADS} threads (one execution per enrolled lead)"))
         finally:
+            peak.stop()
+            rows.append(("peak during the phases", f"{peak.threads} threads, {peak.rss:,.0f} MB RSS"))
             t = time.perf_counter()
-            process.send_signal(signal.SIGTERM)
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
             try:
                 process.wait(120)
             except subprocess.TimeoutExpired:
@@ -219,5 +260,5 @@ def run(leads: int = LEADS, activities: int = ACTIVITIES, watch: bool = False) -
 
 
 if __name__ == "__main__":
-    counts = [int(a) for a in sys.argv[1:3]]
-    run(*counts, watch="watch" in sys.argv[3:])
+    counts = [int(a) for a in sys.argv[1:3]] or [LEADS, ACTIVITIES]
+    run(counts[0], counts[1], watch="watch" in sys.argv[3:])
