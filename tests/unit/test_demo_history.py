@@ -11,7 +11,7 @@ import pytest
 from reawake import activities_import, leads_import
 from reawake.csvfile import ACTIVITY_HEADERS, LEAD_HEADERS, ImportReport, parse
 from reawake.demo.history import ROLES, activities_csv, demo_leads, leads_csv
-from reawake.leads import Lead, fold_events
+from reawake.leads import Lead, fold_events, new_lead_id
 from reawake.mail.config import load_owners_file
 from reawake.scoring import load_scoring_file
 from reawake.segments.compile import Context, compile_definitions
@@ -40,7 +40,7 @@ def imported(now: datetime, run_id: str = "t1") -> dict[str, Lead]:
     leads = {}
     for person in demo:
         (_, row), = rows[person.email]
-        lead = leads_import.apply_row(None, row, now_ms)
+        lead = leads_import.apply_row(None, row, now_ms, new_lead_id())
         history = [e.for_lead(lead.lead_id) for e in events[person.email]]
         leads[person.role] = fold_events(lead, history, TOKYO, now_ms, SETTINGS.event_retention_days)
     return leads
