@@ -180,11 +180,13 @@ class Store:
         return item["lead_id"]["S"] if item else None
 
     def query_items(self, pk: str, prefix: str) -> Iterator[dict[str, Any]]:
+        """The items of a partition whose sk starts with prefix (all of them: an empty prefix)."""
         paginator = self.client.get_paginator("query")
+        values = {":pk": {"S": pk}, ":prefix": {"S": prefix}} if prefix else {":pk": {"S": pk}}
         for page in paginator.paginate(
             TableName=self.table_name,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": pk}, ":prefix": {"S": prefix}},
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)" if prefix else "pk = :pk",
+            ExpressionAttributeValues=values,
             ConsistentRead=True,
         ):
             yield from page.get("Items", [])
