@@ -170,6 +170,9 @@ def _commit_chunk(
             pending = [e for e in pending if e.id not in conflict.duplicate_ids]
             if conflict.stale_lead and lead_id:
                 lead = store.get_lead(lead_id)
+                if lead is not None and lead.lead_id != lead_id:  # moved to a new id meanwhile
+                    lead_id = lead.lead_id
+                    pending = [e.for_lead(lead_id) for e in pending]
     else:
         raise RuntimeError("the lead kept changing; giving up after retries")
     return Recorded(0, len(events)), lead
