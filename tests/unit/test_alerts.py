@@ -28,8 +28,9 @@ NOW = int(datetime(2026, 11, 24, 14, 30, tzinfo=TOKYO).timestamp() * 1000)
 DAY = 86_400_000
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
+SITES = ("https://www.example.co.jp",)
 SETTINGS = AlertSettings(crm_url_template="https://crm.example.co.jp/leads/{lead_id}?q={company}",
-                         team_address="sales@example.co.jp")
+                         team_address="sales@example.co.jp", site_origins=SITES)
 
 
 def event(kind: str = "page_view", ts: int = NOW - 1000, ua: str | None = CHROME, **kw: object) -> Event:
@@ -161,7 +162,7 @@ def test_a_lead_without_an_owner_goes_to_the_team() -> None:
 def test_what_brought_them_without_an_email() -> None:
     lead = dormant_lead()
     referred = event(referrer="https://www.google.com/search?q=x")
-    assert build_alert(lead, referred, [], NOW, SETTINGS, None, {}, 0, None).brought_by == "参照元 www.google.com"
+    assert build_alert(lead, referred, [], NOW, SETTINGS, None, {}, 0, None).brought_by == "参照元 www[.]google[.]com"
     campaign = event(url="https://www.example.co.jp/?utm_campaign=autumn")
     assert build_alert(lead, campaign, [], NOW, SETTINGS, None, {}, 0, None).brought_by == "キャンペーン「autumn」"
     direct = build_alert(lead, event(), [], NOW, SETTINGS, None, {}, 0, None)
@@ -171,7 +172,7 @@ def test_what_brought_them_without_an_email() -> None:
 def test_a_visit_ends_after_30_quiet_minutes() -> None:
     old = event(ts=NOW - 2 * 3_600_000, url="https://www.example.co.jp/old")
     now = event(ts=NOW - 1000)
-    assert [p.url for p in visit_pages(now, [old, now])] == ["https://www.example.co.jp/product/"]
+    assert [p.url for p in visit_pages(now, [old, now], SITES)] == ["https://www.example.co.jp/product/"]
 
 
 def test_the_chatbot_message() -> None:

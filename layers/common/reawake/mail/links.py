@@ -14,11 +14,11 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
 
 from reawake.mail.config import MailConfig
-from reawake.settings import get_settings, normalize_origin, origin_of
+from reawake.settings import get_settings
 from reawake.tokens import Purpose, Token, sign
+from reawake.urls import normalize_origin, web_url
 
 CLICK_TTL_DAYS = 180  # an expired click link still redirects, unidentified
 UNSUBSCRIBE_TTL_DAYS = 365  # the API accepts expired genuine unsubscribe tokens anyway
@@ -56,7 +56,8 @@ class LinkPolicy:
         return cls(tuple(origins), frozenset(mail.untracked_link_hosts if mail else ()), tuple(rebase))
 
     def decide(self, url: str) -> tuple[str, str]:
-        """(TRACK, the target to sign) | (KEEP, url) | (REFUSE, why)."""
+        """(TRACK, the target to sign) | (KEEP, url) | (REFUSE, why). Hosts are the ones a browser
+        reads (reawake.urls); the target to sign is the browser's serialization of the link."""
         stripped = url.strip()
         lowered = stripped.lower()
         if not stripped:
@@ -65,19 +66,22 @@ class LinkPolicy:
             return KEEP, url
         if _BAD_SCHEMES.match(stripped):
             return REFUSE, f"{lowered.split(':', 1)[0]}: links are not allowed in mail"
-        origin = origin_of(stripped)
-        if not origin:
+        parsed = web_url(stripped)
+        if parsed is None:
             return REFUSE, "a relative or malformed link: mail needs the full address (https://...)"
+        if parsed.has_credentials:
+            return REFUSE, f"a link with a user name or password (it goes to {parsed.host}, not where it seems)"
         for source, target in self.rebase:
-            if origin == source:
-                parts = urlsplit(stripped)
-                stripped, origin = target + urlunsplit(("", "", parts.path, parts.query, parts.fragment)), target
+            if parsed.origin == source:
+                rebased = web_url(target + parsed.href[len(source):])
+                if rebased is not None:
+                    parsed = rebased
                 break
-        if origin in self.site_origins:
-            return TRACK, stripped
-        host = urlsplit(stripped).hostname or ""
+        if parsed.origin in self.site_origins:
+            return TRACK, parsed.href
+        host = parsed.host
         if any(host == h or host.endswith("." + h) for h in self.untracked_hosts):
-            return KEEP, url
+            return KEEP, parsed.href
         return REFUSE, (
             f"{host} is not one of the sites ({', '.join(self.site_origins) or 'none configured'}): the click "
             "endpoint would send the reader to the home page. Link to the site, or list the host under "
@@ -149,11 +153,22 @@ def _rewriter(policy: LinkPolicy, signer: LinkSigner | None, report: LinkReport)
             return signer.click_url(value) if signer else url
         if verdict == KEEP:
             report.kept.append(url)
-            return url
+            return value
         report.refused.append((url, value))
-        return "#" if _BAD_SCHEMES.match(url) else url
+        return sent_as_refused(url)
 
     return rewrite
+
+
+def sent_as_refused(url: str) -> str:
+    """What a mail that went out anyway carries for a refused link: an absolute http(s) link as the
+    browser will read it (its host is visible), ``#`` for anything a reader could be misled by or a
+    webmail would resolve against its own address (``//evil.example``, ``/\\evil.example``),
+    a user name before the host, and script/data links."""
+    parsed = web_url(url.strip())
+    if _BAD_SCHEMES.match(url) or parsed is None or parsed.has_credentials:
+        return "#"
+    return parsed.href
 
 
 def rewrite_html(text: str, policy: LinkPolicy, signer: LinkSigner | None, report: LinkReport) -> str:
