@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from ada_url import parse_url, replace_url
 
@@ -127,13 +127,37 @@ def host_of(url: str) -> str:
 
 
 def normalize_host(host: str) -> str:
-    """A host name as a browser stores it (IDN to punycode, lowercase, no trailing dot); "" when a
-    browser would refuse it or it carries more than a host."""
-    text = host.strip().rstrip(".")
+    """A configured host name as a browser stores it (IDN to punycode, lowercase, no trailing dot);
+    "" when a browser would refuse it or it carries more than a host."""
+    return _canonical_host(host.strip().rstrip("."))
+
+
+def _canonical_host(text: str) -> str:
+    if not text or any(c in text for c in "/\\?#@"):
+        return ""
     parsed = web_url(f"https://{text}/")
-    if parsed is None or parsed.has_credentials or parsed.port or parsed.href != f"https://{parsed.host}/":
+    if parsed is None or parsed.port or parsed.href != f"https://{parsed.host}/":
         return ""
     return parsed.host
+
+
+def naive_host(url: str) -> str:
+    """The host a reader that is not a browser sees (a person, ``urllib``, many mail filters): the
+    text between ``//`` and the first ``/``, after the last ``@``, normalized like a browser's host."""
+    try:
+        host = urlsplit(url.strip()).hostname or ""
+    except ValueError:
+        return ""
+    return _canonical_host(f"[{host}]" if ":" in host else host)
+
+
+def reads_differently(url: str) -> bool:
+    """True when a browser goes to another host than the one a person or a non-browser parser reads
+    (``https://evil.example\\@www.example.co.jp/``), or a user name stands before the host."""
+    parsed = web_url(url)
+    if parsed is None:
+        return False
+    return parsed.has_credentials or naive_host(url) != parsed.host
 
 
 # Something a mail client or chat would turn into a link: a scheme with "//", or a bare domain

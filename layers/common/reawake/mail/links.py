@@ -1,10 +1,12 @@
 """Tracked links in a rendered mail: every link to the sites becomes a signed click URL, plus the
 open pixel and the unsubscribe URL.
 
-A link is *tracked* when it points at one of the stack's site origins (the click endpoint only
-ever redirects there), *kept* as written when it is an anchor, ``mailto:``/``tel:``, or on a host
-the mail config lists in ``untracked_link_hosts``, and *refused* otherwise (another host,
-a relative or ``javascript:`` link): ``check_template`` reports refused links before upload.
+A link is *tracked* when a browser would open it on one of the stack's site origins (the click
+endpoint only ever redirects there), *kept* when it is an anchor, ``mailto:``/``tel:``, or on a host
+the mail config lists in ``untracked_link_hosts``, and *refused* otherwise (another host, a host that
+reads differently to a person than to a browser, a relative or ``javascript:`` link):
+``check_template`` reports refused links before upload. Hosts are always the browser's reading
+(``reawake.urls``), and what is signed or kept is the browser's serialization of the link.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from reawake.mail.config import MailConfig
 from reawake.settings import get_settings
 from reawake.tokens import Purpose, Token, sign
-from reawake.urls import normalize_origin, web_url
+from reawake.urls import naive_host, normalize_origin, reads_differently, web_url
 
 CLICK_TTL_DAYS = 180  # an expired click link still redirects, unidentified
 UNSUBSCRIBE_TTL_DAYS = 365  # the API accepts expired genuine unsubscribe tokens anyway
@@ -69,8 +71,9 @@ class LinkPolicy:
         parsed = web_url(stripped)
         if parsed is None:
             return REFUSE, "a relative or malformed link: mail needs the full address (https://...)"
-        if parsed.has_credentials:
-            return REFUSE, f"a link with a user name or password (it goes to {parsed.host}, not where it seems)"
+        if reads_differently(stripped):
+            return REFUSE, (f"browsers open this link on {parsed.host}, not where it seems to go "
+                            f"({naive_host(stripped) or 'unclear'}): write the address plainly")
         for source, target in self.rebase:
             if parsed.origin == source:
                 rebased = web_url(target + parsed.href[len(source):])
@@ -161,12 +164,14 @@ def _rewriter(policy: LinkPolicy, signer: LinkSigner | None, report: LinkReport)
 
 
 def sent_as_refused(url: str) -> str:
-    """What a mail that went out anyway carries for a refused link: an absolute http(s) link as the
-    browser will read it (its host is visible), ``#`` for anything a reader could be misled by or a
-    webmail would resolve against its own address (``//evil.example``, ``/\\evil.example``),
-    a user name before the host, and script/data links."""
+    """What a mail carries for a link refused at send time (a link from a lead's attribute, a template
+    uploaded before a check): an absolute http(s) link goes out as the browser will read it (the host
+    the reader sees is the host they get), and ``#`` replaces a link whose host reads differently to
+    a person than to a browser (a backslash or a user name before the host), a relative link (a
+    webmail resolves ``//evil.example`` or ``/\\evil.example`` against its own address) and
+    script/data links."""
     parsed = web_url(url.strip())
-    if _BAD_SCHEMES.match(url) or parsed is None or parsed.has_credentials:
+    if _BAD_SCHEMES.match(url) or parsed is None or reads_differently(url):
         return "#"
     return parsed.href
 
