@@ -210,3 +210,32 @@ def test_the_alert_mail_renders_in_japanese_without_marketing_parts() -> None:
     assert "配信停止" not in rendered.text and not rendered.unsubscribe_url
     raw = build_message(rendered, alert.to_address, now_ms=NOW).decode()
     assert "List-Unsubscribe" not in raw and f"X-Reawake-Message: {alert.id}" in raw
+
+
+def test_a_page_a_browser_opens_off_the_sites_is_shown_as_words_never_as_a_link() -> None:
+    """Anyone can send a page view for a customer's browser (identify with their email first): the
+    salesperson's mail links only to pages a browser opens on the sites."""
+    import re
+
+    from reawake import urls
+    from reawake.mail.config import load_mail_config_file
+    from reawake.mail.transactional import render_transactional
+    from tests.conftest import ROOT
+
+    lead = dormant_lead()
+    ours = event(ts=NOW - 3000, url="https://www.example.co.jp/product/", props={"title": "製品紹介"},
+                 referrer="https://evil.example/")
+    phishing = event(ts=NOW - 2000, url="https://evil.example\\@www.example.co.jp/login",
+                     props={"title": "再ログイン https://evil.example/login"})
+    odd = event(ts=NOW - 1000, url="https://www.example.co.jp@evil.example/")
+    alert = build_alert(lead, odd, [ours, phishing], NOW, SETTINGS, "佐藤 健二", {}, 3, "cold")
+    assert [p.url for p in alert.pages] == ["https://www.example.co.jp/product/", "", ""]
+    assert alert.brought_by == "参照元 evil[.]example"
+    rendered = render_transactional("alert-revisit", template_context(alert, lead, TOKYO),
+                                    load_mail_config_file(ROOT / "config" / "mail.yaml"), alert.id)
+    hosts = {urls.host_of(h) for h in re.findall(r'href="([^"]*)"', rendered.html)}
+    assert hosts == {"www.example.co.jp", "crm.example.co.jp"}, "positive control: the site's page is a link"
+    assert "evil.example" not in rendered.html and "evil.example" not in rendered.text
+    assert "evil[.]example" in rendered.text and "リンクなし" in rendered.text, "shown, as words"
+    _, message, _ = sns_message(alert, TOKYO)
+    assert "evil.example" not in message

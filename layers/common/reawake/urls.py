@@ -133,7 +133,7 @@ def normalize_host(host: str) -> str:
 
 
 def _canonical_host(text: str) -> str:
-    if not text or any(c in text for c in "/\\?#@"):
+    if not text or any(c in text for c in "/\\?#@") or (":" in text and not text.startswith("[")):
         return ""
     parsed = web_url(f"https://{text}/")
     if parsed is None or parsed.port or parsed.href != f"https://{parsed.host}/":
