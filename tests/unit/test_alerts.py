@@ -192,6 +192,8 @@ def test_crm_url_template() -> None:
     lead = dormant_lead()
     assert crm_url("", lead) == ""
     assert crm_url("https://crm/{email}", lead) == "https://crm/t.yamada%40sakura-seiki.example.jp"
+    assert crm_url("https://evil.example\\@crm.example.co.jp/{lead_id}", lead) == "", "reads as one host, opens another"
+    assert crm_url("javascript:alert('{lead_id}')", lead) == ""
 
 
 def test_the_alert_mail_renders_in_japanese_without_marketing_parts() -> None:

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from reawake.events import Event
 from reawake.kinds import KIND_JA, VISIT_KINDS
 from reawake.leads import Lead
-from reawake.urls import defang, host_of, site_url, web_url
+from reawake.urls import defang, host_of, reads_differently, site_url, web_url
 
 HOUR_MS = 3_600_000
 VISIT_GAP_MS = 30 * 60_000  # a visit ends after 30 minutes without an event (the usual web-analytics session)
@@ -250,7 +250,8 @@ def crm_url(template: str, lead: Lead) -> str:
     url = template
     for key, value in values.items():
         url = url.replace("{" + key + "}", quote(value, safe=""))
-    return url
+    parsed = web_url(url)  # a link in the mail: only as a browser will read it, and never a misleading one
+    return parsed.href if parsed is not None and not reads_differently(url) else ""
 
 
 def build_alert(
