@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlencode, urlsplit
 
 from ada_url import parse_url, replace_url
@@ -53,11 +54,15 @@ class Url:
         return bool(self.username or self.password)
 
 
+_ATTRIBUTES = ("href", "protocol", "username", "password", "hostname", "port", "pathname", "search", "hash", "origin")
+
+
+@lru_cache(maxsize=4096)  # the same pages come back again and again; a Url is immutable
 def parse(url: str) -> Url | None:
     """The URL as a browser parses it on its own (no base URL), or None when a browser would
     refuse it (or it cannot be encoded: a lone surrogate)."""
     try:
-        parts = parse_url(url)
+        parts = parse_url(url, _ATTRIBUTES)
     except ValueError:
         return None
     return Url(
