@@ -168,3 +168,27 @@ def test_mail_config_errors_name_the_line_and_field() -> None:
     text = str(caught.value)
     assert "mail.yaml:2:" in text and "not an email address" in text
     assert "'company' is required" in text
+
+
+SENDER = """
+sender:
+  from_address: info@example.co.jp
+  from_name: サンプル株式会社
+  company: サンプル株式会社
+  name: サンプル株式会社 営業部
+  address: 東京都千代田区丸の内1-2-3
+  contact_email: info@example.co.jp
+"""
+
+
+def test_untracked_hosts_and_the_contact_url_are_stored_as_browsers_read_them() -> None:
+    mail = load_mail_config(SENDER + "  contact_url: https://ｗｗｗ.example.co.jp/contact/../contact/\n"
+                            "untracked_link_hosts: [ＺＯＯＭ.us, 例え.jp]\n")
+    assert mail.untracked_link_hosts == ("zoom.us", "xn--r8jz45g.jp")
+    assert mail.sender.contact_url == f"{SITE}/contact/"
+    policy = LinkPolicy((SITE,), frozenset(mail.untracked_link_hosts))
+    assert policy.decide("https://US02WEB.ｚｏｏｍ.us/j/1") == (KEEP, "https://us02web.zoom.us/j/1")
+    assert policy.decide("https://例え.jp/x") == (KEEP, "https://xn--r8jz45g.jp/x")
+    assert policy.decide("https://evil.example\\@zoom.us/")[0] == REFUSE, "browsers open evil.example"
+    with pytest.raises(ConfigError, match="contact_url"):
+        load_mail_config(SENDER + "  contact_url: https://evil.example\\@www.example.co.jp/\n")
