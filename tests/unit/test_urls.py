@@ -121,3 +121,8 @@ def test_the_identify_parameter_goes_into_the_query_before_the_fragment() -> Non
 ])
 def test_defanged_words_cannot_become_links(text: str, shown: str) -> None:
     assert urls.defang(text, (SITE,)) == shown
+
+
+def test_a_url_on_the_site_that_reads_as_another_host_is_defanged_too() -> None:
+    assert urls.defang("https://www.example.co.jp\\@evil.example/ 例え.jp 東京.大阪", (SITE,)) == (
+        "hxxps[:]//www[.]example[.]co[.]jp\\@evil[.]example/ 例え[.]jp 東京.大阪")

@@ -57,7 +57,7 @@ class Url:
 _ATTRIBUTES = ("href", "protocol", "username", "password", "hostname", "port", "pathname", "search", "hash", "origin")
 
 
-@lru_cache(maxsize=4096)  # the same pages come back again and again; a Url is immutable
+@lru_cache(maxsize=1024)  # the same pages come back again and again (a Url is immutable); ~MBs at most
 def parse(url: str) -> Url | None:
     """The URL as a browser parses it on its own (no base URL), or None when a browser would
     refuse it (or it cannot be encoded: a lone surrogate)."""
@@ -166,10 +166,10 @@ def reads_differently(url: str) -> bool:
 
 
 # Something a mail client or chat would turn into a link: a scheme with "//", or a bare domain
-# name (``www.evil.example``): letters, digits and hyphens, dots, ending in a letter TLD.
+# name (``www.evil.example``, ``例え.jp``): labels and dots ending in an ASCII letter TLD.
 _LINKABLE = re.compile(
     r"(?i)\b[a-z][a-z0-9+.-]*:/*[\\/]+[^\s<>\"']*"
-    r"|(?<![\w@.-])(?:[\w-]+\.)+[a-z\u00a1-\uffff]{2,}(?![\w.-]*@)\b"
+    r"|(?<![\w@.-])(?:[\w-]+\.)+[a-z]{2,63}(?![\w.-]*@)\b"
 )
 
 
@@ -182,7 +182,8 @@ def defang(text: str, site_origins: Iterable[str] = ()) -> str:
 
     def neutral(match: re.Match[str]) -> str:
         found = match.group(0)
-        if site_url(found, origins) is not None or normalize_host(found) in hosts - {""}:
+        on_site = site_url(found, origins) is not None and not reads_differently(found)
+        if on_site or normalize_host(found) in hosts - {""}:
             return found
         scheme, sep, rest = found.partition(":")
         if sep and re.match(r"[\\/]", rest):
