@@ -94,6 +94,17 @@ def test_the_backslash_url_sent_as_a_customers_page_view_never_becomes_a_link_in
     assert "evil[.]example" in text, "shown to the salesperson as words"
 
 
+@pytest.mark.parametrize(("origin", "status"), [
+    (SITE, 202),
+    ("https://evil.example\\@www.example.co.jp", 403),
+    ("https://www.example.co.jp@evil.example", 403),
+    ("https://www.example.co.jp.", 403),
+    ("null", 403),
+])
+def test_the_origin_check_reads_the_header_as_a_browser_would(api: Api, origin: str, status: int) -> None:
+    assert api("POST", "/v1/events", [page_view(1, SITE + "/")], {"origin": origin})[0] == status
+
+
 # --- click targets ----------------------------------------------------------------------------------
 
 
