@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from reawake.leads import lead_id_for
 from reawake.local.clock import advance_running
 from tests.stack.harness import start, stop
 from tests.stack.test_local_stack import identify, new_id, page_view, post_events
@@ -33,7 +32,7 @@ def test_the_state_survives_a_restart_and_reset_starts_clean(tmp_path: Path) -> 
 
     again = start(tmp_path, "--no-samples")
     try:
-        lead = again.store().get_lead(lead_id_for(email))
+        lead = again.store().lead_by_email(email)
         assert lead is not None and lead.name == "保存 太郎"
         assert again.store().get_visitor_lead(visitor) == lead.lead_id
         assert [e.path for e in again.store().visitor_events(visitor)] == ["/product/"]
@@ -45,7 +44,7 @@ def test_the_state_survives_a_restart_and_reset_starts_clean(tmp_path: Path) -> 
 
     clean = start(tmp_path, "--no-samples", "--reset")
     try:
-        assert clean.store().get_lead(lead_id_for(email)) is None
+        assert clean.store().lead_by_email(email) is None
         assert "Saved state removed" in clean.log() and "items (saved " not in clean.log()
     finally:
         stop(clean, signal.SIGTERM, EXIT_TIMEOUT_S)

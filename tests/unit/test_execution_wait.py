@@ -20,7 +20,7 @@ class FakeSfn:
         self.history = history or []
         self.calls = 0
 
-    def describe_execution(self, executionArn: str) -> dict[str, Any]:  # noqa: N803 - boto3's name
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:
         step = self.script[min(self.calls, len(self.script) - 1)]
         self.calls += 1
         if isinstance(step, Exception):
