@@ -7,7 +7,7 @@ Phases, each timed on the wall clock, with the stack's threads and RSS after eac
 3. `reawake segments run` (the shipped config/segments.yaml);
 4. 14 days played on the stack clock, one day at a time: each jump fires the daily segment run
    (06:00 JST) and whatever step mail is due; a day is done when no execution is running;
-5. SIGTERM: seconds until the process has exited (its state saved), and the restart that
+5. SIGTERM: seconds until the process has exited, until its state is written, and the restart that
    restores it (leads still there).
 
     python -m bench.local_stack [LEADS ACTIVITIES [watch]]     (default 20000 300000; ~30+ minutes)
@@ -246,6 +246,12 @@ def run(leads: int = LEADS, activities: int = ACTIVITIES, watch: bool = False) -
         saved = next((line for line in log.splitlines() if line.startswith("Stopped")), "no shutdown line")
         figures["stop_s"] = stopped
         rows.append(("SIGTERM -> exited", f"{stopped:.1f} s (exit {process.returncode}): {saved}"))
+        from reawake.local import state
+
+        state.wait_for_saver(folder / "state" / "stack.pickle", say=lambda _: None)
+        rows.append(("state written (in the background)", f"{time.perf_counter() - t:.1f} s after the signal, "
+                                                          f"{(folder / 'state' / 'stack.pickle').stat().st_size:,} "
+                                                          "bytes"))
         t = time.perf_counter()
         process, info = start(stack_file, folder / "local2.log", *config, timeout=600)
         restarted = time.perf_counter() - t

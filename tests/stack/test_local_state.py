@@ -28,7 +28,7 @@ def test_the_state_survives_a_restart_and_reset_starts_clean(tmp_path: Path) -> 
         advance_running(stack.info, 86400)
     finally:
         assert stop(stack, signal.SIGTERM, EXIT_TIMEOUT_S) == 0
-    assert "state saved" in stack.log()
+    assert "saved to" in stack.log()
 
     again = start(tmp_path, "--no-samples")
     try:
@@ -67,7 +67,7 @@ def test_sigterm_in_the_middle_of_a_segment_run_stops_the_stack_and_keeps_its_le
         code = stop(stack, signal.SIGTERM, EXIT_TIMEOUT_S)
     assert code == 0, "it exited by itself, before the timeout"
     log = stack.log()
-    assert "Stopped in" in log and "state saved" in log
+    assert "Stopped in" in log and "saved to" in log
 
     again = start(tmp_path)
     try:

@@ -221,7 +221,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.reset and state.reset(kept):
         print(f"Saved state removed / 保存された状態を削除しました: {kept}", flush=True)
     stack = LocalStack(api_port=args.port, site_port=args.site_port, load_samples=args.samples,
-                       state_file=kept,
+                       state_file=kept, save_in_background=True,
                        parameters={"LogLevel": "INFO" if args.verbose else "WARNING"},
                        speed=args.speed, clock_start=args.now, report=report,
                        **({"config_dir": args.config} if args.config else {}))
@@ -272,8 +272,9 @@ def _run(args: argparse.Namespace) -> int:
         print("  (" + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in slowest) + ")", flush=True)
         if stack.saved is not None:
             items = sum(stack.saved.counts().values())
-            print(f"Stopped in {time.monotonic() - stopping:.1f} s; state saved ({items:,} items) to "
-                  f"{stack.state_file} / 停止しました（状態を保存しました）", flush=True)
+            print(f"Stopped in {time.monotonic() - stopping:.1f} s; state ({items:,} items) saved to "
+                  f"{stack.state_file} by process {stack.saver_pid} in the background (a restart waits for it) / "
+                  f"停止しました（状態はバックグラウンドで保存しています）", flush=True)
         else:
             print(f"Stopped in {time.monotonic() - stopping:.1f} s / 停止しました", flush=True)
 

@@ -119,7 +119,7 @@ class LocalStack:
                  parameters: dict[str, Any] | None = None, speed: float = 1.0, clock_start: datetime | None = None,
                  config_dir: Path = CONFIG_DIR, report: Callable[[str], None] = print,
                  templates_dir: Path = TEMPLATES_DIR, outbox_dir: Path | None = None,
-                 state_file: Path | None = None) -> None:
+                 state_file: Path | None = None, save_in_background: bool = False) -> None:
         """parameters: template parameter overrides (LogLevel, TimeZone, ...); SiteOrigins is the demo site.
         speed and clock_start: the stack clock (x speed from clock_start, default now). config_dir:
         segments.yaml and scoring.yaml, uploaded to the config bucket. report: one-line notices
@@ -127,7 +127,8 @@ class LocalStack:
         config_dir's mail.yaml, owners.yaml, sequences/ and stepmail.yaml. outbox_dir: where sent
         mail is written (default: ``outbox/`` beside stack.json). state_file: where the state is
         saved at stop and restored from at start (None: memory only); a restored clock resumes
-        unless clock_start is given."""
+        unless clock_start is given. save_in_background: save from a forked process at stop, so
+        the caller can exit at once (`reawake local`; the next start waits for it)."""
         self.api_port = api_port
         self.site_port = site_port
         self.load_samples = load_samples
@@ -140,7 +141,9 @@ class LocalStack:
         self._clock_given = clock_start is not None
         self.state_file = state_file
         self.restored: state.Saved | None = None
-        self.saved: state.Saved | None = None  # what stop() wrote
+        self.saved: state.Saved | None = None  # what stop() wrote (or is writing: saver_pid)
+        self.save_in_background = save_in_background
+        self.saver_pid: int | None = None
         self._secrets: dict[str, str] = {}
         self._table_names: dict[str, str] = {}
         self._up = False
@@ -192,6 +195,7 @@ class LocalStack:
         self._set_env(emulator_environment(self.endpoint_url))
         self._lap("emulator", began)
         if self.state_file is not None:
+            state.wait_for_saver(self.state_file)
             self.restored = state.load(self.state_file)
             if self.restored is not None and not self._clock_given:
                 self.clock = Clock(self.clock.speed, datetime.fromtimestamp(self.restored.clock, UTC))
@@ -292,7 +296,11 @@ class LocalStack:
         if self._up and self.state_file is not None:
             began = time.perf_counter()
             try:
-                self.saved = state.save(self.state_file, self.clock.time(), self._table_names, self._secrets)
+                if self.save_in_background:
+                    self.saved, self.saver_pid = state.save_in_background(
+                        self.state_file, self.clock.time(), self._table_names, self._secrets)
+                else:
+                    self.saved = state.save(self.state_file, self.clock.time(), self._table_names, self._secrets)
             except Exception:
                 log.exception("saving the state to %s failed", self.state_file)
                 print(f"warning: the state could not be saved to {self.state_file}", file=sys.stderr, flush=True)
