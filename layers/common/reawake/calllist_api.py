@@ -15,6 +15,7 @@ from reawake.alert_api import config, store  # the same cached adapters as the o
 from reawake.calllist_store import CallListStore
 from reawake.calllists import CallList, CallListSettings, Plan
 from reawake.durations import local_day
+from reawake.reports import counters
 from reawake.settings import get_settings
 
 logger = Logger(child=True)
@@ -72,7 +73,8 @@ def run(now_ms: int, *, dry_run: bool = False, force: bool = False) -> dict[str,
     db = CallListStore(store())
     if not dry_run:
         for task in planned.done:
-            db.close(task, "followed_up", now_ms)
+            if db.close(task, "followed_up", now_ms):
+                counters.call_task(store(), task.owner, "done", now_ms, tz)
     for task in planned.unaddressed:
         logger.warning("call task for a lead without an owner and no TeamAlertAddress",
                        extra={"lead_id": task.lead_id, "task_id": task.task_id})
