@@ -17,7 +17,7 @@ from reawake.scoring import ScoringConfig, band
 
 NO_BAND = "none"
 OWNER_AXIS = "owner"
-BAND_JA = {"hot": "ホット", "warm": "ウォーム", "cold": "コールド", NO_BAND: "帯なし（配信停止など）"}
+BAND_JA = {"hot": "ホット", "warm": "ウォーム", "cold": "コールド", NO_BAND: "帯なし"}
 
 
 @dataclass

@@ -62,7 +62,7 @@ def _holdouts(report: Report) -> str:
                          pct(c.held_rate), f"{points(c.difference)}pt" if c.difference is not None else "—",
                          _verdict(c)])
             if c.difference is not None and c.lower is not None and c.upper is not None:
-                marks.append((f"{d.info.name[:10]} {label}", c.difference * 100, c.lower * 100, c.upper * 100))
+                marks.append((f"{d.info.name[:18]} {label}", c.difference * 100, c.lower * 100, c.upper * 100))
     if not rows:
         return ('<p class="note">ホールドアウトを設定した定義はありません。segments.yaml の approach に '
                 "<code>holdout: 10%</code> と書くと、該当者の10%にはメールを送らず、効果を比較できます。</p>")
@@ -121,8 +121,8 @@ def _crosstab(table: CrossTab) -> str:
     rows = [[escape(c.definition_name), escape(c.band_label), escape(c.value or "（空欄）"), f"{c.count:,}",
              f"{c.returned:,}", pct(c.returned / c.count if c.count else None)] for c in table.cells]
     note = ('<p class="note">休眠リードを 定義 × スコア帯 × 属性 で集計しました。セルは '
-            "<code>reawake report crosstab --cell 番号 --yaml</code> で新しいセグメント定義に、"
-            "<code>--members</code> でメンバー一覧CSVにできます。</p>")
+            f"<code>reawake report --by {escape(table.axis)} --cell 番号 --yaml</code> で新しいセグメント定義に、"
+            "<code>--members FILE</code> でメンバー一覧CSVにできます。</p>")
     numbered = [[str(i + 1), *r] for i, r in enumerate(rows)]
     return note + _table(["#", *header], numbered, left=4)
 

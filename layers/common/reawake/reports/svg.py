@@ -80,9 +80,9 @@ def funnel_chart(stages: Sequence[tuple[str, int]], width: int = 520) -> str:
     return "".join(parts)
 
 
-def interval_chart(rows: Sequence[tuple[str, float, float, float]], width: int = 520) -> str:
+def interval_chart(rows: Sequence[tuple[str, float, float, float]], width: int = 720) -> str:
     """Differences in points with their 95 % interval, around a zero line."""
-    row, label_w = 28, 150
+    row, label_w = 28, 300
     height = row * len(rows) + 30
     span = max([abs(v) for _, d, lo, hi in rows for v in (d, lo, hi)] + [0.01])
     scale = (width - label_w - 20) / (2 * span)
