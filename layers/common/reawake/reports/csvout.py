@@ -18,13 +18,22 @@ def _rate(numerator: int, denominator: int) -> str:
     return f"{numerator / denominator:.4f}" if denominator else ""
 
 
+#: Characters CP932 holds under another code point (Windows shows 0x8160 as ～, not 〜): written as
+#: what Excel will show, instead of being lost as ``?`` (the minus sign) or changed on the way back.
+CP932_SAME = str.maketrans({"〜": "～", "−": "－", "‖": "∥", "¢": "￠", "£": "￡", "¬": "￢", "—": "―"})
+
+
 def encode(header: Sequence[str], rows: Iterable[Sequence[object]], encoding: str = "utf-8-sig") -> bytes:
-    """CSV bytes; CP932 replaces what it cannot hold (a rare kanji, an emoji) with ``?``."""
+    """CSV bytes; CP932 replaces what it cannot hold at all (a rare kanji, an emoji) with ``?``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
     writer.writerows(rows)
-    return buffer.getvalue().encode(ENCODINGS.get(encoding.lower(), encoding), errors="replace")
+    codec = ENCODINGS.get(encoding.lower(), encoding)
+    text = buffer.getvalue()
+    if codec == "cp932":
+        text = text.translate(CP932_SAME)
+    return text.encode(codec, errors="replace")
 
 
 def tables(report: Report, crosstab: CrossTab | None = None) -> dict[str, tuple[list[str], list[list[object]]]]:
