@@ -95,12 +95,29 @@ def upload(client: Any, bucket: str, day: date, written: dict[str, bytes]) -> li
     return keys
 
 
+def live_page(query: dict[str, Any], now_ms: int) -> str:
+    """The local stack's ``/report``: the report up to today, as HTML (ValueError: a bad date)."""
+    try:
+        first = date.fromisoformat(query["from"]) if query.get("from") else None
+        last = date.fromisoformat(query["to"]) if query.get("to") else None
+    except ValueError as exc:
+        raise ValueError(f"from / to: not a date (YYYY-MM-DD): {exc}") from exc
+    settings = get_settings()
+    store = Store(settings.table_name)
+    config = read_config(settings.config_bucket)
+    report = build(store, config, *period(now_ms, first, last), now_ms)
+    table = crosstab(store, config, str(query.get("by") or "owner"), now_ms)
+    return html.render(report, settings.time_zone, table)
+
+
 def handle(event: dict[str, Any]) -> dict[str, Any]:
     """The daily ReportFunction: the last ``REPORT_DAYS`` days up to yesterday (a whole day)."""
     from reawake.aws import client
 
     settings = get_settings()
     now_ms = clock.now_ms()
+    if event.get("render") == "html":
+        return {"html": live_page(event, now_ms)}
     yesterday = local_day(now_ms, settings.time_zone) - timedelta(days=1)
     first, last = period(now_ms, last=yesterday, days=int(os.environ.get("REPORT_DAYS", DEFAULT_DAYS)))
     store = Store(settings.table_name)
