@@ -12,6 +12,7 @@ import boto3
 
 from reawake import clock
 from reawake.reports.counters import CounterStore
+from reawake.timeline import build_timeline, render
 from tests.component.test_call_lists import (  # noqa: F401 - fixtures
     SATO,
     call_task_lead,
@@ -21,7 +22,7 @@ from tests.component.test_call_lists import (  # noqa: F401 - fixtures
     ms,
     record,
 )
-from tests.component.test_stepmail import Now, store
+from tests.component.test_stepmail import TOKYO, Now, store
 from tests.conftest import LambdaContext, load_function
 
 
@@ -33,6 +34,14 @@ def test_a_call_task_done_is_counted_once_for_its_owner(lists_env: Now) -> None:
     morning_run("2026-12-07T08:30")  # the scheduler's retry: the task is closed already
     calls = CounterStore(store().client, store().table_name).days("CALLS", "20261201", "20261231")
     assert calls == {"20261207": {f"done|{SATO}": 1}}
+
+    timeline = build_timeline(store(), called.email)  # what Reawake did, among what the lead did
+    assert timeline is not None
+    kinds = [e.event.kind for e in timeline.entries]
+    assert kinds.index("mail_sent") < kinds.index("call_task") < kinds.index("sales_followup") < kinds.index(
+        "call_task_done")
+    text = render(timeline, TOKYO)
+    assert "ステップメール送信" in text and "電話タスク完了" in text and "sequence=dm-then-call" in text
 
 
 def test_the_report_function_writes_the_daily_report_to_the_config_bucket(lists_env: Now, aws: Any) -> None:  # noqa: F811
