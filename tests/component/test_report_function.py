@@ -12,6 +12,7 @@ import boto3
 
 from reawake import clock
 from reawake.reports.counters import CounterStore
+from reawake.stepmail_store import StepmailStore
 from reawake.timeline import build_timeline, render
 from tests.component.test_call_lists import (  # noqa: F401 - fixtures
     SATO,
@@ -42,6 +43,18 @@ def test_a_call_task_done_is_counted_once_for_its_owner(lists_env: Now) -> None:
         "call_task_done")
     text = render(timeline, TOKYO)
     assert "ステップメール送信" in text and "電話タスク完了" in text and "sequence=dm-then-call" in text
+
+
+def test_a_call_task_left_unanswered_expires_once(lists_env: Now) -> None:  # noqa: F811 - the fixture
+    waiting = call_task_lead(lists_env, "佐々木 花子", SATO)  # due Thursday 2026-12-03
+    morning_run("2026-12-17T08:30")  # its last list (14 days of carrying over)
+    assert StepmailStore(store()).tasks(waiting.lead_id)[0]["status"] == "open"
+    morning_run("2026-12-18T08:30")
+    morning_run("2026-12-18T08:30")
+    (task,) = StepmailStore(store()).tasks(waiting.lead_id)
+    assert task["status"] == "expired" and "task_day" not in task
+    calls = CounterStore(store().client, store().table_name).days("CALLS", "20261201", "20261231")
+    assert calls == {"20261218": {f"expired|{SATO}": 1}}
 
 
 def test_the_report_function_writes_the_daily_report_to_the_config_bucket(lists_env: Now, aws: Any) -> None:  # noqa: F811
