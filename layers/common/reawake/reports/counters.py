@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, overload
 from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools import Logger
@@ -116,10 +116,20 @@ def add(store: Any, bumps: Iterable[Bump]) -> None:
 # --- the hooks, one per feature -------------------------------------------------------------------
 
 
+@overload
+def count(before: Lead | None, after: Lead, events: list[Event], now_ms: int,
+          tz: ZoneInfo) -> tuple[Lead, list[Bump]]: ...
+
+
+@overload
+def count(before: Lead | None, after: Lead | None, events: list[Event], now_ms: int,
+          tz: ZoneInfo) -> tuple[Lead | None, list[Bump]]: ...
+
+
 def count(before: Lead | None, after: Lead | None, events: list[Event], now_ms: int,
           tz: ZoneInfo) -> tuple[Lead | None, list[Bump]]:
-    """Tracking: ``after`` (the lead about to be written with ``events``) with its report marks,
-    and what to count once the write succeeded."""
+    """Tracking and the activities import: ``after`` (the lead about to be written with
+    ``events``) with its report marks, and what to count once the write succeeded."""
     if before is None or after is None or not events:
         return after, []
     marks, bumps = count_events(before, events, now_ms, tz)
