@@ -3,7 +3,11 @@
 1. **Extra writes per tracked event** (in-process emulator, the real tracking path): a month of
    events for 400 leads, a quarter of them dormant and half of those mailed (3 steps), in a mix
    of page views (70 %), SES deliveries (12 %), opens (8 %), clicks (4 %), purchases and sales
-   activities (6 %); the counter items written divided by the events accepted. Goal ≤ 0.2.
+   activities (6 %); the counter items written divided by the events accepted. Goal ≤ 0.2. The
+   count per kind: a delivery, a mail's first open and first person's click, a bounce, complaint
+   or unsubscribe write one item; a dormant lead's first return or conversion per entry writes up
+   to three (its day, its entry's day, the mail's step); every other event writes none — so the
+   figure follows the share of mail events in the mix, and falls as traffic grows.
 2. **Report time at 10× the events**: the same report built after 1× and after 10× the events
    (same leads, same days). It reads counters only, so the goal is ≤ 1.1×. Timed over the counter
    items read as DynamoDB serves a Query (by partition: O(items returned)); moto's own Query
@@ -164,6 +168,7 @@ def run() -> dict[str, float]:
 
         accepted = record_all(store, events_for(rng, leads, EVENTS_1X, start, "a"))
         per_event = written["items"] / accepted
+        first_items = written["items"]
         reader1 = by_partition()
         for _ in range(3):
             build(reader1)
@@ -178,8 +183,10 @@ def run() -> dict[str, float]:
         CounterStore.add = original  # type: ignore[method-assign]
     scan_s, tab_s, ratio = crosstab_ratio()
     report("Reports", [
-        ("counter items written per tracked event", f"{per_event:.3f}  (goal ≤ 0.2; {written['items']} items, "
-                                                    f"{accepted10} events in all)"),
+        ("counter items per event, 1× (every mail, every dormant lead fresh)",
+         f"{per_event:.3f}  (goal ≤ 0.2; {first_items} items / {accepted} events)"),
+        ("counter items per event, all 10× (the same month, 10× the traffic)",
+         f"{written['items'] / accepted10:.3f}  ({written['items']} items / {accepted10} events)"),
         ("report build at 1× events", f"{one * 1000:.2f} ms  ({accepted} events, {read1} counter items read)"),
         ("report build at 10× events", f"{ten * 1000:.2f} ms  ({accepted10} events, {read10} counter items read)"),
         ("ratio 10× / 1×", f"{ten / one:.2f}  (goal ≤ 1.1)"),
