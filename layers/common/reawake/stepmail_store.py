@@ -186,7 +186,6 @@ class StepmailStore(TableAdapter):
     def release_claim(self, claim: Claim) -> None:
         """Nothing was sent: the claim goes, and the mail leaves the lead's log (with a new version,
         so a writer holding the older lead re-reads it)."""
-        counters.step_event(self.store, claim.sequence, claim.step_index, "sent", claim.claimed_at, -1)
         self.client.transact_write_items(TransactItems=[
             {"Delete": {
                 "TableName": self.table,
@@ -204,6 +203,7 @@ class StepmailStore(TableAdapter):
                 "ExpressionAttributeValues": {":one": value(1)},
             }},
         ])
+        counters.step_event(self.store, claim.sequence, claim.step_index, "sent", claim.claimed_at, -1)
 
     # --- segment approaches ----------------------------------------------------------------------
 
