@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from reawake.dynamo import deserialize
 from reawake.events import Event
-from reawake.leads import Lead, lead_id_for
+from reawake.leads import Lead
 from reawake.store import Store, lead_pk
 
 KIND_LABELS = {
@@ -62,7 +62,7 @@ class Timeline:
 
 def build_timeline(store: Store, email: str) -> Timeline | None:
     """The timeline of the lead with this (normalized) email; None when there is no such lead."""
-    lead = store.get_lead(lead_id_for(email))
+    lead = store.lead_by_email(email)
     if lead is None:
         return None
     visitors = store.lead_visitors(lead.lead_id)
