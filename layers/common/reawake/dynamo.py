@@ -27,10 +27,10 @@ def storable_number(number: int | float) -> bool:
     if isinstance(number, float) and (number != number or number in (float("inf"), float("-inf"))):
         return False
     try:
-        DYNAMODB_CONTEXT.create_decimal(_to_dynamo(number))
+        exact = DYNAMODB_CONTEXT.create_decimal(_to_dynamo(number))
     except (DecimalException, ValueError):
         return False
-    return True
+    return not exact or -130 <= exact.adjusted() <= 125  # boto3's context lets 1E-131 and 1E+126 through
 
 
 def serialize(item: dict[str, Any]) -> dict[str, Any]:
