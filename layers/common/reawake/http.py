@@ -109,7 +109,7 @@ class Operation:
 class Router:
     """Dispatches on API Gateway's routeKey ("POST /v1/events"). Requests the gateway hands to the
     ``fallback`` route (a known path with another method, an unknown path) get what HTTP asks for:
-    HEAD answered as GET without a body, OPTIONS with ``Allow``, another method 405 with ``Allow``,
+    HEAD answered as GET (the HTTP layer drops the body), OPTIONS with ``Allow``, another method 405 with ``Allow``,
     an unknown path 404. HEAD reaches a handler with ``request.method == "HEAD"``: it must not write."""
 
     def __init__(self, fallback: str) -> None:
@@ -153,10 +153,9 @@ class Router:
             op = found[request.method]
             return op.handler(replace(request, path_params=op.match(request.path) or {}))
         allow = {"allow": ", ".join(methods)}
-        if request.method == "HEAD" and "GET" in found:
+        if request.method == "HEAD" and "GET" in found:  # GET's answer; the HTTP layer sends only its headers
             get = found["GET"]
-            response = get.handler(replace(request, path_params=get.match(request.path) or {}))
-            return replace(response, body=b"" if isinstance(response.body, bytes) else "")
+            return get.handler(replace(request, path_params=get.match(request.path) or {}))
         if request.method == "OPTIONS":
             return Response(204, b"", "text/plain; charset=utf-8", allow)
         return Response(405, json.dumps({"error": {"code": "method_not_allowed", "message": (
