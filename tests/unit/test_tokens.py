@@ -113,7 +113,11 @@ def test_non_ascii_or_odd_characters_are_refused(text: str) -> None:
         verify(text, KEY, Purpose.CLICK, NOW)
 
 
-@given(st.text(max_size=3000) | st.from_regex(r"\A[A-Za-z0-9_-]{1,400}\.[A-Za-z0-9_-]{1,40}\Z"))
+@given(
+    st.text(max_size=3000)
+    | st.builds("{}.{}".format, st.text(max_size=200), st.text(max_size=40))  # the shape of a token, any characters
+    | st.from_regex(r"\A[A-Za-z0-9_-]{1,400}\.[A-Za-z0-9_-]{1,40}\Z")
+)
 @settings(max_examples=300)
 def test_any_string_is_refused_with_a_token_error(text: str) -> None:
     with pytest.raises(TokenError):
