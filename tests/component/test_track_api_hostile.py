@@ -28,7 +28,7 @@ from tests.component.test_track_api import (
 )
 from tests.conftest import SITE
 
-FIXTURE_OK = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FIXTURE_OK = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def token_routes(api: Api, token: str) -> dict[str, tuple[int, dict[str, str], bytes]]:
