@@ -109,8 +109,9 @@ class Operation:
 class Router:
     """Dispatches on API Gateway's routeKey ("POST /v1/events"). Requests the gateway hands to the
     ``fallback`` route (a known path with another method, an unknown path) get what HTTP asks for:
-    HEAD answered as GET (the HTTP layer drops the body), OPTIONS with ``Allow``, another method 405 with ``Allow``,
-    an unknown path 404. HEAD reaches a handler with ``request.method == "HEAD"``: it must not write."""
+    HEAD answered as GET (the HTTP layer drops the body), OPTIONS with ``Allow``, another method 405
+    with ``Allow``, an unknown path 404. HEAD reaches a GET handler with ``request.method == "HEAD"``:
+    it must not write."""
 
     def __init__(self, fallback: str) -> None:
         self.fallback = fallback
@@ -158,5 +159,5 @@ class Router:
             return get.handler(replace(request, path_params=get.match(request.path) or {}))
         if request.method == "OPTIONS":
             return Response(204, b"", "text/plain; charset=utf-8", allow)
-        return Response(405, json.dumps({"error": {"code": "method_not_allowed", "message": (
-            f"{request.method or 'this method'} is not allowed here; allowed: {allow['allow']}")}}), headers=allow)
+        message = f"{request.method[:20] or 'this method'} is not allowed here; allowed: {allow['allow']}"
+        return json_response(405, {"error": {"code": "method_not_allowed", "message": message}}, allow)
