@@ -1,7 +1,9 @@
 """The HTTP API on loopback, behaving like API Gateway HTTP API in front of the real handlers.
 
 What API Gateway does before and after the integration, and this does too:
-- routes from the template's ``HttpApi`` events; an unknown route is 404 ``{"message":"Not Found"}``;
+- routes from the template's ``HttpApi`` events, matched in API Gateway's order (path and method, then
+  ``ANY``, then a greedy ``{proxy+}``), for any method (HEAD is not GET; TRACE is not http.server's 501);
+  a request no route takes is 404 ``{"message":"Not Found"}``;
 - the HttpApi's ``CorsConfiguration``: OPTIONS preflights answered by the gateway itself (204),
   ``access-control-*`` headers only for an allowed origin, CORS headers from the function ignored;
 - payloads over 10 MB refused with 413 before the function runs;
