@@ -56,6 +56,19 @@ COMMON: dict[str, Any] = {
         "content": {"application/json": {"schema": {"$ref": SCHEMAS + "GatewayError"}}},
     },
 }
+# What a request that no operation takes is answered (the /v1 fallback route; see the description).
+OTHER_RESPONSES = {
+    "MethodNotAllowed": {
+        "description": "405: a method this path does not take; `Allow` lists the ones it does",
+        "headers": {"Allow": {"required": True, "schema": {"type": "string"}}},
+        "content": {"application/json": {"schema": {"$ref": SCHEMAS + "Error"}}},
+    },
+    "NotFound": {
+        "description": "404: no such path",
+        "content": {"application/json": {"schema": {"anyOf": [
+            {"$ref": SCHEMAS + "Error"}, {"$ref": SCHEMAS + "GatewayError"}]}}},
+    },
+}
 # A body over API Gateway's 10 MB is refused by the gateway itself; one over 64 KB by the function.
 TOO_LARGE_SCHEMA = {"anyOf": [{"$ref": SCHEMAS + "Error"}, {"$ref": SCHEMAS + "GatewayError"}]}
 DESCRIPTION = """Events from the website (t.js and a pixel), email links (click, open, unsubscribe) and
@@ -88,6 +101,7 @@ def document(router: Router) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas,
+            "responses": OTHER_RESPONSES,
             "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}},
         },
     }
