@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 MAX_TOKEN_LENGTH = 2048
-MAX_FIELD_LENGTH = 256
+MAX_FIELD_LENGTH = 512  # a lead id, a message id (<sequence>:<step>:<lead>:<ms>): far below
 MAX_EXPIRY = 10**11  # epoch seconds, year 5138: later is not an expiry anyone signed
 _SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")  # base64url "." base64url, ASCII only
 
