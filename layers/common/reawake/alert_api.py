@@ -44,6 +44,7 @@ def alert_settings() -> alerts.AlertSettings:
         topic_arn=env.get("ALERT_TOPIC_ARN", ""),
         scanner_seconds=float(env.get("SCANNER_CLICK_SECONDS", "10")),
         click_settle_ms=int(env.get("ALERT_CLICK_SETTLE_MS", "2000")),
+        site_origins=get_settings().site_origins,
     )
 
 
