@@ -31,7 +31,7 @@ def test_schemathesis_finds_no_failure_in_any_check(local_stack: RunningStack, t
          "--checks", "all", "--max-time", str(BUDGET_S), "--workers", "2", "--seed", "9",
          "--header", f"x-api-key: {api_key}", "--request-timeout", "20",
          "--report", "json", "--report-json-path", str(report)],
-        capture_output=True, text=True, timeout=BUDGET_S + 120,
+        capture_output=True, text=True, timeout=BUDGET_S + 120, cwd=tmp_path,  # its cache stays out of the repo
         env={"PATH": str(st.parent), "NO_COLOR": "1", "HOME": str(tmp_path),  # no proxy settings: loopback only
              "PYTHONPATH": str(ROOT), "SCHEMATHESIS_HOOKS": "tests.stack.fuzz_hooks",
              "REAWAKE_FUZZ_SITE": local_stack.site_url},
