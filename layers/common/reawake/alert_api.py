@@ -71,6 +71,8 @@ def event_of(record: dict[str, Any]) -> Event | None:
     image = (record.get("dynamodb") or {}).get("NewImage")
     if not image or "sk" not in image or not str(image["sk"].get("S", "")).startswith("EV#"):
         return None
+    if "moved_from" in image:  # copied by `reawake migrate lead-ids`: not news
+        return None
     event = event_from_item(image)
     if not event.revisit or not event.lead_id:
         return None

@@ -409,11 +409,12 @@ def handle_feedback(event: dict[str, Any]) -> dict[str, Any]:
             counts["skipped"] += 1
             continue
         for item in feedback.feedback_of(notification, now_ms()):
-            if tracking.suppress(store(), settings, item.event.lead_id or "", item.event, item.suppress, now_ms()):
+            lead_id = store().lead_id_of(item.email) or ""
+            if lead_id and tracking.suppress(store(), settings, lead_id, item.event, item.suppress, now_ms()):
                 counts["recorded"] += 1
                 counts["suppressed"] += item.suppress is not None
                 if item.suppress:
-                    logger.info("lead suppressed", extra={"lead_id": item.event.lead_id, "reason": item.suppress})
+                    logger.info("lead suppressed", extra={"lead_id": lead_id, "reason": item.suppress})
             else:
                 counts["skipped"] += 1  # mail to an address that is not (or no longer) a lead
     logger.info("feedback processed", extra=counts)
