@@ -178,9 +178,9 @@ def test_unknown_paths_are_404_and_other_methods_405_with_allow(local_stack: Run
 
 
 def test_head_of_a_click_link_records_nothing(local_stack: RunningStack) -> None:
-    lead_id = lead_id_for("head-check@example.co.jp")
     assert identify(local_stack, new_id(), email="head-check@example.co.jp")[0] == 200
     store = local_stack.store()
+    lead_id = store.lead_id_of("head-check@example.co.jp") or ""
     token = click_token(local_stack, lead_id, local_stack.site_url + "/", local_stack.signing_key())
     url = f"{local_stack.api_url}/v1/click/{token}"
     status, headers, body = http("HEAD", url)
