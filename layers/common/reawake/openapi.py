@@ -49,6 +49,11 @@ CONTENT: dict[str | None, dict[str, Any]] = {
     "js": {"content": {"application/javascript": {"schema": {"type": "string"}}}},
     "redirect": {"headers": {"Location": {"required": True, "schema": {"type": "string"}}, **NO_STORE}},
 }
+EXAMPLES = {
+    "POST /v1/events": {"events": [{
+        "id": "0f8e2c4a9b7d4e1f", "type": "page_view", "ts": 1796083200000, "visitor_id": "a41c09d2e7f3b685",
+        "url": "https://www.example.co.jp/pricing", "props": {"topic": "pricing", "title": "料金", "n": 3}}]},
+}
 # What any route may answer besides its own statuses: the gateway's and the runtime's.
 COMMON: dict[str, Any] = {
     "500": {
@@ -117,7 +122,7 @@ def operation(op: Operation, body_schema: dict[str, Any] | None) -> dict[str, An
     if parameters:
         out["parameters"] = parameters
     if body_schema is not None:
-        media = {"schema": body_schema}
+        media = {"schema": body_schema, **({"example": EXAMPLES[op.key]} if op.key in EXAMPLES else {})}
         out["requestBody"] = {"required": True, "content": {"application/json": media, "text/plain": media}}
     elif op.body == "form":
         out["requestBody"] = {
