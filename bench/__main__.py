@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["track_cost", "cold_start", "mail", "stepmail", "alerts", "segments", "urls", "local_stack",
-              "local_threads"]
+BENCHMARKS = ["track_cost", "cold_start", "mail", "stepmail", "alerts", "segments", "urls", "report",
+              "local_stack", "local_threads"]
 
 
 def main(names: list[str]) -> None:
