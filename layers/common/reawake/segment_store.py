@@ -78,7 +78,7 @@ class SegmentStore(TableAdapter):
             raise CommitConflict(set(), True) from exc
 
     def _membership_update(self, change: MembershipChange) -> dict[str, Any]:
-        """The profile's memberships, dormancy and pending approaches, on condition that the lead
+        """The profile's memberships, dormancy, pending approaches and report marks, on condition that the lead
         is still at the version read: an update, so the run never writes back (or even reads) the
         rest of the item (aggregates, history) and its cost does not grow with the lead's events."""
         after = change.after
@@ -96,6 +96,11 @@ class SegmentStore(TableAdapter):
             values[":pending"] = value(after.pending_approaches)
         else:
             removes.append("#pending")
+        if after.report:
+            sets.append("#report = :report")
+            values[":report"] = value(after.report)
+        else:
+            removes.append("#report")
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         return {
             "TableName": self.table,
@@ -103,7 +108,7 @@ class SegmentStore(TableAdapter):
             "UpdateExpression": expression,
             "ConditionExpression": "#version = :read",
             "ExpressionAttributeNames": {"#segments": "segments", "#version": "version", "#dormant": "dormant_since",
-                                         "#pending": "pending_approaches"},
+                                         "#pending": "pending_approaches", "#report": "report"},
             "ExpressionAttributeValues": values,
         }
 

@@ -347,7 +347,7 @@ class Scheduler:
         with self.clock.changed:
             self.clock.changed.notify_all()
         if self._thread is not None:
-            self._thread.join(timeout=2)
+            self._thread.join(timeout=1)
 
     def describe(self) -> list[dict[str, Any]]:
         with self._lock:

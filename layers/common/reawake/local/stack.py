@@ -89,6 +89,7 @@ class Emulator:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
         self.endpoint_url = ""
+        self.reset_on_stop = True
 
     def start(self) -> None:
         self._server.start()
@@ -97,10 +98,14 @@ class Emulator:
 
     def stop(self) -> None:
         # moto's backends and config are process-wide: empty them so a later stack (or mock_aws) in
-        # this process starts clean.
+        # this process starts clean (not when the process ends next: dropping a large table's
+        # objects takes seconds).
         from reawake.local import moto_patches
 
         moto_patches.route_lambda(None)
+        if not self.reset_on_stop:
+            self._server.stop()
+            return
         try:
             off = json.dumps({"stepfunctions": {"execute_state_machine": False}}).encode()
             config = urllib.request.Request(f"{self.endpoint_url}/moto-api/config", data=off,  # noqa: S310
@@ -128,7 +133,8 @@ class LocalStack:
         mail is written (default: ``outbox/`` beside stack.json). state_file: where the state is
         saved at stop and restored from at start (None: memory only); a restored clock resumes
         unless clock_start is given. save_in_background: save from a forked process at stop, so
-        the caller can exit at once (`reawake local`; the next start waits for it)."""
+        the caller can exit at once (`reawake local`; the next start waits for it); the emulator's
+        process-wide backends are then left as they are."""
         self.api_port = api_port
         self.site_port = site_port
         self.load_samples = load_samples
@@ -293,6 +299,8 @@ class LocalStack:
         environment back."""
         while len(self.services) > 1 or (self.services and not isinstance(self.services[0], Emulator)):
             self._stop_service(self.services.pop())
+        if self.save_in_background and self.services and isinstance(self.services[0], Emulator):
+            self.services[0].reset_on_stop = False  # the process ends next
         if self._up and self.state_file is not None:
             began = time.perf_counter()
             try:

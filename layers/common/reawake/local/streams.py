@@ -230,7 +230,7 @@ class StreamConsumer:
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=2)  # a daemon: a handler still busy is left behind (bounded stop)
+            self._thread.join(timeout=1)  # a daemon: a handler still busy is left behind (bounded stop)
 
     def _open(self, mapping: StreamMapping) -> None:
         streams = self.clients("dynamodbstreams")

@@ -26,11 +26,12 @@ from reawake.segments.model import (
 
 Path = tuple[str, ...]
 
-# What the run itself reads and writes back by update: who the lead is, its memberships and the
-# version the membership update is conditional on.
+# What the run itself reads and writes back by update: who the lead is, its memberships, the
+# report's marks (reawake.reports.counters.on_membership) and the version the update is
+# conditional on.
 RUN_PATHS: tuple[Path, ...] = (
     ("lead_id",), ("email",), ("registered_at",), ("segments",), ("dormant_since",), ("version",),
-    ("pending_approaches",),
+    ("pending_approaches",), ("report",),
 )
 MAX_NESTED = 100  # beyond this many map keys, read the whole maps (DynamoDB's expression size limits)
 
