@@ -33,7 +33,7 @@ from reawake.local.template import function_environment, load_template
 from reawake.settings import get_settings
 from reawake.stepmail_store import StepmailStore
 from reawake.store import Store
-from tests.conftest import SITE
+from tests.conftest import SITE, LambdaContext, load_function
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -131,7 +131,14 @@ def enrolled(lead: Lead, now: Now, sequence: str = WEBINAR, starts: Starts | Non
 
 
 def call(action: str, payload: dict[str, Any]) -> dict[str, Any]:
-    return stepmail_api.handle({"action": action, "input": payload})
+    """The state machine's task: the step-mail function's handler, under its own role."""
+    global _app
+    _app = _app or load_function("stepmail")
+    result: dict[str, Any] = _app.handler({"action": action, "input": payload}, LambdaContext())
+    return result
+
+
+_app: Any = None
 
 
 def run_until(payload: dict[str, Any], now: Now, until_ms: int | None = None) -> dict[str, Any]:
@@ -288,11 +295,12 @@ def test_a_crash_after_the_send_does_not_send_again(env: Now, monkeypatch: pytes
     assert result["action"] == "wait" and result["step"] == 1
 
 
-def test_ses_throttling_releases_the_claim_and_the_retry_sends_once(env: Now,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ses_throttling_releases_the_claim_and_the_retry_sends_once(env: Now, monkeypatch: pytest.MonkeyPatch,
+                                                                    metrics_emitted: Any) -> None:
     lead = new_lead(env)
     plan = call("plan", enrolled(lead, env))
     env.at_least(plan["wait_until"])
+    metrics_emitted()
     mailer = stepmail_api.engine().mailer
     client = mailer.client  # type: ignore[attr-defined]
     error = {"Error": {"Code": "TooManyRequestsException", "Message": "Maximum sending rate exceeded."},
@@ -300,6 +308,7 @@ def test_ses_throttling_releases_the_claim_and_the_retry_sends_once(env: Now,
     monkeypatch.setattr(client, "send_email", lambda **kw: (_ for _ in ()).throw(ClientError(error, "SendEmail")))
     with pytest.raises(Throttled):
         call("send", plan)
+    assert metrics_emitted() == {"MailsDeferred": 1}
     message_id = f"{WEBINAR}:0:{lead.lead_id}:{plan['enrolled_at']}"
     assert StepmailStore(store()).get_claim(lead.lead_id, message_id) is None, "the claim is released"
     current = store().get_lead(lead.lead_id)
@@ -310,6 +319,7 @@ def test_ses_throttling_releases_the_claim_and_the_retry_sends_once(env: Now,
     assert len(sent_messages(lead.email)) == 1 and result["step"] == 1
     claim = StepmailStore(store()).get_claim(lead.lead_id, message_id)
     assert claim is not None and claim.status == "sent" and claim.ses_message_id
+    assert metrics_emitted() == {"MailsSent": 1}
 
 
 def test_the_frequency_cap_defers_a_third_mail_across_sequences(env: Now) -> None:

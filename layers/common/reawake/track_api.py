@@ -28,6 +28,7 @@ from reawake.events import (
 )
 from reawake.http import Request, Response, Router, error_response, json_response
 from reawake.normalize import normalize_email
+from reawake.observability import count
 from reawake.scoring import ScoringConfig
 from reawake.settings import Settings, get_settings
 from reawake.store import Store
@@ -44,6 +45,7 @@ GIF = (
 )
 NO_STORE = {"cache-control": "no-store, max-age=0"}
 IDENTIFY_PARAM = "rw_id"
+FEEDBACK_METRICS = {"email_bounce": "Bounces", "email_complaint": "Complaints"}
 
 
 def now_ms() -> int:
@@ -71,6 +73,14 @@ def scoring() -> ScoringConfig | None:
 
 def signing_key(settings: Settings) -> bytes:
     return str(secret_json(settings.signing_secret_arn)["signing_key"]).encode("utf-8")
+
+
+def counted(result: tracking.Recorded) -> tracking.Recorded:
+    """The business metrics of stored events (reawake.observability)."""
+    count("EventsAccepted", result.accepted)
+    count("EventsDuplicate", result.duplicates)
+    count("Revisits", result.revisits)
+    return result
 
 
 def gif() -> Response:
@@ -146,6 +156,8 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
         response = bad.response
     except tracking.InvalidInput as exc:
         response = error_response(400, exc.code, exc.message, exc.field)
+    if 400 <= response.status < 500 and response.status != 401:
+        count("EventsRejected")  # a request refused for its input: nothing stored
     return response.to_proxy()
 
 
@@ -160,7 +172,7 @@ def post_events(request: Request) -> Response:
     batch = parse(EventBatchIn, request, wrap_list_as="events")
     events = tracking.browser_events(batch.events, settings, now_ms(), user_agent=request.user_agent,
                                      skew_ms=clock.skew_ms())
-    result = tracking.record(store(), settings, with_purpose(events, request), now_ms(), scoring())
+    result = counted(tracking.record(store(), settings, with_purpose(events, request), now_ms(), scoring()))
     logger.info(
         "events recorded",
         extra={"accepted": result.accepted, "duplicates": result.duplicates, "revisits": result.revisits},
@@ -221,8 +233,9 @@ def get_pixel(request: Request) -> Response:
         )
         events = tracking.browser_events([item], settings, now, source="pixel", user_agent=request.user_agent,
                                          skew_ms=clock.skew_ms())
-        tracking.record(store(), settings, with_purpose(events, request), now, scoring())
+        counted(tracking.record(store(), settings, with_purpose(events, request), now, scoring()))
     except (ValueError, tracking.InvalidInput) as exc:  # ValidationError is a ValueError
+        count("EventsRejected")
         logger.info("pixel ignored", extra={"reason": type(exc).__name__})
     return gif()
 
@@ -272,7 +285,7 @@ def get_click(request: Request) -> Response:
         logger.warning("click target off the configured sites", extra={"lead_id": token.lead_id})
         return redirect(fallback) if fallback else error_response(400, "bad_target", "this link is not valid")
     event = tracking.email_event("email_click", token, now, url=target, user_agent=request.user_agent)
-    tracking.record(store(), settings, with_purpose([event], request), now, scoring())
+    counted(tracking.record(store(), settings, with_purpose([event], request), now, scoring()))
     return redirect(with_identify(target, tracking.identify_token(token.lead_id, key, now)))
 
 
@@ -285,7 +298,7 @@ def get_open(request: Request) -> Response:
         try:
             token = verify(name[:-4], signing_key(settings), Purpose.OPEN, now // 1000)
             event = tracking.email_event("email_open", token, now, user_agent=request.user_agent)
-            tracking.record(store(), settings, [event], now, scoring())
+            counted(tracking.record(store(), settings, [event], now, scoring()))
         except TokenError as exc:
             logger.info("open token refused", extra={"reason": exc.reason})
     return gif()
@@ -333,6 +346,7 @@ def post_unsubscribe(request: Request) -> Response:
     lead_id = unsubscribe_lead(request)
     if lead_id is None or not tracking.unsubscribe(store(), get_settings(), lead_id, now_ms(), via="link"):
         return page(400, "リンクが無効です", "この配信停止リンクは無効です。メールに記載の連絡先までご連絡ください。")
+    count("Unsubscribes")
     logger.info("lead unsubscribed", extra={"lead_id": lead_id})
     return page(200, "配信を停止しました", "今後、このアドレスへのご案内メールはお送りしません。")
 
@@ -350,7 +364,7 @@ def post_activities(request: Request) -> Response:
     batch = parse(ActivityBatchIn, request, wrap_list_as="activities")
     now = now_ms()
     pairs = tracking.activity_events(batch.activities, now)
-    result = tracking.record_activities(store(), settings, pairs, now, scoring())
+    result = counted(tracking.record_activities(store(), settings, pairs, now, scoring()))
     logger.info("activities recorded", extra={"accepted": result.accepted, "duplicates": result.duplicates})
     return json_response(202, {"accepted": result.accepted, "duplicates": result.duplicates})
 
@@ -381,6 +395,8 @@ def handle_feedback(event: dict[str, Any]) -> dict[str, Any]:
             if tracking.suppress(store(), settings, item.event.lead_id or "", item.event, item.suppress, now_ms()):
                 counts["recorded"] += 1
                 counts["suppressed"] += item.suppress is not None
+                if item.event.kind in FEEDBACK_METRICS:
+                    count(FEEDBACK_METRICS[item.event.kind])
                 if item.suppress:
                     logger.info("lead suppressed", extra={"lead_id": item.event.lead_id, "reason": item.suppress})
             else:
