@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from reawake.local import iam
+from reawake.local.connect import reset_caches
 from reawake.local.template import Created, load_template
 
 Api = Any
@@ -45,6 +46,7 @@ def test_a_grant_missing_from_the_track_role_fails_the_request(api: Api, enforce
     assert status == 401, "with its role as in template.yaml, Track reads the API key (and refuses this one)"
 
     enforcer = enforcer_of(role_without("TrackFunction", "ActivityApiKeySecret"))
+    reset_caches()  # deployed anew: a fresh container, nothing cached
     with pytest.raises(ClientError, match="AccessDenied"):
         api("POST", "/v1/activities", {"activities": []}, headers={"x-api-key": "wrong"})
     assert [(d.function, d.action, d.resource) for d in enforcer.denials] == [
