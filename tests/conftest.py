@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 
+@cache
 def function_logical_id(name: str) -> str:
     """The template's function whose code is functions/<name>/."""
     from reawake.local.template import load_template, resources_of
