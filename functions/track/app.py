@@ -2,13 +2,13 @@
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
+from reawake.logs import function_logger
 from reawake.observability import metrics, tracer
 from reawake.track_api import handle
 
-logger = Logger()
+logger = function_logger()  # masks email addresses in every line
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
