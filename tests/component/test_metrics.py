@@ -50,3 +50,16 @@ def test_unsubscribes_bounces_and_complaints(api: Any, metrics_emitted: Metrics)
     load_function("track").handler(sns(bounce("Permanent"), complaint, delivery), LambdaContext())
     found = metrics_emitted()
     assert (found.get("Unsubscribes"), found.get("Bounces"), found.get("Complaints")) == (1, 1, 1)
+
+
+def test_the_track_functions_log_lines_carry_api_gateways_request_id(aws: Any) -> None:
+    from reawake.local.apigw import http_event, match, routes_of
+    from reawake.local.template import load_template
+
+    route, params = match(routes_of(load_template()), "POST", "/v1/events") or (None, {})
+    assert route is not None
+    request = http_event(route, params, "POST", "/v1/events", {"content-type": "application/json"}, b"[]")
+    app = load_function("track")
+    assert app.logger.get_correlation_id() is None, "control: none before a request"
+    app.handler(request, LambdaContext())
+    assert app.logger.get_correlation_id() == request["requestContext"]["requestId"]
