@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -134,3 +135,25 @@ def test_the_component_tests_run_handlers_as_their_function(api: Api) -> None:
     enforcer = iam._installed[-1]
     assert api("POST", "/v1/activities", {"activities": []}, headers={"x-api-key": "wrong"})[0] == 401
     assert ("secretsmanager:GetSecretValue", os.environ["API_KEY_SECRET_ARN"]) in enforcer.calls["TrackFunction"]
+
+
+def test_the_local_stacks_lambda_runner_runs_each_function_under_its_role(aws: Created, enforcer_of: Any) -> None:
+    """The path the local stack takes (HTTP gateway, Step Functions tasks, stream consumer)."""
+    from reawake.local.apigw import http_event, match, routes_of
+    from reawake.local.lambdas import Functions
+
+    template = load_template()
+    functions = Functions(template)
+    route, params = match(routes_of(template), "POST", "/v1/activities") or (None, {})
+    assert route is not None
+    request = http_event(route, params, "POST", "/v1/activities",
+                         {"content-type": "application/json", "x-api-key": "wrong"}, b'{"activities": []}')
+    name = functions.function_name("TrackFunction")
+    payload, errored, _ = functions.invoke_result(name, request)
+    assert not errored and json.loads(payload)["statusCode"] == 401, "control: its role reads the key"
+
+    enforcer = enforcer_of(role_without("TrackFunction", "ActivityApiKeySecret"))
+    reset_caches()
+    payload, errored, _ = functions.invoke_result(name, request)
+    assert errored and json.loads(payload)["errorType"] == "ClientError"
+    assert [(d.function, d.action) for d in enforcer.denials] == [("TrackFunction", "secretsmanager:GetSecretValue")]
