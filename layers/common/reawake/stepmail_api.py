@@ -42,6 +42,7 @@ logger = Logger(child=True)
 
 SLOT_BUCKET_ENV = "SEND_SLOT_BUCKET"
 SLOT_LIMIT_ENV = "SEND_SLOT_LIMIT"
+SLOT_CONCURRENCY_ENV = "SEND_SLOT_CONCURRENCY"
 FAILURE_QUEUE_ENV = "STEPMAIL_FAILURE_QUEUE_URL"
 DEFAULT_SLOT_LIMIT = 5000
 API_URL_ENV = "PUBLIC_API_URL"
@@ -212,7 +213,8 @@ def collect_slot(payload: dict[str, Any]) -> dict[str, Any]:
     now = int(body.now.timestamp() * 1000) if body.now is not None else clock.now_ms()
     limit = int(os.environ.get(SLOT_LIMIT_ENV) or DEFAULT_SLOT_LIMIT)
     batches = collect(store(), now, limit)
-    result: dict[str, Any] = {"now": now, "batches": len(batches), "enrollments": sum(map(len, batches))}
+    result: dict[str, Any] = {"now": now, "batches": len(batches), "enrollments": sum(map(len, batches)),
+                              "concurrency": int(os.environ.get(SLOT_CONCURRENCY_ENV) or 4)}
     if batches:
         from reawake.aws import client
 

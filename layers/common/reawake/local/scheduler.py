@@ -10,7 +10,13 @@ stack clock.
   the domain's now is the scheduled moment however late or fast the local clock runs.
 
 Local behaviour where AWS has more to say (see docs/decisions.md):
-- a clock jump past several fire times fires once, for the latest of them (no backlog);
+- a clock jump past several fire times fires once, for the latest of them (no backlog) — except a
+  schedule with a *work probe* (the send slots): it plays its fire times in order, one run after
+  the other, so a 14-day jump sends every step at its own slot. The probe says when the earliest
+  work is due; fire times before it would find nothing to do and are passed over (on AWS they
+  run and end at once), so a jump costs one run per slot that has work, not one per slot;
+- schedules fire in time order: while a probed schedule is still playing earlier slots, the
+  others wait for it;
 - a schedule whose previous execution is still running waits for it, then fires once;
 - a wall time that does not exist (DST gap) fires shifted forward by the gap, an ambiguous one at
   its first occurrence (fold=0); ``rate`` counts from the stack's start;
@@ -317,16 +323,22 @@ class _State:
     last: datetime | None = None
 
 
+#: (until) -> when the earliest work due at or before ``until`` is due, or None (nothing due).
+WorkProbe = Callable[[datetime], datetime | None]
+BUSY_POLL_S = 0.02
+
+
 class Scheduler:
     """Fires the enabled schedules on the clock, from a daemon thread."""
 
     name = "scheduler"
 
     def __init__(self, schedules: list[Schedule], clock: Clock, target: Target,
-                 report: Callable[[str], None] = print) -> None:
+                 report: Callable[[str], None] = print, probes: dict[str, WorkProbe] | None = None) -> None:
         self.clock = clock
         self.target = target
         self.report = report
+        self.probes = dict(probes or {})
         self.on_fire: list[Callable[[], None]] = []
         started = clock.now()
         self._states = [
@@ -373,18 +385,28 @@ class Scheduler:
             self.clock.sleep_until(min(pending).timestamp(), lambda: not self._stop.is_set())
             if self._stop.is_set():
                 return
-            for state in self._states:
+            busy = False
+            for state in sorted(self._states, key=lambda s: s.next or datetime.max.replace(tzinfo=UTC)):
                 try:
-                    self._maybe_fire(state)
+                    busy = self._maybe_fire(state)
                 except Exception:
                     log.exception("schedule %s failed to fire", state.schedule.name)
+                if busy:
+                    break  # later fire times wait until the catch-up has reached them
+            if busy:
+                self._stop.wait(BUSY_POLL_S)
 
-    def _maybe_fire(self, state: _State) -> None:
+    def _maybe_fire(self, state: _State) -> bool:
+        """Fire the state's schedule if it is due; True while it is playing fire times in order
+        (a probed schedule behind the clock) so that later ones wait."""
         now = self.clock.now()
         if state.next is None or state.next > now:
-            return
+            return False
+        probe = self.probes.get(state.schedule.name)
         if state.handle is not None and self.target.running(state.handle):
-            return  # fires once the previous one is done (coalesced)
+            return probe is not None  # fires once the previous one is done (coalesced)
+        if probe is not None:
+            return self._catch_up(state, probe, now)
         due, skipped = state.next, 0
         while (later := state.schedule.next_after(due)) is not None and later <= now:
             due, skipped = later, skipped + 1
@@ -399,6 +421,29 @@ class Scheduler:
                     f"next / 次回 {upcoming}")
         for listener in self.on_fire:
             listener()
+        return False
+
+    def _catch_up(self, state: _State, probe: WorkProbe, now: datetime) -> bool:
+        """The next fire time, in order, at or after the earliest work due; nothing due: none."""
+        assert state.next is not None
+        work = probe(now)
+        if work is None:
+            with self._lock:
+                state.next = state.schedule.next_after(now)
+            return False
+        moment = state.next if work <= state.next else state.schedule.next_after(work - timedelta(microseconds=1))
+        if moment is None or moment > now:
+            with self._lock:
+                state.next = moment
+            return False
+        handle = self.target.start(state.schedule, moment)
+        with self._lock:
+            state.handle, state.last, state.fired = handle, moment, state.fired + 1
+            state.next = state.schedule.next_after(moment)
+        self.report(f"[schedule] {state.schedule.name} fired for {_show(moment, state.schedule.tz)}")
+        for listener in self.on_fire:
+            listener()
+        return True
 
 
 def replace_origin(schedule: Schedule, origin: datetime) -> Schedule:
