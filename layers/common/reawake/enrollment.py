@@ -303,9 +303,19 @@ class Engine:
                 self._plan(enrollment, now + 1, now)
                 return outcome
             record_at = self.send_once(lead, sequence, decision, settings, now)
-            if record_at is not None:
-                self._record(enrollment, advanced(enrollment.state(), decision, record_at), now)
-                outcome = "sent"
+            if record_at is None:
+                continue  # the lead changed under us: read it again
+            outcome = "sent"
+            state = advanced(enrollment.state(), decision, record_at)
+            after = replace(lead, mail_log={**lead.mail_log, decision.message_id: record_at})
+            following = decide(sequence, state, after, MailHistory(sent=dict(after.mail_log)), now, settings,
+                               self.scoring())
+            if isinstance(following, Send | Task) and not is_due(following, now):
+                # The usual case: the sent step and the next due time in one write.
+                self.store.save_progress(replace(enrollment, steps=state.steps, due_at=next_due(following, now),
+                                                 attempts=0, error=None, updated_at=now), enrollment.next_step)
+                return outcome
+            self._record(enrollment, state, now)
         raise TransientError("the enrollment kept changing; trying again later")
 
     def retry_later(self, lead_id: str, sequence_id: str, now: int, error: str,
