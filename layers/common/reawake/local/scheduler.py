@@ -321,6 +321,7 @@ class _State:
     handle: Any = None
     fired: int = 0
     last: datetime | None = None
+    pending: datetime | None = None  # a probed schedule's next fire time, waiting for the others
 
 
 #: (until) -> when the earliest work due at or before ``until`` is due, or None (nothing due).
@@ -385,28 +386,50 @@ class Scheduler:
             self.clock.sleep_until(min(pending).timestamp(), lambda: not self._stop.is_set())
             if self._stop.is_set():
                 return
-            busy = False
-            for state in sorted(self._states, key=lambda s: s.next or datetime.max.replace(tzinfo=UTC)):
-                try:
-                    busy = self._maybe_fire(state)
-                except Exception:
-                    log.exception("schedule %s failed to fire", state.schedule.name)
-                if busy:
-                    break  # later fire times wait until the catch-up has reached them
+            try:
+                busy = self._tick(self.clock.now())
+            except Exception:
+                log.exception("the scheduler's tick failed")
+                busy = True
             if busy:
                 self._stop.wait(BUSY_POLL_S)
 
-    def _maybe_fire(self, state: _State) -> bool:
-        """Fire the state's schedule if it is due; True while it is playing fire times in order
-        (a probed schedule behind the clock) so that later ones wait."""
-        now = self.clock.now()
-        if state.next is None or state.next > now:
-            return False
-        probe = self.probes.get(state.schedule.name)
-        if state.handle is not None and self.target.running(state.handle):
-            return probe is not None  # fires once the previous one is done (coalesced)
-        if probe is not None:
-            return self._catch_up(state, probe, now)
+    def _running(self, state: _State) -> bool:
+        return state.handle is not None and bool(self.target.running(state.handle))
+
+    def _tick(self, now: datetime) -> bool:
+        """Fire what is due, in time order; True while a probed schedule is playing earlier fire
+        times (the loop comes back at once instead of sleeping)."""
+        probed = [s for s in self._states if s.schedule.name in self.probes]
+        plain = [s for s in self._states if s.schedule.name not in self.probes]
+        for state in probed:
+            if state.pending is None and not self._running(state):
+                state.pending = self._plan(state, self.probes[state.schedule.name], now)
+        # A probed schedule behind the clock sets the horizon: the others fire only up to it.
+        horizon = min([s.pending for s in probed if s.pending is not None]
+                      + [s.last for s in probed if s.last is not None and self._running(s)] + [now])
+        for state in plain:
+            try:
+                self._fire_latest(state, horizon)
+            except Exception:
+                log.exception("schedule %s failed to fire", state.schedule.name)
+        busy = False
+        for state in probed:
+            if state.pending is None:
+                busy = busy or self._running(state)
+                continue
+            if any(self._running(s) and s.last is not None and s.last <= state.pending for s in plain):
+                busy = True  # an earlier run of another schedule (e.g. the segment run) finishes first
+                continue
+            self._fire(state, state.pending)
+            state.pending = None
+            busy = True
+        return busy
+
+    def _fire_latest(self, state: _State, now: datetime) -> None:
+        """A plain schedule: fire once, for the latest fire time due by ``now``."""
+        if state.next is None or state.next > now or self._running(state):
+            return  # a running one fires once it is done (coalesced)
         due, skipped = state.next, 0
         while (later := state.schedule.next_after(due)) is not None and later <= now:
             due, skipped = later, skipped + 1
@@ -421,21 +444,25 @@ class Scheduler:
                     f"next / 次回 {upcoming}")
         for listener in self.on_fire:
             listener()
-        return False
 
-    def _catch_up(self, state: _State, probe: WorkProbe, now: datetime) -> bool:
-        """The next fire time, in order, at or after the earliest work due; nothing due: none."""
-        assert state.next is not None
+    def _plan(self, state: _State, probe: WorkProbe, now: datetime) -> datetime | None:
+        """A probed schedule: its next fire time, in order, at or after the earliest work due by
+        ``now`` (None: nothing to fire yet; ``next`` moves to the next fire time with work)."""
+        if state.next is None or state.next > now:
+            return None
         work = probe(now)
         if work is None:
             with self._lock:
                 state.next = state.schedule.next_after(now)
-            return False
+            return None
         moment = state.next if work <= state.next else state.schedule.next_after(work - timedelta(microseconds=1))
         if moment is None or moment > now:
             with self._lock:
                 state.next = moment
-            return False
+            return None
+        return moment
+
+    def _fire(self, state: _State, moment: datetime) -> None:
         handle = self.target.start(state.schedule, moment)
         with self._lock:
             state.handle, state.last, state.fired = handle, moment, state.fired + 1
@@ -443,7 +470,6 @@ class Scheduler:
         self.report(f"[schedule] {state.schedule.name} fired for {_show(moment, state.schedule.tz)}")
         for listener in self.on_fire:
             listener()
-        return True
 
 
 def replace_origin(schedule: Schedule, origin: datetime) -> Schedule:
