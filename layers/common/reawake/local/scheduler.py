@@ -402,12 +402,13 @@ class Scheduler:
         times (the loop comes back at once instead of sleeping)."""
         probed = [s for s in self._states if s.schedule.name in self.probes]
         plain = [s for s in self._states if s.schedule.name not in self.probes]
+        running = {s.schedule.name for s in probed if self._running(s)}  # once: a run may end meanwhile
         for state in probed:
-            if state.pending is None and not self._running(state):
+            if state.pending is None and state.schedule.name not in running:
                 state.pending = self._plan(state, self.probes[state.schedule.name], now)
         # A probed schedule behind the clock sets the horizon: the others fire only up to it.
         horizon = min([s.pending for s in probed if s.pending is not None]
-                      + [s.last for s in probed if s.last is not None and self._running(s)] + [now])
+                      + [s.last for s in probed if s.last is not None and s.schedule.name in running] + [now])
         for state in plain:
             try:
                 self._fire_latest(state, horizon)
@@ -416,7 +417,7 @@ class Scheduler:
         busy = False
         for state in probed:
             if state.pending is None:
-                busy = busy or self._running(state)
+                busy = busy or state.schedule.name in running
                 continue
             if any(self._running(s) and s.last is not None and s.last <= state.pending for s in plain):
                 busy = True  # an earlier run of another schedule (e.g. the segment run) finishes first
