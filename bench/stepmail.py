@@ -106,7 +106,7 @@ def running_engine() -> Iterator[dict[str, Any]]:
 def enroll_leads(engine: dict[str, Any], count: int, prefix: str, sequence: str = "webinar-invite") -> list[str]:
     """``count`` new leads enrolled at START (their first mail is due at SLOT); their emails."""
     from reawake.enrollment import ENROLLED, enroll
-    from reawake.leads import Lead, lead_id_for
+    from reawake.leads import Lead
     from reawake.settings import get_settings
     from reawake.stepmail_api import scoring, sequence_config
     from reawake.stepmail_store import StepmailStore
@@ -118,7 +118,8 @@ def enroll_leads(engine: dict[str, Any], count: int, prefix: str, sequence: str 
     emails = []
     for number in range(count):
         email = f"{prefix}{number}@example.co.jp"
-        lead = Lead(lead_id=lead_id_for(email), email=email, registered_at=now - 400 * 86_400_000, name="山田 太郎")
+        lead = Lead(lead_id=store.claim_lead_id(email), email=email, registered_at=now - 400 * 86_400_000,
+                    name="山田 太郎")
         store.save_lead(lead, None)
         outcome = enroll(stepmail, sequences, store.get_lead(lead.lead_id) or lead, sequence, None, now, now,
                          settings, scoring())

@@ -3,11 +3,10 @@ tasks of their dormant leads. All logic lives in reawake.calllist_api."""
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
 from reawake.calllist_api import handle
+from reawake.logs import function_logger
 
-logger = Logger()
+logger = function_logger()  # masks email addresses in every line
 
 
 @logger.inject_lambda_context(clear_state=True)

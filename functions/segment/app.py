@@ -2,11 +2,10 @@
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
+from reawake.logs import function_logger
 from reawake.segment_api import handle
 
-logger = Logger()
+logger = function_logger()  # masks email addresses in every line
 
 
 @logger.inject_lambda_context(clear_state=True)

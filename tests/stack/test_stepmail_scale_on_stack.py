@@ -18,7 +18,7 @@ import pytest
 
 from reawake.dynamo import serialize
 from reawake.enrollment import Enrollment
-from reawake.leads import Lead, lead_id_for
+from reawake.leads import Lead, new_lead_id
 from reawake.local.clock import advance_running, now_of
 from reawake.stepmail_store import enrollment_item
 from reawake.store import lead_to_item
@@ -43,7 +43,7 @@ def load(stack: RunningStack, now_ms: int) -> None:
     items: list[dict[str, Any]] = []
     for number in range(LEADS):
         email = f"scale{number}@example.co.jp"
-        lead = Lead(lead_id=lead_id_for(email), email=email, name="山田 太郎", registered_at=now_ms - 400 * 86_400_000,
+        lead = Lead(lead_id=new_lead_id(), email=email, name="山田 太郎", registered_at=now_ms - 400 * 86_400_000,
                     version=1)
         enrollment = Enrollment(lead.lead_id, "webinar-invite", now_ms, None, due_at=MONDAY_10_MS)
         items += [lead_to_item(lead), enrollment_item(enrollment)]

@@ -44,6 +44,7 @@ def alert_settings() -> alerts.AlertSettings:
         topic_arn=env.get("ALERT_TOPIC_ARN", ""),
         scanner_seconds=float(env.get("SCANNER_CLICK_SECONDS", "10")),
         click_settle_ms=int(env.get("ALERT_CLICK_SETTLE_MS", "2000")),
+        site_origins=get_settings().site_origins,
     )
 
 
@@ -69,6 +70,8 @@ def event_of(record: dict[str, Any]) -> Event | None:
     """The revisit event in a DynamoDB stream record (Lambda's shape), or None when it is not one."""
     image = (record.get("dynamodb") or {}).get("NewImage")
     if not image or "sk" not in image or not str(image["sk"].get("S", "")).startswith("EV#"):
+        return None
+    if "moved_from" in image:  # copied by `reawake migrate lead-ids`: not news
         return None
     event = event_from_item(image)
     if not event.revisit or not event.lead_id:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cache
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
+
+from reawake.urls import is_site_url, normalize_origin, origin_of
+
+# origin_of / normalize_origin live in reawake.urls (browser-grade parsing); still importable from here.
+__all__ = ["Settings", "get_settings", "normalize_origin", "origin_of"]
 
 
 @dataclass(frozen=True)
@@ -26,25 +30,8 @@ class Settings:
         return self.site_origins[0] if self.site_origins else ""
 
     def is_site_url(self, url: str) -> bool:
-        """True when url is http(s) on one of the configured site origins."""
-        return origin_of(url) in self.site_origins
-
-
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return ""
-    default_port = {"http": 80, "https": 443}[parts.scheme]
-    try:
-        port = parts.port
-    except ValueError:
-        return ""
-    netloc = parts.hostname if port in (None, default_port) else f"{parts.hostname}:{port}"
-    return f"{parts.scheme}://{netloc}"
-
-
-def normalize_origin(origin: str) -> str:
-    return origin_of(origin.strip().rstrip("/") + "/") or origin.strip().rstrip("/")
+        """True when a browser would open url on one of the configured site origins (reawake.urls)."""
+        return is_site_url(url, self.site_origins)
 
 
 @cache

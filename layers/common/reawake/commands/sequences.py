@@ -396,7 +396,6 @@ def run_status(args: argparse.Namespace) -> int:
     active enrollments of one sequence (--sequence), or a summary of every sequence."""
     from collections import Counter
 
-    from reawake.leads import lead_id_for
     from reawake.normalize import normalize_email
     from reawake.settings import get_settings
     from reawake.stepmail_store import SequenceConfig, StepmailStore
@@ -410,7 +409,7 @@ def run_status(args: argparse.Namespace) -> int:
     stepmail = StepmailStore(table)
     if args.lead:
         try:
-            lead = table.get_lead(lead_id_for(normalize_email(args.lead)))
+            lead = table.lead_by_email(normalize_email(args.lead))
         except ValueError:
             raise Stop(f"--lead: {args.lead!r} is not an email address") from None
         if lead is None:
