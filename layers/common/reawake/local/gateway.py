@@ -19,6 +19,7 @@ import traceback
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from reawake.local.apigw import Route, http_event, match, proxy_result
 from reawake.local.lambdas import Functions
@@ -148,6 +149,8 @@ class Gateway:
         if method == "OPTIONS" and self.cors is not None:
             write(req, 204, self.cors.preflight(headers), b"")
             return self._log(method, req.path, 204, started)
+        if path in ("/report", "/report/") and method == "GET" and "ReportFunction" in self.functions.specs:
+            return self._report(req, method, started)
         found = match(self.routes, method, path)
         if found is None:
             status = self._json(req, 404, {"message": "Not Found"}, origin)
@@ -170,6 +173,18 @@ class Gateway:
         if self.cors is not None:
             out.update(self.cors.response_headers(origin))
         write(req, status, out, data, head=method == "HEAD")
+        self._log(method, req.path, status, started)
+
+    def _report(self, req: BaseHTTPRequestHandler, method: str, started: float) -> None:
+        """The live report (local only: on AWS the daily report is in the config bucket, behind a
+        presigned URL). ``?from=YYYY-MM-DD&to=YYYY-MM-DD``."""
+        query = {k: v[-1] for k, v in parse_qs(urlsplit(req.path).query).items()}
+        try:
+            page = self.functions.invoke("ReportFunction", {"render": "html", **query})["html"].encode("utf-8")
+            status, kind = 200, "text/html; charset=utf-8"
+        except ValueError as exc:
+            page, status, kind = str(exc).encode("utf-8"), 400, "text/plain; charset=utf-8"
+        write(req, status, {"content-type": kind, "cache-control": "no-store"}, page)
         self._log(method, req.path, status, started)
 
     def _json(self, req: BaseHTTPRequestHandler, status: int, payload: Any, origin: str | None,
