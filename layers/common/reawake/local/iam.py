@@ -134,6 +134,9 @@ class Names:
             return f"arn:{PARTITION}:s3:::{ref}"
         if rtype == "AWS::SNS::Topic":
             return ref.rsplit(":", 1)[-1] if attribute == "TopicName" else ref
+        if rtype == "AWS::SQS::Queue" and attribute in ("QueueName", "Arn"):
+            name = ref.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]  # Ref is the queue's URL
+            return name if attribute == "QueueName" else self.arn("sqs", name)
         if rtype == "AWS::KMS::Key" and attribute == "Arn":
             return ref if ref.startswith("arn:") else self.arn("kms", f"key/{ref}")
         if rtype == "AWS::Serverless::Function" and attribute == "Arn":
@@ -216,6 +219,8 @@ def requirements(prefix: str, operation: str, params: dict[str, Any], names: Nam
     if prefix == "s3" and operation in _S3 and "Bucket" in params:
         key = f"/{params['Key']}" if "Key" in params else ""
         return [(f"s3:{_S3[operation]}", f"arn:{PARTITION}:s3:::{params['Bucket']}{key}")]
+    if prefix == "sqs" and "QueueUrl" in params:
+        return [(f"sqs:{operation}", names.arn("sqs", str(params["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1]))]
     if prefix == "secretsmanager" and "SecretId" in params:
         return [(f"secretsmanager:{operation}", str(params["SecretId"]))]
     if prefix == "sns" and operation == "Publish":
