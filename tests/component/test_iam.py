@@ -157,3 +157,22 @@ def test_the_local_stacks_lambda_runner_runs_each_function_under_its_role(aws: C
     payload, errored, _ = functions.invoke_result(name, request)
     assert errored and json.loads(payload)["errorType"] == "ClientError"
     assert [(d.function, d.action) for d in enforcer.denials] == [("TrackFunction", "secretsmanager:GetSecretValue")]
+
+
+def test_the_send_slot_grants_are_narrow(aws: Created) -> None:
+    enforcer = iam.Enforcer(load_template(), aws)
+    stepmail, report = enforcer.policies["StepmailFunction"], enforcer.policies["ReportFunction"]
+    queue = enforcer.names.ref("StepmailFailureQueue")
+    needed = iam.requirements("sqs", "SendMessage", {"QueueUrl": queue}, enforcer.names, {})
+    assert needed[0][1].startswith("arn:aws:sqs:") and all(iam.allows(stepmail, a, r) for a, r in needed)
+    assert not any(iam.allows(enforcer.policies["SegmentFunction"], a, r) for a, r in needed)
+    bucket = f"arn:aws:s3:::{enforcer.names.ref('SendSlotBucket')}"
+    assert iam.allows(stepmail, "s3:PutObject", f"{bucket}/slots/1.json"), "control: it writes a manifest"
+    assert not iam.allows(stepmail, "s3:PutObject", f"{bucket}/other.json")
+    assert not iam.allows(stepmail, "s3:DeleteObject", f"{bucket}/slots/1.json")
+    assert iam.allows(stepmail, "dynamodb:Query", f"{table_arn()}/index/due"), "control: it collects a slot"
+    assert not iam.allows(stepmail, "dynamodb:Scan", f"{table_arn()}/index/due")
+    config = f"arn:aws:s3:::{enforcer.names.ref('ConfigBucket')}"
+    assert iam.allows(report, "s3:PutObject", f"{config}/reports/latest/index.html"), "control: it writes reports"
+    assert not iam.allows(report, "s3:PutObject", f"{config}/mail.yaml")
+    assert not iam.allows(report, "dynamodb:PutItem", table_arn())
