@@ -1,14 +1,17 @@
-"""Step-mail function: plan, send (exactly once) or record a failure for one enrollment
-(reawake.stepmail_api), called by StepmailStateMachine."""
+"""Step-mail function: collect a send slot's due enrollments, or work one batch of them
+(reawake.stepmail_api), called by SendSlotStateMachine."""
 
 from typing import Any
 
 from reawake.logs import function_logger
+from reawake.observability import metrics, tracer
 from reawake.stepmail_api import handle
 
 logger = function_logger()  # masks email addresses in every line
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(event)

@@ -2,12 +2,17 @@
 
 from typing import Any
 
+from aws_lambda_powertools.logging import correlation_paths
+
 from reawake.logs import function_logger
+from reawake.observability import metrics, tracer
 from reawake.track_api import handle
 
 logger = function_logger()  # masks email addresses in every line
 
 
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(event)

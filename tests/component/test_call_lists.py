@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from reawake import alert_api, calllist_api, stepmail_api
+from reawake import alert_api, calllist_api
 from reawake.calllist_store import CallListStore
-from reawake.enrollment import ENROLLED, enroll
 from reawake.leads import Lead
 from reawake.local.outbox import part
 from reawake.local.template import function_environment, load_template
@@ -21,11 +20,11 @@ from reawake.stepmail_store import StepmailStore
 from tests.component.test_stepmail import (  # noqa: F401 - env is a fixture
     TOKYO,
     Now,
-    Starts,
+    enrolled,
     env,
     new_lead,
+    play,
     record,
-    run_until,
     sent_messages,
     store,
 )
@@ -54,11 +53,10 @@ def call_task_lead(now: Now, name: str, owner: str | None, start: str = "2026-11
     its call task (Thursday), with the real engine."""
     now.ms = ms(start)
     lead = new_lead(now, name=name, owner=owner, segments={SEGMENT: now.ms}, **changes)
-    outcome = enroll(StepmailStore(store()), Starts(), stepmail_api.sequence_config().sequences(), lead, SEQUENCE,
-                     SEGMENT, now.ms, now.ms)
-    assert outcome.status == ENROLLED, outcome
-    payload = {"lead_id": lead.lead_id, "sequence": SEQUENCE, "enrolled_at": now.ms}
-    assert run_until(payload, now)["action"] == "done"
+    enrolled(lead, now, SEQUENCE, SEGMENT)
+    play(now, now.ms + 7 * DAY)
+    found = StepmailStore(store()).get_enrollment(lead.lead_id, SEQUENCE)
+    assert found is not None and found.status == "done"
     return lead
 
 
@@ -105,14 +103,16 @@ def test_each_owner_gets_one_morning_list_with_the_reason_and_the_last_contact(l
     assert {x["status"] for x in summary["lists"]} == {"sent"}
 
 
-def test_a_repeated_run_the_same_morning_mails_nothing_more(lists_env: Now) -> None:
+def test_a_repeated_run_the_same_morning_mails_nothing_more(lists_env: Now, metrics_emitted: Any) -> None:
     call_task_lead(lists_env, "山田 太郎", SATO)
+    metrics_emitted()
     first = morning_run("2026-12-04T08:30")
     again = morning_run("2026-12-04T08:30")  # the scheduler's retry, or `reawake calllists send`
     later = morning_run("2026-12-04T14:00")
     assert [x["status"] for x in first["lists"]] == ["sent"]
     assert [x["status"] for x in again["lists"]] == [x["status"] for x in later["lists"]] == ["already"]
     assert len(lists_to(SATO)) == 1
+    assert metrics_emitted() == {"CallListsSent": 1}
 
 
 def test_the_next_day_followed_up_leads_leave_and_the_others_are_carried_over(lists_env: Now) -> None:

@@ -47,14 +47,13 @@ def reset_caches() -> None:
     from reawake.settings import get_settings
 
     get_settings.cache_clear()
-    aws.client.cache_clear()
-    aws.secret_json.cache_clear()
+    aws.clear()
     track_api.store.cache_clear()
     track_api.config.cache_clear()
     segment_api.store.cache_clear()
     segment_api.config.cache_clear()
     for cached in (stepmail_api.store, stepmail_api.sequence_config, stepmail_api.scoring_config,
-                   stepmail_api.templates, stepmail_api.engine):
+                   stepmail_api.templates, stepmail_api.engine, stepmail_api.failures):
         cached.cache_clear()
     alert_api.reset()  # also the call lists' store and config
 

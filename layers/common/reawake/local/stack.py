@@ -42,6 +42,7 @@ from reawake.store import Store
 log = logging.getLogger("reawake_local")
 
 HOST = "127.0.0.1"
+SEND_SLOT_SCHEDULE = "SendSlotStateMachine.Slot"  # plays every send slot with work, in order
 SAMPLES_DIR = ROOT / "config" / "sample"
 CONFIG_DIR = ROOT / "config"
 TEMPLATES_DIR = ROOT / "templates"
@@ -171,6 +172,7 @@ class LocalStack:
         self.timings: dict[str, float] = {}
         self.stop_timings: dict[str, float] = {}  # seconds per service stopped, and "save"
         self._saved_env: dict[str, str | None] = {}
+        self.enforcer: Any = None  # reawake.local.iam.Enforcer, once the resources exist
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -226,6 +228,9 @@ class LocalStack:
         functions = Functions(template, self.prefix)
         api.gateway = Gateway(routes_of(template), functions, cors_of(template, self.created))
         self._start_workflows(template, functions, emulator.endpoint_url)
+        from reawake.local import iam  # each function under its own role from here on
+
+        self.enforcer = iam.install(iam.Enforcer(template, self.created, self.prefix))
         self._lap("workflows", began)
         from reawake.config_store import upload_config
 
@@ -261,6 +266,7 @@ class LocalStack:
         for logical in resources_of(template, "AWS::Serverless::Function"):
             self.environment.update(function_environment(template, self.created, logical))
         self.environment["PUBLIC_API_URL"] = self.api_url
+        self.environment["POWERTOOLS_METRICS_DISABLED"] = "true"  # EMF lines would flood the terminal
         self._set_env(self.environment)
         # Only this process's: stack.json's environment is what other processes take over, and a
         # checked template elsewhere must not be rebased onto this stack's site.
@@ -277,7 +283,8 @@ class LocalStack:
         self.clock_url = server.url
         self.services.append(ServerThread("clock", server))
         target = StackTarget(aws.client("stepfunctions"), self.state_machines, functions.invoke)
-        self.scheduler = Scheduler(schedules_of(template, self.created), self.clock, target, self.report)
+        self.scheduler = Scheduler(schedules_of(template, self.created), self.clock, target, self.report,
+                                   probes={SEND_SLOT_SCHEDULE: self._due_probe()})
         self.scheduler.on_fire.append(self._changed)
         self.clock.on_change(self._changed)
         self.services.append(self.scheduler)
@@ -285,6 +292,18 @@ class LocalStack:
 
         self.services.append(StreamConsumer(mappings_of(template, self.created), functions.invoke, aws.client,
                                             self.functions))
+
+    def _due_probe(self) -> Callable[[datetime], datetime | None]:
+        """When the earliest step-mail enrollment due by then is due (the send slots' work)."""
+        from reawake.stepmail_store import StepmailStore
+
+        stepmail = StepmailStore(self.store())
+
+        def probe(until: datetime) -> datetime | None:
+            found = stepmail.earliest_due(int(until.timestamp() * 1000))
+            return None if found is None else datetime.fromtimestamp(found / 1000, UTC)
+
+        return probe
 
     def _changed(self) -> None:
         if self.on_change is not None:
@@ -297,6 +316,10 @@ class LocalStack:
         """Stop every service (last started first), save the state (``state_file``) once nothing
         but a handler finishing writes any more, stop the emulator, and give the process its
         environment back."""
+        if self.enforcer is not None:
+            from reawake.local import iam
+
+            iam.uninstall(self.enforcer)
         while len(self.services) > 1 or (self.services and not isinstance(self.services[0], Emulator)):
             self._stop_service(self.services.pop())
         if self.save_in_background and self.services and isinstance(self.services[0], Emulator):
