@@ -8,8 +8,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from reawake.alert_api import handle_record
+from reawake.settings import AlertFunctionSettings, get_settings
 
 logger = Logger()
+settings = get_settings(AlertFunctionSettings)  # cold start: a missing or invalid variable fails here, by name
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 

@@ -6,8 +6,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from reawake.calllist_api import handle
+from reawake.settings import CallListFunctionSettings, get_settings
 
 logger = Logger()
+settings = get_settings(CallListFunctionSettings)  # cold start: a missing or invalid variable fails here, by name
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -5,8 +5,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from reawake.segment_api import handle
+from reawake.settings import SegmentFunctionSettings, get_settings
 
 logger = Logger()
+settings = get_settings(SegmentFunctionSettings)  # cold start: a missing or invalid variable fails here, by name
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -5,9 +5,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from reawake.settings import StepmailFunctionSettings, get_settings
 from reawake.stepmail_api import handle
 
 logger = Logger()
+settings = get_settings(StepmailFunctionSettings)  # cold start: a missing or invalid variable fails here, by name
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -9,7 +9,6 @@ never alerts twice (``reawake.alert_store``).
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -21,7 +20,7 @@ from reawake import alerts, clock
 from reawake.alert_store import AlertStore, Claim
 from reawake.events import Event
 from reawake.leads import Lead
-from reawake.settings import get_settings
+from reawake.settings import AlertFunctionSettings, get_settings
 from reawake.store import Store, event_from_item
 
 logger = Logger(child=True)
@@ -36,14 +35,14 @@ class Outcome:
 
 
 def alert_settings() -> alerts.AlertSettings:
-    env = os.environ
+    env = get_settings(AlertFunctionSettings)
     return alerts.AlertSettings(
-        window_ms=int(float(env.get("ALERT_WINDOW_HOURS", "12")) * alerts.HOUR_MS),
-        crm_url_template=env.get("CRM_URL_TEMPLATE", ""),
-        team_address=env.get("TEAM_ALERT_ADDRESS", ""),
-        topic_arn=env.get("ALERT_TOPIC_ARN", ""),
-        scanner_seconds=float(env.get("SCANNER_CLICK_SECONDS", "10")),
-        click_settle_ms=int(env.get("ALERT_CLICK_SETTLE_MS", "2000")),
+        window_ms=int(env.alert_window_hours * alerts.HOUR_MS),
+        crm_url_template=env.crm_url_template,
+        team_address=env.team_alert_address,
+        topic_arn=env.alert_topic_arn,
+        scanner_seconds=env.scanner_click_seconds,
+        click_settle_ms=env.alert_click_settle_ms,
     )
 
 

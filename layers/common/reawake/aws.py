@@ -5,9 +5,10 @@ boto3 honours AWS_ENDPOINT_URL, which the local stack sets to its emulator.
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from typing import Any
+
+from reawake.settings import DEFAULT_SECRET_MAX_AGE_SECONDS
 
 
 @cache
@@ -18,7 +19,15 @@ def client(service: str) -> Any:
 
 
 @cache
-def secret_json(arn: str) -> dict[str, Any]:
-    """A JSON secret from Secrets Manager, read once per container."""
-    secret: dict[str, Any] = json.loads(client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
+def secrets() -> Any:
+    """Powertools' Secrets Manager provider (its cache of values) over this process's client."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=client("secretsmanager"))
+
+
+def secret_json(arn: str, max_age: int = DEFAULT_SECRET_MAX_AGE_SECONDS) -> dict[str, Any]:
+    """A JSON secret from Secrets Manager, read again once ``max_age`` seconds have passed, so a
+    rotated secret is picked up by warm containers without a redeploy."""
+    secret: dict[str, Any] = secrets().get(arn, max_age=max_age, transform="json")
     return secret

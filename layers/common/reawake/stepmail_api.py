@@ -13,7 +13,6 @@ hands its ``sequence`` / ``owner_task`` approaches over here.
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from typing import Any
 
@@ -29,15 +28,12 @@ from reawake.leads import Lead
 from reawake.mail.templates import TemplateStore
 from reawake.scoring import ScoringConfig
 from reawake.sequences import Send, Sequence
-from reawake.settings import get_settings
+from reawake.settings import SegmentFunctionSettings, StepmailFunctionSettings, get_settings
 from reawake.stepmail_store import ExecutionStarter, SequenceConfig, StepmailStore
 from reawake.store import Store
 
 logger = Logger(child=True)
 
-STATE_MACHINE_ENV = "STEPMAIL_STATE_MACHINE_ARN"
-API_URL_ENV = "PUBLIC_API_URL"
-CONFIGURATION_SET_ENV = "MAIL_CONFIGURATION_SET"
 #: SES errors after which nothing was sent (HTTP 4xx); the throttling ones are retried slower.
 THROTTLING = {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException"}
 
@@ -103,7 +99,7 @@ class SesMailer:
         from reawake.mail.render import format_addr, render_email
         from reawake.mail.templates import TemplateProblem
 
-        settings = get_settings()
+        settings = get_settings(StepmailFunctionSettings)
         mail = self.templates.mail_config()
         if mail is None:
             raise TemplateProblem(["no mail config in the config bucket (config/mail.yaml): run "
@@ -111,15 +107,15 @@ class SesMailer:
         step = sequence.steps[send.step_index]
         context = build_context(lead, self.templates.owners(), mail.sender, sequence.name,
                                 step.name or step.label, now_ms, settings.time_zone)
-        key = str(secret_json(settings.signing_secret_arn)["signing_key"]).encode("utf-8")
-        signer = LinkSigner(os.environ.get(API_URL_ENV, ""), key, lead.lead_id, send.message_id, now_ms,
+        secret = secret_json(settings.signing_secret_arn, settings.secret_max_age_seconds)
+        key = str(secret["signing_key"]).encode("utf-8")
+        signer = LinkSigner(settings.public_api_url, key, lead.lead_id, send.message_id, now_ms,
                             LinkPolicy.current(mail))
         rendered = render_email(send.template, context, self.templates, signer, mail)
         to = format_addr(f"{lead.name} 様" if lead.name else "", lead.email)
         headers = {}
-        configuration_set = os.environ.get(CONFIGURATION_SET_ENV)
-        if configuration_set:
-            headers["X-SES-CONFIGURATION-SET"] = configuration_set
+        if settings.mail_configuration_set:
+            headers["X-SES-CONFIGURATION-SET"] = settings.mail_configuration_set
         raw = build_message(rendered, to, headers=headers, now_ms=now_ms, tz=settings.time_zone)
         return Outgoing(raw, lead.email, rendered.subject)
 
@@ -131,7 +127,7 @@ class SesMailer:
             "Content": {"Raw": {"Data": outgoing.raw}},
             "EmailTags": [{"Name": k, "Value": v} for k, v in tags.items()],
         }
-        configuration_set = os.environ.get(CONFIGURATION_SET_ENV)
+        configuration_set = get_settings(StepmailFunctionSettings).mail_configuration_set
         if configuration_set:
             args["ConfigurationSetName"] = configuration_set
         try:
@@ -221,7 +217,7 @@ class SequenceEnroller:
 
 def sequence_enroller(table: Store) -> SequenceEnroller | None:
     """The enroller of this stack, or None when it has no step-mail state machine (logged)."""
-    arn = os.environ.get(STATE_MACHINE_ENV, "")
+    arn = get_settings(SegmentFunctionSettings).stepmail_state_machine_arn
     if not arn.startswith("arn:"):
         logger.warning("no step-mail state machine (STEPMAIL_STATE_MACHINE_ARN): approaches stay pending")
         return None

@@ -128,6 +128,9 @@ def _connect(stack: str | None) -> dict[str, Any]:
 
         # The sample templates link to the production site; the local stack serves it on loopback.
         os.environ.setdefault(REBASE_ENV, local_rebase(str(info["site_url"])))
+        from reawake.settings import get_settings
+
+        get_settings.cache_clear()
     return info
 
 
@@ -181,7 +184,7 @@ def run_preview(args: argparse.Namespace) -> int:
         if found is None:
             raise Stop(f"no lead with the address {args.lead} / このメールアドレスのリードはありません")
         lead = found
-        key = str(secret_json(os.environ["SIGNING_SECRET_ARN"])["signing_key"]).encode("utf-8")
+        key = str(secret_json(settings.signing_secret_arn)["signing_key"]).encode("utf-8")
         api_url = str(info["api_url"]) if args.stack is None else stack_output(args.stack, "ApiUrl")
         now_ms = int(now_of(info).timestamp() * 1000) if args.stack is None else int(time.time() * 1000)
     problems = check_template(args.name, store)

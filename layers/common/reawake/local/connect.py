@@ -48,7 +48,7 @@ def reset_caches() -> None:
 
     get_settings.cache_clear()
     aws.client.cache_clear()
-    aws.secret_json.cache_clear()
+    aws.secrets.cache_clear()
     track_api.store.cache_clear()
     track_api.config.cache_clear()
     segment_api.store.cache_clear()
