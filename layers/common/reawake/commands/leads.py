@@ -157,7 +157,6 @@ def run_timeline(args: argparse.Namespace) -> int:
     settings = get_settings()
     timeline = build_timeline(Store(settings.table_name), email)
     if timeline is None:
-        sys.stderr.write(f"リードが見つかりません (no lead with the email {email})\n")
-        return 1
+        return fail(f"no lead with the address {email} / このメールアドレスのリードはありません")
     print(render(timeline, settings.time_zone, args.limit or None))
     return 0

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from reawake.commands import NOW_HELP, STACK_HELP, Stop, connect, fail, guarded, moment, state_machine_arn
 
 if TYPE_CHECKING:
+    from reawake.scoring import ScoringConfig
     from reawake.segment_preview import LoadedConfig
     from reawake.segments.compile import Context
     from reawake.segments.model import SegmentDefinition
@@ -28,7 +29,8 @@ DEFAULT_SCORING = Path("config/scoring.yaml")
 
 EPILOG = """\
 休眠顧客の定義 (セグメント) を検証します。エラーはファイル:行:列、YAML 内のパス、内容の順に表示します。
-exit status: 0 = valid, 1 = problems found (listed on stderr)."""
+Approaches that name a sequence are checked against config/sequences (--sequences DIR).
+exit status: 0 = valid, 1 = problems found (listed on stderr), 2 = bad arguments."""
 
 
 def register(subparsers: Any) -> None:
@@ -53,6 +55,13 @@ def register(subparsers: Any) -> None:
         type=Path,
         metavar="FILE",
         help=f"the scoring config that defines the bands (default: {DEFAULT_SCORING} when it exists)",
+    )
+    validate.add_argument(
+        "--sequences",
+        type=Path,
+        metavar="DIR",
+        help="the step-mail sequences the approaches name must exist here (default: the `sequences` folder "
+             "beside each segment file, e.g. config/sequences)",
     )
     validate.set_defaults(func=run_validate)
     register_views(actions)
@@ -115,7 +124,7 @@ def _shards(text: str) -> int:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from reawake.scoring import ScoringConfig, load_scoring_file
+    from reawake.scoring import load_scoring_file
     from reawake.segments.config import load_segment_files
     from reawake.segments.yamlfile import ConfigError
 
@@ -129,10 +138,13 @@ def run_validate(args: argparse.Namespace) -> int:
                 return 1
             scoring = load_scoring_file(scoring_path)
         definitions = load_segment_files(files, scoring, str(scoring_path or DEFAULT_SCORING))
+        issues = _sequence_issues(files, args.sequences, scoring)
     except ConfigError as exc:
-        for issue in exc.issues:
+        issues = list(exc.issues)
+    if issues:
+        for issue in issues:
             print(issue, file=sys.stderr)
-        count = len(exc.issues)
+        count = len(issues)
         print(f"{count} problem{'s' if count != 1 else ''} found", file=sys.stderr)
         return 1
     for definition in definitions:
@@ -144,6 +156,20 @@ def run_validate(args: argparse.Namespace) -> int:
     suffix = f" (bands from {scoring_path})" if scoring_path else ""
     print(f"{names}: {len(definitions)} segment{'s' if len(definitions) != 1 else ''} OK{suffix}")
     return 0
+
+
+def _sequence_issues(files: list[Path], sequences_dir: Path | None, scoring: ScoringConfig | None) -> list[Any]:
+    """An approach that names a sequence which does not exist (or an owner task with no call step)
+    would enroll no one: the same check as `reawake sequences validate`, from the segments' side."""
+    from reawake.commands.sequences import segment_issues
+    from reawake.sequences.config import load_sequence_docs
+
+    issues: list[Any] = []
+    for path in files:
+        folder = sequences_dir or path.parent / "sequences"  # config/segments.yaml -> config/sequences
+        found = load_sequence_docs([folder], None, scoring) if folder.exists() else []
+        issues += segment_issues(path, {sequence.id: sequence for _, sequence in found}, scoring)
+    return issues
 
 
 # --- preview / explain / run --------------------------------------------------------------------------

@@ -114,7 +114,7 @@ def _template_issues(docs: list[tuple[YamlDoc, Sequence]], templates_dir: Path) 
     return issues, note
 
 
-def _segment_issues(path: Path, sequences: dict[str, Sequence], scoring: ScoringConfig | None) -> list[Any]:
+def segment_issues(path: Path, sequences: dict[str, Sequence], scoring: ScoringConfig | None) -> list[Any]:
     from reawake.segments.config import parse_segments
     from reawake.segments.yamlfile import ConfigError
 
@@ -197,7 +197,7 @@ def run_validate(args: argparse.Namespace) -> int:
     template_issues, note = _template_issues(docs, args.templates)
     problems += template_issues
     if segments_path is not None:
-        problems += _segment_issues(segments_path, sequences, scoring)
+        problems += segment_issues(segments_path, sequences, scoring)
     if problems:
         return _report(problems)
     for _, sequence in docs:

@@ -167,6 +167,9 @@ def run_preview(args: argparse.Namespace) -> int:
     from reawake.settings import get_settings
 
     store = _store(args)
+    if args.name not in store.list_names():
+        known = ", ".join(store.list_names()) or "none"
+        raise Stop(f"no template {args.name!r} in {args.dir} (templates: {known})")
     if args.sample:
         lead, key, api_url, now_ms = SAMPLE_LEAD, SAMPLE_KEY, SAMPLE_API_URL, int(time.time() * 1000)
     else:
