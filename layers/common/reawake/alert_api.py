@@ -147,7 +147,7 @@ def deliver(db: AlertStore, lead: Lead, event: Event, recent: list[Event], claim
     if not claim.published:
         try:
             if settings.topic_arn:
-                subject, message, attributes = alerts.sns_message(alert, tz)
+                subject, message, attributes = alerts.sns_message(alert, tz, alerts.quiet_since(alert, lead, tz))
                 client("sns").publish(TopicArn=settings.topic_arn, Subject=subject, Message=message,
                                       MessageAttributes=attributes)
         except Exception:
