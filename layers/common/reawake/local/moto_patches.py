@@ -18,10 +18,12 @@ time, cut short when the clock jumps. Retry intervals still sleep on the wall cl
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _applied = False
+_stock: dict[str, Any] = {}  # what apply() replaced, for stock()
 _waits_follow_clock = False
 
 # (function name, event) -> (payload JSON, errored, logs): what _invoke_lambda returns.
@@ -35,8 +37,23 @@ def apply() -> None:
         return
     from moto.dynamodb.models import DynamoDBBackend
 
+    _stock["transact_write_items"] = DynamoDBBackend.transact_write_items
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
     _applied = True
+
+
+@contextmanager
+def stock() -> Iterator[None]:
+    """moto as shipped for the duration (the tests run one file so: our TransactWriteItems must not
+    be the only witness of the conditional writes)."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    patched = DynamoDBBackend.transact_write_items
+    DynamoDBBackend.transact_write_items = _stock.get("transact_write_items", patched)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        DynamoDBBackend.transact_write_items = patched  # type: ignore[method-assign]
 
 
 def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
