@@ -43,6 +43,7 @@ def register(subparsers: Any) -> None:
         "timeline",
         help="a lead's profile and events, oldest first (Asia/Tokyo)",
         description="リードのプロフィールと行動履歴 (識別前のブラウザの行動を含む) を時系列で表示します.",
+        epilog="exit status: 0 = shown, 2 = no such lead, not an email address, or no stack.",
     )
     timeline.add_argument("email")
     timeline.add_argument("--limit", type=int, default=200, help="show only the latest N events (default 200, 0: all)")

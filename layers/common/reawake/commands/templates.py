@@ -69,7 +69,8 @@ def register(subparsers: Any) -> None:
         description=("テンプレートをリード 1 件分レンダリングし、ブラウザで開ける NAME.html とメールソフトで開ける "
                      "NAME.eml を書き出します (送信はしません)。リンクは計測 URL に置き換わり、"
                      "ローカルスタックではそのままクリックできます。"),
-        epilog="exit status: 0 = written, 1 = the template has problems, 2 = unknown lead, bad arguments or no stack.",
+        epilog=("exit status: 0 = written, 1 = the template has problems, 2 = unknown template or lead, bad arguments "
+                "or no stack."),
     )
     preview.add_argument("name", metavar="NAME")
     who = preview.add_mutually_exclusive_group(required=True)
