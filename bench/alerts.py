@@ -32,11 +32,11 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def dormant(index: int, now_ms: int) -> Any:
-    from reawake.leads import Lead, lead_id_for
+    from reawake.leads import Lead, new_lead_id
 
     email = f"bench{index:04d}@kyumin.example.jp"
     since = now_ms - 40 * DAY
-    return Lead(lead_id=lead_id_for(email), email=email, registered_at=now_ms - 400 * DAY, name=f"休眠 {index}",
+    return Lead(lead_id=new_lead_id(), email=email, registered_at=now_ms - 400 * DAY, name=f"休眠 {index}",
                 company="ベンチ株式会社", owner=OWNER, segments={"dormant-no-visit": since}, dormant_since=since)
 
 

@@ -230,7 +230,7 @@ def load_items(shapes: list[dict[str, Any]], count: int, scan: FastIndexScan) ->
 
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
 
-    from reawake.leads import lead_id_for
+    from reawake.leads import new_lead_id
 
     identity = ("pk", "lead_key", "lead_id", "email")
     prepared = []
@@ -249,7 +249,7 @@ def load_items(shapes: list[dict[str, Any]], count: int, scan: FastIndexScan) ->
     for i in range(count):
         moto_rest, rest_json, size = prepared[i % len(prepared)]
         email = f"bench{i:06d}@example.jp"
-        lead_id = lead_id_for(email)
+        lead_id = new_lead_id()
         ids = {
             "pk": {"S": f"LEAD#{lead_id}"},
             "lead_key": {"S": lead_id},

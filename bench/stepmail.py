@@ -122,7 +122,7 @@ def execute(engine: dict[str, Any], steps: int, email: str) -> dict[str, Any]:
     import boto3
 
     from reawake.enrollment import enroll
-    from reawake.leads import Lead, lead_id_for
+    from reawake.leads import Lead, new_lead_id
     from reawake.local.stepfunctions import wait_for
     from reawake.settings import get_settings
     from reawake.stepmail_api import sequence_config
@@ -136,7 +136,7 @@ def execute(engine: dict[str, Any], steps: int, email: str) -> dict[str, Any]:
     config._listed_at = -1e18  # list the bucket again
     now = engine["clock"].now_ms()
     store = Store(get_settings().table_name)
-    lead = Lead(lead_id=lead_id_for(email), email=email, registered_at=now - 400 * 86_400_000, name="山田 太郎")
+    lead = Lead(lead_id=new_lead_id(), email=email, registered_at=now - 400 * 86_400_000, name="山田 太郎")
     store.save_lead(lead, None)
     lead = store.get_lead(lead.lead_id) or lead
     sfn = boto3.client("stepfunctions")

@@ -70,7 +70,7 @@ def run() -> dict[str, float]:
         batch_items = counter.items_written
         counter.reset()
 
-        # The same calls, raw: link lookup, lead lookup, one transaction (event put + lead put).
+        # The same calls, raw: link lookup, lead lookup, one transaction (id claim + event put + lead put).
         lead_item = client.get_item(TableName=table, Key={"pk": {"S": "VISITOR#bench-visitor"}, "sk": {"S": "LINK"}})
         lead_pk = "LEAD#" + lead_item["Item"]["lead_id"]["S"]
         profile = client.get_item(TableName=table, Key={"pk": {"S": lead_pk}, "sk": {"S": "PROFILE"}})["Item"]
@@ -81,8 +81,10 @@ def run() -> dict[str, float]:
             )
             client.get_item(TableName=table, Key={"pk": {"S": lead_pk}, "sk": {"S": "PROFILE"}}, ConsistentRead=True)
             item = serialize({"pk": lead_pk, "sk": f"EV#raw-{n}", **_event(n, "bench-visitor")})
+            claim = serialize({"pk": f"EVENT#raw-{n}", "sk": "CLAIM", "expires_at": 0})
             client.transact_write_items(
                 TransactItems=[
+                    {"Put": {"TableName": table, "Item": claim, "ConditionExpression": "attribute_not_exists(pk)"}},
                     {"Put": {"TableName": table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
                     {"Put": {"TableName": table, "Item": profile}},
                 ]
@@ -116,7 +118,8 @@ def run() -> dict[str, float]:
         "DynamoDB writes per event",
         [
             ("one event", f"{single_items} items ({single_items:.1f} per event)"),
-            ("10-event beacon batch", f"{batch_items} items ({batch_items / 10:.1f} per event; goal <= 1.2)"),
+            ("10-event beacon batch", f"{batch_items} items ({batch_items / 10:.1f} per event: the event, its id"
+                                      " claim, a share of the lead; goal <= 2.2)"),
             (
                 "WCU (<=1 KB items)",
                 f"transactional writes cost 2 WCU per item, the lead's index entry 1 more: "

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from reawake.durations import Duration, cutoff
 from reawake.events import Event
-from reawake.leads import Lead, fold_events, lead_id_for
+from reawake.leads import Lead, fold_events, legacy_lead_id
 from reawake.scoring import ScoringConfig, apply_events
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -165,7 +165,7 @@ class _Gen:
         rng = self.rng
         index = len(self.leads)
         email = f"lead{index:05d}@example.jp"
-        lead_id = lead_id_for(email)
+        lead_id = legacy_lead_id(email)  # deterministic, like a lead imported before random ids
         lead = Lead(
             lead_id=lead_id,
             email=email,

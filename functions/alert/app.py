@@ -3,14 +3,14 @@ through), one record at a time with partial-batch failure. All logic lives in re
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from reawake.alert_api import handle_record
+from reawake.logs import function_logger
 from reawake.settings import AlertFunctionSettings, get_settings
 
-logger = Logger()
+logger = function_logger()  # masks email addresses in every line
 settings = get_settings(AlertFunctionSettings)  # cold start: a missing or invalid variable fails here, by name
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 

@@ -3,12 +3,11 @@ tasks of their dormant leads. All logic lives in reawake.calllist_api."""
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
 from reawake.calllist_api import handle
+from reawake.logs import function_logger
 from reawake.settings import CallListFunctionSettings, get_settings
 
-logger = Logger()
+logger = function_logger()  # masks email addresses in every line
 settings = get_settings(CallListFunctionSettings)  # cold start: a missing or invalid variable fails here, by name
 
 

@@ -2,12 +2,11 @@
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
+from reawake.logs import function_logger
 from reawake.segment_api import handle
 from reawake.settings import SegmentFunctionSettings, get_settings
 
-logger = Logger()
+logger = function_logger()  # masks email addresses in every line
 settings = get_settings(SegmentFunctionSettings)  # cold start: a missing or invalid variable fails here, by name
 
 

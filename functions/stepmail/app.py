@@ -3,12 +3,11 @@
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
+from reawake.logs import function_logger
 from reawake.settings import StepmailFunctionSettings, get_settings
 from reawake.stepmail_api import handle
 
-logger = Logger()
+logger = function_logger()  # masks email addresses in every line
 settings = get_settings(StepmailFunctionSettings)  # cold start: a missing or invalid variable fails here, by name
 
 

@@ -2,12 +2,11 @@
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
+from reawake.logs import function_logger
 from reawake.settings import TrackFunctionSettings, get_settings
 from reawake.track_api import handle
 
-logger = Logger()
+logger = function_logger()  # masks email addresses in every line
 settings = get_settings(TrackFunctionSettings)  # cold start: a missing or invalid variable fails here, by name
 
 

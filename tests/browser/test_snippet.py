@@ -13,7 +13,7 @@ import pytest
 
 from reawake.aws import secret_json
 from reawake.events import Event
-from reawake.leads import Lead, lead_id_for
+from reawake.leads import Lead
 from reawake.normalize import normalize_email
 from reawake.store import Store
 from reawake.timeline import build_timeline
@@ -189,11 +189,11 @@ def test_an_opted_out_visitor_sends_nothing(tab: Tab, local_stack: Any, opt_out:
     if opt_out is not_opted_out:
         tab.wait(lambda: tab.api_posts("/v1/identify") and len(tab.api_posts("/v1/events")) >= 2,
                  "the identify and the page views of a visitor who did not opt out")
-        assert tab.wait(lambda: store.get_lead(lead_id_for(email)), "the lead the identify created")
+        assert tab.wait(lambda: store.lead_by_email(normalize_email(email)), "the lead the identify created")
         return
     assert tab.api_posts("/v1/events") == [] and tab.api_posts("/v1/identify") == []
     assert tab.cookie("rw_vid") is None, "no visitor cookie either"
-    assert store.get_lead(lead_id_for(email)) is None
+    assert store.lead_by_email(normalize_email(email)) is None
 
 
 def test_the_footer_link_opts_the_browser_out(tab: Tab, local_stack: Any) -> None:
@@ -226,9 +226,9 @@ def test_the_contact_form_identifies_by_email_with_consent(tab: Tab, local_stack
     page.click("button[type=submit]")
     page.wait_for_selector("#thanks", state="visible")
 
-    lead_id = lead_id_for(normalize_email(email))
     lead = tab.wait(
-        lambda: store.get_visitor_lead(vid) == lead_id and store.get_lead(lead_id),
+        lambda: (lead_id := store.lead_id_of(normalize_email(email))) is not None
+        and store.get_visitor_lead(vid) == lead_id and store.get_lead(lead_id),
         what="the browser linked to the new lead",
     )
     assert (lead.name, lead.company, lead.source) == ("山田 花子", "株式会社やまだ商店", "form")

@@ -16,7 +16,7 @@ from reawake import cli
 from reawake.activities_import import import_activities_file
 from reawake.commands import leads as leads_command
 from reawake.csvfile import CsvFileError
-from reawake.leads import Lead, lead_id_for
+from reawake.leads import Lead
 from reawake.leads_import import import_csv_file
 from reawake.settings import get_settings
 from reawake.store import Store
@@ -47,7 +47,7 @@ def write(tmp_path: Path, text: str, encoding: str = "utf-8") -> Path:
 
 
 def lead(email: str) -> Lead:
-    found = store().get_lead(lead_id_for(email))
+    found = store().lead_by_email(email)
     assert found is not None, email
     return found
 
@@ -143,7 +143,7 @@ def test_repeated_row_in_a_file_is_stored_once_and_reported(aws: Any, tmp_path: 
     report = import_activities_file(store(), write(tmp_path, HEADER + row + row, "cp932"), get_settings(), now_ms())
     assert (report.recorded, report.duplicates) == (1, 1)
     assert [str(n) for n in report.notes] == ["行 3: 行 2 と同じアクティビティ (same activity as row 2)"]
-    assert [e.kind for e in store().lead_events(lead_id_for("a@example.jp"))] == ["sales_conversation"]
+    assert [e.kind for e in store().lead_events(store().lead_id_of("a@example.jp") or "")] == ["sales_conversation"]
 
 
 def test_same_time_activities_that_differ_in_another_column_are_both_kept(aws: Any, tmp_path: Path) -> None:
@@ -157,7 +157,7 @@ def test_a_long_history_for_one_lead_is_stored_whole(aws: Any, tmp_path: Path) -
     rows = "".join(f"a@example.jp,product_use,2026/0{1 + d // 28}/{1 + d % 28:02d} 09:00,,,\r\n" for d in range(150))
     report = import_activities_file(store(), write(tmp_path, HEADER + rows), get_settings(), now_ms())
     assert report.recorded == 150  # more than one transaction's worth
-    assert len(store().lead_events(lead_id_for("a@example.jp"))) == 150
+    assert len(store().lead_events(store().lead_id_of("a@example.jp") or "")) == 150
     assert lead("a@example.jp").last["product_use"] == ms(2026, 6, 10, 9, 0)
 
 

@@ -18,7 +18,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from reawake.events import Event
-from reawake.leads import Lead, lead_id_for
+from reawake.leads import Lead
 from reawake.local.streams import StreamConsumer, lambda_record, mappings_of, passes
 from reawake.local.template import function_environment, load_template
 from reawake.settings import get_settings
@@ -104,7 +104,8 @@ def store() -> Store:
 def dormant_lead(email_addr: str, owner: str | None = OWNER, name: str = "山田 太郎",
                  company: str = "株式会社さくら精機") -> Lead:
     since = now_ms() - 40 * DAY
-    lead = Lead(lead_id=lead_id_for(email_addr), email=email_addr, registered_at=now_ms() - 400 * DAY, name=name,
+    lead_id = store().claim_lead_id(email_addr)
+    lead = Lead(lead_id=lead_id, email=email_addr, registered_at=now_ms() - 400 * DAY, name=name,
                 company=company, owner=owner, segments={"dormant-no-visit": since}, dormant_since=since,
                 last={"page_view": since - 60 * DAY}, days={})
     store().save_lead(lead, None)

@@ -16,7 +16,7 @@ from reawake.commands import leads as leads_command
 from reawake.commands.leads import ProgressLine
 from reawake.csvfile import CsvFileError
 from reawake.events import Event
-from reawake.leads import Lead, lead_id_for
+from reawake.leads import Lead
 from reawake.leads_import import import_csv_file
 from reawake.settings import get_settings
 from reawake.store import Store
@@ -45,7 +45,7 @@ def write(tmp_path: Path, text: str, encoding: str = "utf-8", name: str = "leads
 
 
 def lead(email: str) -> Lead:
-    found = store().get_lead(lead_id_for(email))
+    found = store().lead_by_email(email)
     assert found is not None, email
     return found
 
@@ -101,13 +101,13 @@ def test_update_changes_identity_and_attributes_but_never_activity_or_consent(aw
                 kind="page_view",
                 ts=now,
                 source="browser",
-                lead_id=lead_id_for(email),
+                lead_id=store().lead_id_of(email),
                 url=f"{SITE}/pricing/",
             )
         ],
         now,
     )
-    tracking.unsubscribe(store(), settings, lead_id_for(email), now, via="link")
+    tracking.unsubscribe(store(), settings, store().lead_id_of(email) or "", now, via="link")
     tracked = lead(email)
 
     text = HEADER + f"{email.upper()},山田 太郎,㈱新社名,Sato@Example.co.jp,,IT\r\n"
@@ -166,9 +166,9 @@ def test_broken_rows_are_rejected_with_row_and_column_and_store_nothing(aws: Any
         "行 9: ヘッダーより列が多いか、列名のない列に値があります (a value under no header)",
     ]
     assert report.exit_code == 1
-    assert item_count() == 2  # only the two good leads
+    assert item_count() == 4  # only the two good leads: a profile and an email -> lead item each
     for email in ("bad-owner@example.jp", "bad-date@example.jp", "future@example.jp", "long@example.jp"):
-        assert store().get_lead(lead_id_for(email)) is None
+        assert store().lead_by_email(email) is None
 
 
 def test_wrong_encoding_is_a_file_error_and_stores_nothing(aws: Any, tmp_path: Path) -> None:

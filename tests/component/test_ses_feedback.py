@@ -6,7 +6,6 @@ import json
 import os
 from typing import Any
 
-from reawake.leads import lead_id_for
 from reawake.store import Store
 from tests.conftest import LambdaContext, load_function
 
@@ -35,7 +34,7 @@ def bounce(bounce_type: str) -> dict[str, Any]:
 
 def setup_lead(api: Any) -> str:
     assert api("POST", "/v1/identify", {"visitor_id": "visitor-0001", "email": EMAIL})[0] == 200
-    return lead_id_for(EMAIL)
+    return Store(os.environ["TABLE_NAME"]).lead_id_of(EMAIL) or ""
 
 
 def test_hard_bounce_suppresses_and_a_replay_records_once(api: Any) -> None:

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from reawake import clock, stepmail_api, tracking
 from reawake.enrollment import ENROLLED, SKIPPED, Throttled, enroll
 from reawake.events import Event
-from reawake.leads import Lead, lead_id_for
+from reawake.leads import Lead
 from reawake.local.outbox import parse
 from reawake.local.template import function_environment, load_template
 from reawake.settings import get_settings
@@ -115,7 +115,7 @@ def new_lead(now: Now, **changes: Any) -> Lead:
     fields: dict[str, Any] = {"registered_at": now.ms - 400 * DAY, "name": "山田 太郎",
                               "company": "株式会社さくら精機", "owner": "sato.kenji@example.co.jp",
                               "segments": {SEGMENT: now.ms}, "dormant_since": now.ms, **changes}
-    lead = Lead(lead_id=lead_id_for(email), email=email, **fields)
+    lead = Lead(lead_id=store().claim_lead_id(email), email=email, **fields)
     store().save_lead(lead, None)
     found = store().get_lead(lead.lead_id)
     assert found is not None

@@ -21,7 +21,7 @@ import boto3
 import pytest
 
 from reawake.cli import main
-from reawake.leads import Lead, lead_id_for
+from reawake.leads import Lead
 from reawake.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,7 +106,8 @@ def test_preview_for_a_lead_writes_html_and_eml_whose_links_work(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     email_address = "t.yamada@sakura-seiki.example.jp"
-    lead = Lead(lead_id=lead_id_for(email_address), email=email_address, registered_at=1_767_657_600_000,
+    lead_id = Store(os.environ["TABLE_NAME"]).claim_lead_id(email_address)
+    lead = Lead(lead_id=lead_id, email=email_address, registered_at=1_767_657_600_000,
                 name="山田 太郎", company="株式会社さくら精機", owner="suzuki.misaki@example.co.jp")
     Store(os.environ["TABLE_NAME"]).save_lead(lead, None)
 

@@ -104,9 +104,7 @@ def new_lead(stack: RunningStack, label: str) -> tuple[str, str]:
     status, _ = http("POST", f"{stack.api_url}/v1/identify", body,
                      {"content-type": "application/json", "origin": stack.site_url})
     assert status == 200
-    from reawake.leads import lead_id_for
-
-    return email, lead_id_for(email)
+    return email, stack.store().lead_id_of(email) or ""
 
 
 def in_window(mail: OutboxMail) -> bool:

@@ -28,8 +28,9 @@ NOW = int(datetime(2026, 11, 24, 14, 30, tzinfo=TOKYO).timestamp() * 1000)
 DAY = 86_400_000
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
+SITES = ("https://www.example.co.jp",)
 SETTINGS = AlertSettings(crm_url_template="https://crm.example.co.jp/leads/{lead_id}?q={company}",
-                         team_address="sales@example.co.jp")
+                         team_address="sales@example.co.jp", site_origins=SITES)
 
 
 def event(kind: str = "page_view", ts: int = NOW - 1000, ua: str | None = CHROME, **kw: object) -> Event:
@@ -161,7 +162,7 @@ def test_a_lead_without_an_owner_goes_to_the_team() -> None:
 def test_what_brought_them_without_an_email() -> None:
     lead = dormant_lead()
     referred = event(referrer="https://www.google.com/search?q=x")
-    assert build_alert(lead, referred, [], NOW, SETTINGS, None, {}, 0, None).brought_by == "参照元 www.google.com"
+    assert build_alert(lead, referred, [], NOW, SETTINGS, None, {}, 0, None).brought_by == "参照元 www[.]google[.]com"
     campaign = event(url="https://www.example.co.jp/?utm_campaign=autumn")
     assert build_alert(lead, campaign, [], NOW, SETTINGS, None, {}, 0, None).brought_by == "キャンペーン「autumn」"
     direct = build_alert(lead, event(), [], NOW, SETTINGS, None, {}, 0, None)
@@ -171,7 +172,7 @@ def test_what_brought_them_without_an_email() -> None:
 def test_a_visit_ends_after_30_quiet_minutes() -> None:
     old = event(ts=NOW - 2 * 3_600_000, url="https://www.example.co.jp/old")
     now = event(ts=NOW - 1000)
-    assert [p.url for p in visit_pages(now, [old, now])] == ["https://www.example.co.jp/product/"]
+    assert [p.url for p in visit_pages(now, [old, now], SITES)] == ["https://www.example.co.jp/product/"]
 
 
 def test_the_chatbot_message() -> None:
@@ -191,6 +192,8 @@ def test_crm_url_template() -> None:
     lead = dormant_lead()
     assert crm_url("", lead) == ""
     assert crm_url("https://crm/{email}", lead) == "https://crm/t.yamada%40sakura-seiki.example.jp"
+    assert crm_url("https://evil.example\\@crm.example.co.jp/{lead_id}", lead) == "", "reads as one host, opens another"
+    assert crm_url("javascript:alert('{lead_id}')", lead) == ""
 
 
 def test_the_alert_mail_renders_in_japanese_without_marketing_parts() -> None:
@@ -209,6 +212,35 @@ def test_the_alert_mail_renders_in_japanese_without_marketing_parts() -> None:
     assert "配信停止" not in rendered.text and not rendered.unsubscribe_url
     raw = build_message(rendered, alert.to_address, now_ms=NOW).decode()
     assert "List-Unsubscribe" not in raw and f"X-Reawake-Message: {alert.id}" in raw
+
+
+def test_a_page_a_browser_opens_off_the_sites_is_shown_as_words_never_as_a_link() -> None:
+    """Anyone can send a page view for a customer's browser (identify with their email first): the
+    salesperson's mail links only to pages a browser opens on the sites."""
+    import re
+
+    from reawake import urls
+    from reawake.mail.config import load_mail_config_file
+    from reawake.mail.transactional import render_transactional
+    from tests.conftest import ROOT
+
+    lead = dormant_lead()
+    ours = event(ts=NOW - 3000, url="https://www.example.co.jp/product/", props={"title": "製品紹介"},
+                 referrer="https://evil.example/")
+    phishing = event(ts=NOW - 2000, url="https://evil.example\\@www.example.co.jp/login",
+                     props={"title": "再ログイン https://evil.example/login"})
+    odd = event(ts=NOW - 1000, url="https://www.example.co.jp@evil.example/")
+    alert = build_alert(lead, odd, [ours, phishing], NOW, SETTINGS, "佐藤 健二", {}, 3, "cold")
+    assert [p.url for p in alert.pages] == ["https://www.example.co.jp/product/", "", ""]
+    assert alert.brought_by == "参照元 evil[.]example"
+    rendered = render_transactional("alert-revisit", template_context(alert, lead, TOKYO),
+                                    load_mail_config_file(ROOT / "config" / "mail.yaml"), alert.id)
+    hosts = {urls.host_of(h) for h in re.findall(r'href="([^"]*)"', rendered.html)}
+    assert hosts == {"www.example.co.jp", "crm.example.co.jp"}, "positive control: the site's page is a link"
+    assert "evil.example" not in rendered.html and "evil.example" not in rendered.text
+    assert "evil[.]example" in rendered.text and "リンクなし" in rendered.text, "shown, as words"
+    _, message, _ = sns_message(alert, TOKYO)
+    assert "evil.example" not in message
 
 
 def test_the_alert_says_since_when_the_lead_was_quiet_not_when_the_run_caught_it() -> None:

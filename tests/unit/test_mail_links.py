@@ -45,9 +45,26 @@ def target(url: str) -> str:
     ("/product/", REFUSE),
     ("JavaScript:alert(1)", REFUSE),
     ("", REFUSE),
+    # hosts as a browser reads them (tests/url_corpus.py has many more)
+    ("https://evil.example\\@www.example.co.jp/", REFUSE),
+    ("https://www.example.co.jp@evil.example/", REFUSE),
+    ("https://user@www.example.co.jp/", REFUSE),
+    ("https://zoom.us\\@www.example.co.jp/", REFUSE),
+    ("https://www.example.co.jp\\@zoom.us/", REFUSE),  # on the site, but it reads as zoom.us
+    ("https://ｗｗｗ.example.co.jp/%2e%2e/product/", TRACK),
+    ("https:www.example.co.jp/", REFUSE),  # a browser opens it on the site; written unlike a link
+    ("https://www.example.co.jp./", REFUSE),
+    ("//www.example.co.jp/", REFUSE),
+    ("/\\evil.example/", REFUSE),
 ])
 def test_policy(url: str, verdict: str) -> None:
     assert POLICY.decide(url)[0] == verdict
+
+
+def test_the_signed_target_is_the_link_as_the_browser_reads_it() -> None:
+    assert POLICY.decide("https://ｗｗｗ.example.co.jp/a/%2e%2e/b?q=1") == (TRACK, f"{SITE}/b?q=1")
+    verdict, why = POLICY.decide("https://evil.example\\@www.example.co.jp/")
+    assert verdict == REFUSE and "evil.example" in why, "the check names the host the reader would really get"
 
 
 def test_html_links_of_every_quoting_become_click_urls_with_the_exact_target() -> None:
@@ -84,6 +101,22 @@ def test_rebase_serves_production_links_from_the_local_site() -> None:
     report = LinkReport()
     out = rewrite_html(f'<a href="{SITE}/product/?a=1#f">x</a>', local, signer(local), report)
     assert target(out.split('"')[1]) == "http://127.0.0.1:8788/product/?a=1#f"
+
+
+def test_a_link_that_reads_as_one_host_and_opens_another_goes_out_as_a_dead_link() -> None:
+    """The rule for template links a browser reads on another host than a person does (a link from a
+    lead's attribute, a template uploaded before the check): never tracked, never a link."""
+    html = ('<a href="https://evil.example\\@www.example.co.jp/">a</a>'
+            '<a href="https://www.example.co.jp@evil.example/">b</a>'
+            '<a href="/\\evil.example/">c</a><a href="https://OTHER.example/a/../path">d</a>'
+            f'<a href="{SITE}/ok">e</a>')
+    report = LinkReport()
+    out = rewrite_html(html, POLICY, signer(), report)
+    hrefs = re.findall(r'href="([^"]*)"', out)
+    assert hrefs[:3] == ["#", "#", "#"]
+    assert hrefs[3] == "https://other.example/path", "a plain foreign link goes out as the browser reads it"
+    assert target(hrefs[4]) == f"{SITE}/ok", "positive control: the site's link is tracked"
+    assert len(report.refused) == 4 and report.tracked == [f"{SITE}/ok"]
 
 
 def test_refused_dangerous_links_are_neutralised_at_send_time() -> None:
@@ -135,3 +168,27 @@ def test_mail_config_errors_name_the_line_and_field() -> None:
     text = str(caught.value)
     assert "mail.yaml:2:" in text and "not an email address" in text
     assert "'company' is required" in text
+
+
+SENDER = """
+sender:
+  from_address: info@example.co.jp
+  from_name: サンプル株式会社
+  company: サンプル株式会社
+  name: サンプル株式会社 営業部
+  address: 東京都千代田区丸の内1-2-3
+  contact_email: info@example.co.jp
+"""
+
+
+def test_untracked_hosts_and_the_contact_url_are_stored_as_browsers_read_them() -> None:
+    mail = load_mail_config(SENDER + "  contact_url: https://ｗｗｗ.example.co.jp/contact/../contact/\n"
+                            "untracked_link_hosts: [ＺＯＯＭ.us, 例え.jp]\n")
+    assert mail.untracked_link_hosts == ("zoom.us", "xn--r8jz45g.jp")
+    assert mail.sender.contact_url == f"{SITE}/contact/"
+    policy = LinkPolicy((SITE,), frozenset(mail.untracked_link_hosts))
+    assert policy.decide("https://US02WEB.ｚｏｏｍ.us/j/1") == (KEEP, "https://us02web.zoom.us/j/1")
+    assert policy.decide("https://例え.jp/x") == (KEEP, "https://xn--r8jz45g.jp/x")
+    assert policy.decide("https://evil.example\\@zoom.us/")[0] == REFUSE, "browsers open evil.example"
+    with pytest.raises(ConfigError, match="contact_url"):
+        load_mail_config(SENDER + "  contact_url: https://evil.example\\@www.example.co.jp/\n")

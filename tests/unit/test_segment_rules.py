@@ -139,6 +139,10 @@ INVALID = [
         "segments[0].rule.site: site 'www.example.co.jp' must be an origin",
     ),
     (
+        one("      event: page_view\n      site: https://evil.example\\@www.example.co.jp\n      ever: true\n"),
+        "must be an origin like https://www.example.co.jp",  # browsers read it on evil.example
+    ),
+    (
         one(f"      event: page_view\n      site: {SITE}\n      topic: pricing\n      within: 30d\n"),
         "segments[0].rule: one filter per event condition, not site and topic",
     ),

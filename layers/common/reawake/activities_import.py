@@ -34,17 +34,16 @@ from reawake.csvfile import (
 )
 from reawake.events import MAX_PROPS, ActivityIn, Event
 from reawake.kinds import ACTIVITY_KINDS
-from reawake.leads import Lead, flag_revisits, lead_id_for
+from reawake.leads import Lead, flag_revisits
 from reawake.leads_import import BATCH, WORKERS, Progress
 from reawake.normalize import normalize_email
 from reawake.scoring import ScoringConfig
 from reawake.settings import Settings
-from reawake.store import CommitConflict, Store
+from reawake.store import EVENTS_PER_COMMIT, CommitConflict, Store
 from reawake.tracking import MAX_ATTEMPTS, InvalidInput, activity_events, expires_at, updated_lead
 
 logger = Logger(child=True)
 
-TRANSACTION_EVENTS = 99  # DynamoDB transactions hold 100 items: the events and the lead
 
 # Japanese names people use for event kinds, beside the kinds themselves.
 TYPE_ALIASES = {
@@ -187,13 +186,13 @@ def _write_group(
     now_ms: int,
     scoring: ScoringConfig | None,
 ) -> Written:
-    """Store one lead's events with its aggregates, up to 99 events per transaction."""
+    """Store one lead's events with its aggregates, EVENTS_PER_COMMIT events per transaction."""
     written = Written()
-    lead_id = lead_id_for(email)
+    lead_id = lead.lead_id if lead else store.claim_lead_id(email, looked_up=True)
     registered_at = min(e.ts for e in events)
     ordered = sorted((e.for_lead(lead_id) for e in events), key=lambda e: e.ts)
-    for start in range(0, len(ordered), TRANSACTION_EVENTS):
-        pending = ordered[start : start + TRANSACTION_EVENTS]
+    for start in range(0, len(ordered), EVENTS_PER_COMMIT):
+        pending = ordered[start : start + EVENTS_PER_COMMIT]
         for _ in range(MAX_ATTEMPTS):
             if not pending:
                 break
@@ -234,8 +233,9 @@ def import_table(
     with ThreadPoolExecutor(WORKERS) as pool:  # leads are independent: write several at a time
         for start in range(0, len(emails), BATCH):
             chunk = emails[start : start + BATCH]
-            existing = store.get_leads([lead_id_for(e) for e in chunk])
-            current = [existing.get(lead_id_for(e)) for e in chunk]
+            ids = store.lead_ids_of(chunk)
+            existing = store.get_leads(list(ids.values()))
+            current = [existing.get(ids.get(e, "")) for e in chunk]
             results = pool.map(
                 lambda e, lead: _write_group(store, settings, e, lead, groups[e], now_ms, scoring), chunk, current
             )

@@ -43,6 +43,7 @@ def alert_settings() -> alerts.AlertSettings:
         topic_arn=env.alert_topic_arn,
         scanner_seconds=env.scanner_click_seconds,
         click_settle_ms=env.alert_click_settle_ms,
+        site_origins=env.site_origins,
     )
 
 
@@ -68,6 +69,8 @@ def event_of(record: dict[str, Any]) -> Event | None:
     """The revisit event in a DynamoDB stream record (Lambda's shape), or None when it is not one."""
     image = (record.get("dynamodb") or {}).get("NewImage")
     if not image or "sk" not in image or not str(image["sk"].get("S", "")).startswith("EV#"):
+        return None
+    if "moved_from" in image:  # copied by `reawake migrate lead-ids`: not news
         return None
     event = event_from_item(image)
     if not event.revisit or not event.lead_id:

@@ -22,12 +22,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from reawake.events import Event
 from reawake.kinds import KIND_JA, VISIT_KINDS
 from reawake.leads import Lead
+from reawake.urls import defang, host_of, reads_differently, site_url, web_url
 
 HOUR_MS = 3_600_000
 VISIT_GAP_MS = 30 * 60_000  # a visit ends after 30 minutes without an event (the usual web-analytics session)
@@ -59,6 +60,7 @@ class AlertSettings:
     burst_ms: int = 1000
     max_age_ms: int = 24 * HOUR_MS
     click_settle_ms: int = 2000  # wait this long after a click before judging it (its siblings arrive)
+    site_origins: tuple[str, ...] = ()  # only pages on these become links in the mail
 
 
 @dataclass(frozen=True)
@@ -131,9 +133,20 @@ def alert_id(lead_id: str, claimed_at: int) -> str:
 @dataclass(frozen=True)
 class Page:
     ts: int
-    url: str
-    title: str
+    url: str  # the link to show: the page as a browser reads it, "" when it is not on one of the sites
+    title: str  # plain words: link-like text from outside is defanged
     kind: str
+
+
+def shown_page(ts: int, url: str, title: str, kind: str, site_origins: tuple[str, ...]) -> Page:
+    """A page for the salesperson's mail. An event's URL and title come from whoever sent the event
+    (a page view with a customer's email is enough to reach this mail): a URL becomes a link only
+    when a browser would open it on one of the sites; any other is shown as defanged words."""
+    on_site = site_url(url, site_origins)
+    words = defang(title, site_origins)
+    if on_site is not None:
+        return Page(ts, on_site.href, words, kind)
+    return Page(ts, "", words or defang(url[:300], site_origins), kind)
 
 
 @dataclass(frozen=True)
@@ -193,7 +206,12 @@ def last_active_day(lead: Lead, moment: int | None, tz: ZoneInfo) -> tuple[str, 
     return best
 
 
-def visit_pages(event: Event, recent: Iterable[Event]) -> tuple[Page, ...]:
+def page_path(url: str) -> str:
+    parsed = web_url(url)
+    return parsed.path if parsed else url
+
+
+def visit_pages(event: Event, recent: Iterable[Event], site_origins: tuple[str, ...] = ()) -> tuple[Page, ...]:
     """The pages of the visit this revisit belongs to, as far as it has got when the alert is
     written (events at most VISIT_GAP_MS apart), oldest first."""
     views = sorted({e.id: e for e in [*recent, event] if e.kind in VISIT_KINDS and e.url}.values(),
@@ -204,24 +222,24 @@ def visit_pages(event: Event, recent: Iterable[Event]) -> tuple[Page, ...]:
             visits.append([])
         visits[-1].append(e)
     visit = next((v for v in visits if any(e.id == event.id for e in v)), [])
-    return tuple(Page(e.ts, e.url or "", str(e.props.get("title") or ""), e.kind) for e in visit)
+    return tuple(shown_page(e.ts, e.url or "", str(e.props.get("title") or ""), e.kind, site_origins) for e in visit)
 
 
-def brought_by(event: Event, recent: Iterable[Event]) -> str:
+def brought_by(event: Event, recent: Iterable[Event], site_origins: tuple[str, ...] = ()) -> str:
     """What brought them back: the email link they clicked, the campaign, or the referrer."""
     candidates = [e for e in [*recent, event] if e.ts <= event.ts and event.ts - e.ts <= VISIT_GAP_MS]
     clicks = sorted((e for e in candidates if e.kind == "email_click"), key=lambda e: e.ts)
     if clicks:
         click = clicks[-1]
         campaign = click.campaign or (click.message_id or "").split(":")[0]
-        return f"メール（{campaign}）のリンク" if campaign else "メールのリンク"
+        return f"メール（{defang(campaign, site_origins)}）のリンク" if campaign else "メールのリンク"
     first = min(candidates, key=lambda e: e.ts) if candidates else event
     if first.campaign:
-        return f"キャンペーン「{first.campaign}」"
+        return f"キャンペーン「{defang(first.campaign, site_origins)}」"
     if first.referrer:
-        host = urlsplit(first.referrer).hostname
+        host = host_of(first.referrer)
         if host:
-            return f"参照元 {host}"
+            return f"参照元 {defang(host, site_origins)}"
     return "直接アクセス（ブックマーク・URL入力など）"
 
 
@@ -232,7 +250,8 @@ def crm_url(template: str, lead: Lead) -> str:
     url = template
     for key, value in values.items():
         url = url.replace("{" + key + "}", quote(value, safe=""))
-    return url
+    parsed = web_url(url)  # a link in the mail: only as a browser will read it, and never a misleading one
+    return parsed.href if parsed is not None and not reads_differently(url) else ""
 
 
 def build_alert(
@@ -268,8 +287,8 @@ def build_alert(
         dormant_since=lead.dormant_since,
         last_activity=last_activity_before(lead, quiet_since),
         revisit_at=event.ts,
-        pages=visit_pages(event, recent),
-        brought_by=brought_by(event, recent),
+        pages=visit_pages(event, recent, settings.site_origins),
+        brought_by=brought_by(event, recent, settings.site_origins),
         score=round(score, 1),
         band=band,
         crm_url=crm_url(settings.crm_url_template, lead),
@@ -333,7 +352,7 @@ def template_context(alert: Alert, lead: Lead, tz: ZoneInfo, window_hours: float
         "last_activity": last,
         "revisit_at": when(alert.revisit_at, tz),
         "pages": [{"at": datetime.fromtimestamp(p.ts / 1000, tz).strftime("%H:%M"), "url": p.url,
-                   "title": p.title or urlsplit(p.url).path or p.url, "kind": KIND_JA.get(p.kind, p.kind)}
+                   "title": p.title or page_path(p.url), "kind": KIND_JA.get(p.kind, p.kind)}
                   for p in alert.pages],
         "brought_by": alert.brought_by,
         "score": f"{alert.score:g}",

@@ -7,7 +7,8 @@ import importlib
 import sys
 
 # Modules under reawake.commands, each with register(subparsers).
-COMMANDS = ["local", "leads", "activities", "segments", "templates", "sequences", "calllists", "outbox", "demo"]
+COMMANDS = ["local", "leads", "activities", "segments", "templates", "sequences", "calllists", "outbox", "demo",
+            "migrate"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,12 +6,12 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from reawake.kinds import ActivityKind, BrowserKind
-from reawake.settings import origin_of
+from reawake.urls import origin_of, web_url
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_BATCH = 50
@@ -134,7 +134,9 @@ class Event:
 
     @property
     def path(self) -> str | None:
-        return (urlsplit(self.url).path or "/") if self.url else None
+        """The path a browser requests (``/a/%2e%2e/b`` is ``/b``)."""
+        parsed = web_url(self.url) if self.url else None
+        return (parsed.path or "/") if parsed else None
 
     @property
     def topic(self) -> str | None:
@@ -145,8 +147,9 @@ class Event:
     def campaign(self) -> str | None:
         if self.props.get("campaign"):
             return str(self.props["campaign"])
-        if self.url:
-            values = parse_qs(urlsplit(self.url).query).get("utm_campaign")
+        parsed = web_url(self.url) if self.url else None
+        if parsed:
+            values = parse_qs(parsed.query).get("utm_campaign")
             if values:
                 return values[0][:100]
         return None

@@ -15,7 +15,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reawake.events import Event
-from reawake.leads import lead_id_for
 from reawake.normalize import normalize_email
 
 
@@ -62,7 +61,7 @@ class SesNotification(_Loose):
 
 @dataclass(frozen=True)
 class Feedback:
-    email: str
+    email: str  # the lead is looked up by it (``Store.lead_id_of``)
     event: Event
     suppress: str | None  # "bounce" | "complaint" | None
 
@@ -109,7 +108,6 @@ def feedback_of(notification: SesNotification, now_ms: int) -> list[Feedback]:
             kind=event_kind,
             ts=now_ms,
             source="ses",
-            lead_id=lead_id_for(email),
             message_id=message_ids[0].replace(".", ":") if message_ids else None,  # SES tags allow no ":"
             props={**props, "ses_message_id": notification.mail.messageId},
         )

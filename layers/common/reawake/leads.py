@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -26,10 +27,22 @@ from reawake.kinds import VISIT_KINDS
 DAY_MS = 86_400_000
 
 
-def lead_id_for(email: str) -> str:
-    """A lead's id is derived from its normalized email: stable, and no address in keys or logs."""
+def new_lead_id() -> str:
+    """A new lead's id: random, so that nobody can tell from an id (it travels in every email
+    link) whose it is, even with a list of candidate emails. The table maps email -> lead id."""
+    return base64.b32encode(secrets.token_bytes(15)).decode("ascii")[:20].lower()
+
+
+def legacy_lead_id(email: str) -> str:
+    """The id leads had before ids were random: an unsalted hash of the normalized email. Only
+    the lookup of leads not yet migrated and ``reawake migrate lead-ids`` use it."""
     digest = hashlib.sha256(email.encode("utf-8")).digest()
     return base64.b32encode(digest).decode("ascii")[:20].lower()
+
+
+def email_key(email: str) -> str:
+    """The key of the email -> lead item (a digest: no address in keys)."""
+    return hashlib.sha256(email.encode("utf-8")).hexdigest()
 
 
 PHONE_ATTRS = ("電話番号", "電話", "phone", "tel", "TEL")

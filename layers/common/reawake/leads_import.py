@@ -39,7 +39,7 @@ from reawake.csvfile import (
     row_issues,
     too_many_cells,
 )
-from reawake.leads import Lead, lead_id_for
+from reawake.leads import Lead
 from reawake.normalize import company_key, normalize_email
 from reawake.settings import Settings
 from reawake.store import CommitConflict, Store
@@ -105,12 +105,12 @@ def lead_row(cells: dict[str, str], settings: Settings, now_ms: int) -> LeadRow:
     return LeadRow.model_validate({**known, "attrs": attrs}, context={"tz": settings.time_zone, "now_ms": now_ms})
 
 
-def apply_row(lead: Lead | None, row: LeadRow, now_ms: int) -> Lead:
-    """The lead after this row: created when absent; otherwise identity fields and attributes
-    given in the row replace the stored ones and everything else is kept."""
+def apply_row(lead: Lead | None, row: LeadRow, now_ms: int, lead_id: str) -> Lead:
+    """The lead after this row: created (as ``lead_id``) when absent; otherwise identity fields and
+    attributes given in the row replace the stored ones and everything else is kept."""
     if lead is None:
         registered_at = now_ms if row.registered_at is None else row.registered_at
-        lead = Lead(lead_id=lead_id_for(row.email), email=row.email, registered_at=registered_at)
+        lead = Lead(lead_id=lead_id, email=row.email, registered_at=registered_at)
     return replace(
         lead,
         name=row.name or lead.name,
@@ -149,11 +149,11 @@ def validate_rows(
 
 def _write(store: Store, current: Lead | None, rows: list[tuple[int, LeadRow]], now_ms: int) -> str:
     """Write one email's rows as one conditional put; "created", "updated" or "unchanged"."""
-    lead_id = lead_id_for(rows[0][1].email)
+    lead_id = current.lead_id if current else store.claim_lead_id(rows[0][1].email, looked_up=True)
     for _ in range(MAX_ATTEMPTS):
         target = current
         for _, row in rows:
-            target = apply_row(target, row, now_ms)
+            target = apply_row(target, row, now_ms, lead_id)
         assert target is not None
         if current is not None and target == current:
             return "unchanged"
@@ -177,8 +177,9 @@ def import_table(
     with ThreadPoolExecutor(WORKERS) as pool:  # leads are independent: write several at a time
         for start in range(0, len(emails), BATCH):
             chunk = emails[start : start + BATCH]
-            existing = store.get_leads([lead_id_for(e) for e in chunk])
-            current = [existing.get(lead_id_for(e)) for e in chunk]
+            ids = store.lead_ids_of(chunk)
+            existing = store.get_leads(list(ids.values()))
+            current = [existing.get(ids.get(e, "")) for e in chunk]
             outcomes = pool.map(lambda e, lead: _write(store, lead, groups[e], now_ms), chunk, current)
             for email, outcome in zip(chunk, outcomes, strict=True):
                 setattr(report, outcome, getattr(report, outcome) + 1)

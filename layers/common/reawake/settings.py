@@ -12,10 +12,18 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Any, TypeVar, overload
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from reawake.urls import is_site_url, normalize_origin, origin_of
+
+# origin_of / normalize_origin live in reawake.urls (browser-grade parsing); still importable from here.
+__all__ = [
+    "AlertFunctionSettings", "CallListFunctionSettings", "Locale", "SegmentFunctionSettings", "Settings",
+    "SettingsError", "StepmailFunctionSettings", "TrackFunctionSettings", "from_environment", "get_settings",
+    "normalize_origin", "origin_of",
+]
 
 DEFAULT_SECRET_MAX_AGE_SECONDS = 300  # a rotated secret is in use everywhere within 5 minutes
 
@@ -66,8 +74,8 @@ class Locale(BaseModel):
         return self.site_origins[0] if self.site_origins else ""
 
     def is_site_url(self, url: str) -> bool:
-        """True when url is http(s) on one of the configured site origins."""
-        return origin_of(url) in self.site_origins
+        """True when a browser would open url on one of the configured site origins (reawake.urls)."""
+        return is_site_url(url, self.site_origins)
 
 
 class Settings(Locale):
@@ -161,20 +169,3 @@ class _SettingsCache:
 
 
 get_settings = _SettingsCache()
-
-
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return ""
-    default_port = {"http": 80, "https": 443}[parts.scheme]
-    try:
-        port = parts.port
-    except ValueError:
-        return ""
-    netloc = parts.hostname if port in (None, default_port) else f"{parts.hostname}:{port}"
-    return f"{parts.scheme}://{netloc}"
-
-
-def normalize_origin(origin: str) -> str:
-    return origin_of(origin.strip().rstrip("/") + "/") or origin.strip().rstrip("/")

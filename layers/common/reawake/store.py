@@ -8,6 +8,13 @@ Single-table keys:
 | event of an unidentified visitor | ``VISITOR#<visitor_id>`` | ``EV#<event id>`` |
 | visitor -> lead link | ``VISITOR#<visitor_id>`` | ``LINK`` |
 | lead -> its visitors | ``LEAD#<lead_id>`` | ``VISITOR#<visitor_id>`` |
+| event id claim (dedup) | ``EVENT#<event id>`` | ``CLAIM`` |
+| email -> lead (one lead per email) | ``EMAIL#<sha-256 of the email>`` | ``LEAD`` (carries ``lead_id``) |
+| a lead moved to a new id (``reawake migrate lead-ids``) | ``LEAD#<old id>`` | ``MOVED`` (carries ``lead_id``) |
+
+An event's item key depends on who it is attributed to (a visitor before ``identify``, the lead
+after), so its id is claimed under a key of its own in the same transaction: an id re-sent after
+identity stitching, or by a second visitor, is a duplicate and stored nowhere.
 """
 
 from __future__ import annotations
@@ -18,12 +25,17 @@ from typing import TYPE_CHECKING, Any
 
 from reawake.dynamo import deserialize, serialize, value
 from reawake.events import Event
-from reawake.leads import DayBuckets, Lead, pack_days
+from reawake.leads import DayBuckets, Lead, email_key, legacy_lead_id, new_lead_id, pack_days
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 PROFILE = "PROFILE"
+CLAIM = "CLAIM"
+EMAIL_SK = "LEAD"
+MOVED = "MOVED"
+# A transaction holds 100 items: each event is two (the event and its id claim), plus the lead.
+EVENTS_PER_COMMIT = 49
 _LEAD_FIELDS = {f.name for f in dataclasses.fields(Lead)}
 
 
@@ -40,6 +52,10 @@ def lead_pk(lead_id: str) -> str:
     return f"LEAD#{lead_id}"
 
 
+def email_pk(email: str) -> str:
+    return f"EMAIL#{email_key(email)}"
+
+
 def visitor_pk(visitor_id: str) -> str:
     return f"VISITOR#{visitor_id}"
 
@@ -49,6 +65,10 @@ def event_pk(event: Event) -> str:
         return lead_pk(event.lead_id)
     assert event.visitor_id, "an event belongs to a lead or a visitor"
     return visitor_pk(event.visitor_id)
+
+
+def claim_to_item(event: Event, expires_at: int) -> dict[str, Any]:
+    return {"pk": f"EVENT#{event.id}", "sk": CLAIM, "expires_at": expires_at}
 
 
 def lead_to_item(lead: Lead) -> dict[str, Any]:
@@ -102,19 +122,71 @@ class Store:
         return response.get("Item")
 
     def get_lead(self, lead_id: str) -> Lead | None:
+        """The lead with this id; for an id that ``reawake migrate lead-ids`` replaced (links in
+        mail sent before carry it), the lead under its new id."""
         item = self._get(lead_pk(lead_id), PROFILE)
+        if item is None:
+            moved = self._get(lead_pk(lead_id), MOVED)
+            item = self._get(lead_pk(moved["lead_id"]["S"]), PROFILE) if moved else None
         return lead_from_item(item) if item else None
+
+    # --- email -> lead ---------------------------------------------------------------------------
+
+    def lead_id_of(self, email: str) -> str | None:
+        """The id of the lead with this (normalized) email, or None: the email item, else a lead
+        not yet migrated from the id derived from the email."""
+        item = self._get(email_pk(email), EMAIL_SK)
+        if item is not None:
+            return str(item["lead_id"]["S"])
+        legacy = legacy_lead_id(email)
+        return legacy if self._get(lead_pk(legacy), PROFILE) is not None else None
+
+    def lead_by_email(self, email: str) -> Lead | None:
+        lead_id = self.lead_id_of(email)
+        return self.get_lead(lead_id) if lead_id else None
+
+    def lead_ids_of(self, emails: list[str]) -> dict[str, str]:
+        """``lead_id_of`` for many emails (batched reads); emails without a lead are absent."""
+        unique = list(dict.fromkeys(emails))
+        by_key = {email_pk(e): e for e in unique}
+        found = {by_key[i["pk"]["S"]]: str(i["lead_id"]["S"]) for i in self._batch_get([(k, EMAIL_SK) for k in by_key])}
+        legacy = {lead_pk(legacy_lead_id(e)): e for e in unique if e not in found}
+        for item in self._batch_get([(pk, PROFILE) for pk in legacy]):
+            email = legacy[item["pk"]["S"]]
+            found[email] = legacy_lead_id(email)
+        return found
+
+    def claim_lead_id(self, email: str, looked_up: bool = False) -> str:
+        """The id of the lead with this email; for a new email, a new random id claimed by a
+        conditional write of the email item, so that concurrent first sightings of one email
+        (two imports, an import and a form) agree on one lead. The caller creates the profile.
+        ``looked_up``: the caller found no lead for it a moment ago (``lead_ids_of``)."""
+        found = None if looked_up else self.lead_id_of(email)
+        if found is not None:
+            return found
+        candidate = new_lead_id()
+        item = {"pk": email_pk(email), "sk": EMAIL_SK, "lead_id": candidate}
+        try:
+            self.client.put_item(TableName=self.table_name, Item=serialize(item),
+                                 ConditionExpression="attribute_not_exists(pk)")
+        except self.client.exceptions.ConditionalCheckFailedException:
+            winner = self.lead_id_of(email)
+            assert winner is not None
+            return winner
+        return candidate
 
     def get_visitor_lead(self, visitor_id: str) -> str | None:
         item = self._get(visitor_pk(visitor_id), "LINK")
         return item["lead_id"]["S"] if item else None
 
     def query_items(self, pk: str, prefix: str) -> Iterator[dict[str, Any]]:
+        """The items of a partition whose sk starts with prefix (all of them: an empty prefix)."""
         paginator = self.client.get_paginator("query")
+        values = {":pk": {"S": pk}, ":prefix": {"S": prefix}} if prefix else {":pk": {"S": pk}}
         for page in paginator.paginate(
             TableName=self.table_name,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": pk}, ":prefix": {"S": prefix}},
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)" if prefix else "pk = :pk",
+            ExpressionAttributeValues=values,
             ConsistentRead=True,
         ):
             yield from page.get("Items", [])
@@ -158,20 +230,22 @@ class Store:
         expected_version: int | None = None,
         extra_puts: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Store new events and the lead's new state in one transaction: all or nothing.
+        """Store new events (at most EVENTS_PER_COMMIT) and the lead's new state in one
+        transaction: all or nothing. Each event id is claimed once for the whole table, whoever the
+        event is attributed to.
 
         Raises CommitConflict naming the events that already exist and whether the lead changed.
         """
-        items: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self.table_name,
-                    "Item": serialize(event_to_item(e, expires_at)),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
-            for e in events
-        ]
+        if len(events) > EVENTS_PER_COMMIT:
+            raise ValueError(f"at most {EVENTS_PER_COMMIT} events per commit")
+        condition = "attribute_not_exists(pk)"
+        items: list[dict[str, Any]] = []
+        for e in events:
+            items.append({"Put": {"TableName": self.table_name, "Item": serialize(claim_to_item(e, expires_at)),
+                                  "ConditionExpression": condition}})
+            # Kept conditional too: events stored before claims existed have no claim item.
+            items.append({"Put": {"TableName": self.table_name, "Item": serialize(event_to_item(e, expires_at)),
+                                  "ConditionExpression": condition}})
         if lead is not None:
             items.append({"Put": self._lead_put(lead, expected_version)})
         items.extend({"Put": p} for p in extra_puts or [])
@@ -182,8 +256,9 @@ class Store:
         except self.client.exceptions.TransactionCanceledException as exc:
             reasons = exc.response.get("CancellationReasons", [])
             failed = [r.get("Code") == "ConditionalCheckFailed" for r in reasons]
-            duplicates = {e.id for e, bad in zip(events, failed, strict=False) if bad}
-            stale = lead is not None and len(failed) > len(events) and failed[len(events)]
+            failed += [False] * (len(items) - len(failed))
+            duplicates = {e.id for i, e in enumerate(events) if failed[2 * i] or failed[2 * i + 1]}
+            stale = lead is not None and failed[2 * len(events)]
             if not duplicates and not stale:
                 raise
             raise CommitConflict(duplicates, stale) from exc
@@ -222,22 +297,23 @@ class Store:
 
     # --- bulk reads for imports (added for `reawake leads|activities import`) ---------------------
 
-    def get_leads(self, lead_ids: list[str]) -> dict[str, Lead]:
-        """The profiles that exist among lead_ids (consistent reads, 100 keys per request)."""
-        found: dict[str, Lead] = {}
-        unique = list(dict.fromkeys(lead_ids))
+    def _batch_get(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """The items that exist among (pk, sk) keys (consistent reads, 100 keys per request)."""
+        found: list[dict[str, Any]] = []
+        unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), 100):
-            keys: list[dict[str, Any]] = [
-                {"pk": {"S": lead_pk(i)}, "sk": {"S": PROFILE}} for i in unique[start : start + 100]
-            ]
-            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+            chunk = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in unique[start : start + 100]]
+            request: dict[str, Any] = {self.table_name: {"Keys": chunk, "ConsistentRead": True}}
             while request:
                 response = self.client.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self.table_name, []):
-                    lead = lead_from_item(item)
-                    found[lead.lead_id] = lead
+                found.extend(response.get("Responses", {}).get(self.table_name, []))
                 request = dict(response.get("UnprocessedKeys") or {})
         return found
+
+    def get_leads(self, lead_ids: list[str]) -> dict[str, Lead]:
+        """The profiles that exist among lead_ids."""
+        leads = (lead_from_item(i) for i in self._batch_get([(lead_pk(i), PROFILE) for i in lead_ids]))
+        return {lead.lead_id: lead for lead in leads}
 
 
 class TableAdapter:

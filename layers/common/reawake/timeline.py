@@ -9,7 +9,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from reawake.events import Event
-from reawake.leads import Lead, lead_id_for
+from reawake.leads import Lead
 from reawake.store import Store
 
 KIND_LABELS = {
@@ -45,7 +45,7 @@ class Timeline:
 
 def build_timeline(store: Store, email: str) -> Timeline | None:
     """The timeline of the lead with this (normalized) email; None when there is no such lead."""
-    lead = store.get_lead(lead_id_for(email))
+    lead = store.lead_by_email(email)
     if lead is None:
         return None
     visitors = store.lead_visitors(lead.lead_id)

@@ -10,12 +10,11 @@ import json
 from functools import cache
 from importlib import resources
 from typing import Any, TypeVar
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ValidationError
 
-from reawake import clock, feedback, tracking
+from reawake import clock, feedback, tracking, urls
 from reawake.aws import secret_json
 from reawake.config_store import ConfigStore
 from reawake.events import (
@@ -117,7 +116,7 @@ def field_path(body: bytes, loc: tuple[int | str, ...]) -> str:
 
 def origin_allowed(request: Request, settings: Settings) -> bool:
     origin = request.headers.get("origin")
-    return origin is None or origin.rstrip("/") in settings.site_origins
+    return origin is None or urls.is_site_origin(origin, settings.site_origins)
 
 
 def fetch_purpose(request: Request) -> str | None:
@@ -240,10 +239,8 @@ def snippet() -> str:
 # --- email links ------------------------------------------------------------------------------
 
 
-def with_identify(target: str, token: str) -> str:
-    parts = urlsplit(target)
-    query = f"{parts.query}&" if parts.query else ""
-    return urlunsplit(parts._replace(query=query + urlencode({IDENTIFY_PARAM: token})))
+def with_identify(target: urls.Url, token: str) -> str:
+    return urls.with_query_param(target, IDENTIFY_PARAM, token)
 
 
 def redirect(location: str) -> Response:
@@ -262,16 +259,17 @@ def get_click(request: Request) -> Response:
         expired = exc.expired_token
         logger.info("click token refused", extra={"reason": exc.reason})
         # An expired link still takes the person to its (signed, on-site) page, unidentified.
-        if expired and expired.target and settings.is_site_url(expired.target):
-            return redirect(expired.target)
+        page = urls.site_url(expired.target, settings.site_origins) if expired and expired.target else None
+        if page:
+            return redirect(page.href)
         if fallback:
             return redirect(fallback)
         return error_response(400, "bad_token", "this link is not valid")
-    target = token.target or ""
-    if not settings.is_site_url(target):
+    target = urls.site_url(token.target or "", settings.site_origins)  # the host a browser would go to
+    if target is None:
         logger.warning("click target off the configured sites", extra={"lead_id": token.lead_id})
         return redirect(fallback) if fallback else error_response(400, "bad_target", "this link is not valid")
-    event = tracking.email_event("email_click", token, now, url=target, user_agent=request.user_agent)
+    event = tracking.email_event("email_click", token, now, url=target.href, user_agent=request.user_agent)
     tracking.record(store(), settings, with_purpose([event], request), now, scoring())
     return redirect(with_identify(target, tracking.identify_token(token.lead_id, key, now)))
 
@@ -378,11 +376,12 @@ def handle_feedback(event: dict[str, Any]) -> dict[str, Any]:
             counts["skipped"] += 1
             continue
         for item in feedback.feedback_of(notification, now_ms()):
-            if tracking.suppress(store(), settings, item.event.lead_id or "", item.event, item.suppress, now_ms()):
+            lead_id = store().lead_id_of(item.email) or ""
+            if lead_id and tracking.suppress(store(), settings, lead_id, item.event, item.suppress, now_ms()):
                 counts["recorded"] += 1
                 counts["suppressed"] += item.suppress is not None
                 if item.suppress:
-                    logger.info("lead suppressed", extra={"lead_id": item.event.lead_id, "reason": item.suppress})
+                    logger.info("lead suppressed", extra={"lead_id": lead_id, "reason": item.suppress})
             else:
                 counts["skipped"] += 1  # mail to an address that is not (or no longer) a lead
     logger.info("feedback processed", extra=counts)

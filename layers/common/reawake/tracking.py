@@ -11,11 +11,11 @@ import hashlib
 from dataclasses import dataclass, replace
 
 from reawake.events import ActivityIn, BrowserEventIn, Event, to_epoch_ms
-from reawake.leads import Lead, flag_revisits, fold_events, lead_id_for
+from reawake.leads import Lead, flag_revisits, fold_events
 from reawake.normalize import normalize_email
 from reawake.scoring import ScoringConfig, apply_events
 from reawake.settings import Settings
-from reawake.store import CommitConflict, Store
+from reawake.store import EVENTS_PER_COMMIT, CommitConflict, Store
 from reawake.tokens import Purpose, Token, TokenError, sign, verify
 
 MAX_ATTEMPTS = 8
@@ -124,8 +124,30 @@ def _record_group(
     now_ms: int,
     scoring: ScoringConfig | None,
 ) -> Recorded:
-    pending = list(events)
+    total = Recorded(0, 0)
     lead = store.get_lead(lead_id) if lead_id else None
+    if lead is not None and lead.lead_id != lead_id:  # an id from before `reawake migrate lead-ids`
+        lead_id = lead.lead_id
+        events = [e.for_lead(lead_id) for e in events]
+    for start in range(0, len(events), EVENTS_PER_COMMIT):
+        result, lead = _commit_chunk(store, settings, lead_id, lead, events[start : start + EVENTS_PER_COMMIT],
+                                     now_ms, scoring)
+        total = Recorded(total.accepted + result.accepted, total.duplicates + result.duplicates,
+                         total.revisits + result.revisits)
+    return total
+
+
+def _commit_chunk(
+    store: Store,
+    settings: Settings,
+    lead_id: str | None,
+    lead: Lead | None,
+    events: list[Event],
+    now_ms: int,
+    scoring: ScoringConfig | None,
+) -> tuple[Recorded, Lead | None]:
+    """One transaction's worth of events; returns what was recorded and the lead as it now is."""
+    pending = list(events)
     for _ in range(MAX_ATTEMPTS):
         if not pending:
             break
@@ -141,14 +163,19 @@ def _record_group(
                 new_lead,
                 lead.version if lead else None,
             )
-            return Recorded(len(to_store), len(events) - len(to_store), sum(e.revisit for e in to_store))
+            saved = replace(new_lead, version=lead.version + 1) if new_lead and lead else None
+            recorded = Recorded(len(to_store), len(events) - len(to_store), sum(e.revisit for e in to_store))
+            return recorded, saved
         except CommitConflict as conflict:
             pending = [e for e in pending if e.id not in conflict.duplicate_ids]
             if conflict.stale_lead and lead_id:
                 lead = store.get_lead(lead_id)
+                if lead is not None and lead.lead_id != lead_id:  # moved to a new id meanwhile
+                    lead_id = lead.lead_id
+                    pending = [e.for_lead(lead_id) for e in pending]
     else:
         raise RuntimeError("the lead kept changing; giving up after retries")
-    return Recorded(0, len(events))
+    return Recorded(0, len(events)), lead
 
 
 # --- identity ---------------------------------------------------------------------------------
@@ -170,7 +197,7 @@ def ensure_lead(
     store: Store, email: str, now_ms: int, source: str, name: str | None = None, company: str | None = None
 ) -> Lead:
     """The lead with this email, created (registered now) when it does not exist yet."""
-    lead_id = lead_id_for(email)
+    lead_id = store.claim_lead_id(email)
     lead = store.get_lead(lead_id)
     if lead is not None:
         return lead
@@ -191,6 +218,8 @@ def link(
     scoring: ScoringConfig | None = None,
 ) -> str:
     """Link a browser to a lead; on the first link, fold its anonymous history into the lead."""
+    current = store.get_lead(lead_id)  # a token from before `reawake migrate lead-ids` names the old id
+    lead_id = current.lead_id if current else lead_id
     outcome = store.link_visitor(visitor_id, lead_id, now_ms)
     if outcome != "new":
         return outcome
@@ -267,7 +296,7 @@ def suppress(store: Store, settings: Settings, lead_id: str, event: Event, reaso
         if reason and updated.suppressed in (None, "unsubscribe"):
             updated = replace(updated, suppressed=reason)
         try:
-            store.commit([event.for_lead(lead_id)], expires_at(settings, now_ms), updated, lead.version)
+            store.commit([event.for_lead(lead.lead_id)], expires_at(settings, now_ms), updated, lead.version)
             return True
         except CommitConflict as conflict:
             if conflict.duplicate_ids:

@@ -143,12 +143,43 @@ def banner(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+class _FunctionLinesOnce(logging.Filter):
+    """Drops the functions' records on the root handler once their Powertools Logger (service
+    ``reawake``) prints them itself. Powertools' own guard for this matches by substring and so
+    also silenced the stack's ``reawake_local`` lines: request lines and 5xx tracebacks."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != "reawake" and not record.name.startswith("reawake."):
+            return True
+        return getattr(logging.getLogger("reawake"), "powertools_handler", None) is None
+
+
+def configure_logging(verbose: bool, stream: Any = None) -> None:
+    """The stack's own lines (a line per request with ``-v``, every failure with its traceback)
+    on stderr, the functions' JSON lines on stdout; email addresses masked in both."""
+    import os
+
+    from reawake.logs import RedactingFormatter
+
+    os.environ["POWERTOOLS_LOG_DEDUPLICATION_DISABLED"] = "true"  # see _FunctionLinesOnce
+    # Before any module makes its child Logger: named under the service, as on Lambda, their
+    # lines come out as the functions' JSON (with lead ids and request ids), not bare messages.
+    # Child Loggers take their level when made: the one the functions get (the LogLevel parameter).
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "reawake")
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "INFO" if verbose else "WARNING"
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(RedactingFormatter("%(message)s"))
+    handler.addFilter(_FunctionLinesOnce())
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler], force=True)
+    logging.getLogger("botocore").setLevel(logging.WARNING)  # "Found endpoint for ..." per client
+
+
 def run(args: argparse.Namespace) -> int:
     from reawake.local.connect import NotRunning, read_stack_file, remove_stack_file, write_stack_file
     from reawake.local.stack import LocalStack
     from reawake.segments.yamlfile import ConfigError
 
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    configure_logging(args.verbose)
     try:
         other = read_stack_file()
         print(f"reawake local is already running (pid {other['pid']}, API {other['api_url']}).", file=sys.stderr)

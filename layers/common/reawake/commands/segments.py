@@ -268,7 +268,6 @@ def run_preview(args: argparse.Namespace) -> int:
 
 @guarded
 def run_explain(args: argparse.Namespace) -> int:
-    from reawake.leads import lead_id_for
     from reawake.normalize import normalize_email
     from reawake.segment_preview import render_explain
     from reawake.settings import get_settings
@@ -279,7 +278,7 @@ def run_explain(args: argparse.Namespace) -> int:
     except ValueError:
         raise Stop(f"--lead: {args.lead!r} is not an email address") from None
     _, definition, ctx = _definition_at(args)
-    lead = Store(get_settings().table_name).get_lead(lead_id_for(email))
+    lead = Store(get_settings().table_name).lead_by_email(email)
     if lead is None:
         raise Stop(f"no lead with the address {args.lead} / このメールアドレスのリードはありません")
     print(render_explain(lead, definition, ctx))

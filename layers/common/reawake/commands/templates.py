@@ -158,7 +158,6 @@ def run_upload(args: argparse.Namespace) -> int:
 
 @guarded
 def run_preview(args: argparse.Namespace) -> int:
-    from reawake.leads import lead_id_for
     from reawake.mail.context import SAMPLE_LEAD, build_context
     from reawake.mail.links import LinkPolicy, LinkSigner
     from reawake.mail.mime import build_message
@@ -184,7 +183,7 @@ def run_preview(args: argparse.Namespace) -> int:
         from reawake.store import Store
 
         settings = get_settings()
-        found = Store(settings.table_name).get_lead(lead_id_for(email))
+        found = Store(settings.table_name).lead_by_email(email)
         if found is None:
             raise Stop(f"no lead with the address {args.lead} / このメールアドレスのリードはありません")
         lead = found

@@ -16,7 +16,6 @@ from reawake.demo.history import DemoLead, activities_csv, demo_leads, leads_csv
 from reawake.demo.stage import Stage, StepFailed, enrollments, mails_to, next_wake
 from reawake.demo.visitor import Clicked
 from reawake.enrollment import Enrollment
-from reawake.leads import lead_id_for
 
 # --- 1. leads with a year of history ---------------------------------------------------------------------
 
@@ -98,7 +97,7 @@ def run_segments(stage: Stage, imported: Imported) -> Segmented:
     definitions = ConfigStore(stage.settings.config_bucket).segments()
     entered = {}
     for person in imported.leads:
-        lead = stage.store.get_lead(lead_id_for(person.email))
+        lead = stage.store.lead_by_email(person.email)
         entered[person.role] = tuple(d.id for d in definitions if lead is not None and d.id in lead.segments)
     approaches = {d.id: " ".join(x for x in (d.approach.type, getattr(d.approach, "sequence", None)) if x)
                   for d in definitions}
@@ -180,7 +179,7 @@ def sequence_ends(stage: Stage, imported: Imported, clicked: Clicked) -> Ended:
              if m.sent_at is not None and m.sent_at.timestamp() * 1000 > clicked_ms]
     tasks = []
     for person in imported.leads:
-        for task in stepmail.tasks(lead_id_for(person.email)):
+        for task in stepmail.tasks(stage.store.lead_id_of(person.email) or ""):
             due = datetime.fromtimestamp(int(task.get("due_at") or 0) / 1000, UTC)
             tasks.append((person.role, str(task.get("owner") or ""), due))
     if (enrollment.status, enrollment.reason) != ("exited", "revisit") or after:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from reawake.enrollment import Enrollment
-from reawake.leads import Lead, lead_id_for
+from reawake.leads import Lead
 from reawake.local.clock import advance_running, now_of
 from reawake.local.connect import read_stack_file
 from reawake.local.outbox import OutboxMail, list_outbox
@@ -97,8 +97,9 @@ def enrollments(stage: Stage, leads: list[DemoLead]) -> dict[str, tuple[Enrollme
 
     found = {}
     for person in leads:
-        lead = stage.store.get_lead(lead_id_for(person.email))
-        active = [e for e in StepmailStore(stage.store).enrollments(lead_id_for(person.email)) if e.status == "active"]
+        lead = stage.store.lead_by_email(person.email)
+        enrolled = StepmailStore(stage.store).enrollments(lead.lead_id) if lead else []
+        active = [e for e in enrolled if e.status == "active"]
         if lead is not None and active:
             found[person.role] = (active[0], lead)
     return found

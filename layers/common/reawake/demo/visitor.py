@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from reawake.demo.stage import Stage, StepFailed, enrollments, next_wake
 from reawake.enrollment import Enrollment
-from reawake.leads import Lead, lead_id_for
+from reawake.leads import Lead
 from reawake.local.outbox import parse, part
 from reawake.track_api import IDENTIFY_PARAM
 
@@ -126,7 +126,7 @@ def click(stage: Stage, imported: Imported, sent: Sent, role: str = "clicker") -
     location = str(headers.get("location") or "")
     if status != 302 or IDENTIFY_PARAM not in location:
         raise StepFailed(f"the tracked link answered {status} {location!r}, expected 302 with {IDENTIFY_PARAM}")
-    return Clicked(role, lead_id_for(mail.to), link.text, link.url, status, location, stage.now(), time.monotonic(),
+    return Clicked(role, lead.lead_id, link.text, link.url, status, location, stage.now(), time.monotonic(),
                    wake)
 
 

@@ -8,7 +8,7 @@ import mimetypes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from reawake.local.template import ROOT
 
@@ -25,6 +25,13 @@ FALLBACK_INDEX = """<!doctype html>
 <script async src="{{API_URL}}/v1/t.js"></script></head>
 <body><h1>Reawake デモサイト</h1><p>このページはトラッキングスニペットを読み込んでいます。</p></body></html>
 """
+
+
+def folder_location(folder: Path) -> str:
+    """The redirect to a folder's index, written from the folder found on disk, never from the
+    request: a request for ``//evil.example/../product`` or ``/%5Cevil.example/../product`` would
+    otherwise answer ``Location: //evil.example/../product/``, which a browser reads as another host."""
+    return "/" + "".join(quote(part, safe="") + "/" for part in folder.parts)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -73,7 +80,7 @@ class SiteServer(ThreadingHTTPServer):
             return self._not_found()
         if target.is_dir():
             if not path.endswith("/"):
-                return 301, {"location": path + "/"}, b""
+                return 301, {"location": folder_location(target.relative_to(self.site_dir))}, b""
             target = target / "index.html"
         if not target.is_file():
             if path == "/":

@@ -13,13 +13,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from reawake.normalize import normalize_email
 from reawake.segments.yamlfile import ConfigError, load_yaml, validate
+from reawake.urls import normalize_host, web_url
 
 MAIL_KEY = "config/mail.yaml"
 OWNERS_KEY = "config/owners.yaml"
 DEFAULT_MAIL = Path("config/mail.yaml")
 DEFAULT_OWNERS = Path("config/owners.yaml")
 
-_HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+([a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
 _LINE_BREAK = re.compile(r"[\r\n]")
 
 
@@ -37,13 +38,16 @@ def _one_line(value: str) -> str:
 
 
 def _url(value: str) -> str:
-    if not re.match(r"^https?://[^\s/]+", value):
+    """An http(s) URL as a browser reads and writes it (it goes into every mail's footer as a link)."""
+    parsed = web_url(value)
+    if parsed is None or parsed.has_credentials or value != value.strip() or "\\" in value:
         raise ValueError(f"{value!r} is not an http(s) URL")
-    return value
+    return parsed.href
 
 
 def _host(value: str) -> str:
-    host = value.strip().lower().rstrip(".")
+    """A host name as browsers store it: ``ｚｏｏｍ.us`` and ``例え.jp`` become ``zoom.us`` and punycode."""
+    host = normalize_host(value)
     if not _HOST.match(host):
         raise ValueError(f"{value!r} is not a host name (write www.example.com, without https:// or a path)")
     return host

@@ -1,10 +1,12 @@
 """Tracked links in a rendered mail: every link to the sites becomes a signed click URL, plus the
 open pixel and the unsubscribe URL.
 
-A link is *tracked* when it points at one of the stack's site origins (the click endpoint only
-ever redirects there), *kept* as written when it is an anchor, ``mailto:``/``tel:``, or on a host
-the mail config lists in ``untracked_link_hosts``, and *refused* otherwise (another host,
-a relative or ``javascript:`` link): ``check_template`` reports refused links before upload.
+A link is *tracked* when a browser would open it on one of the stack's site origins (the click
+endpoint only ever redirects there), *kept* when it is an anchor, ``mailto:``/``tel:``, or on a host
+the mail config lists in ``untracked_link_hosts``, and *refused* otherwise (another host, a host that
+reads differently to a person than to a browser, a relative or ``javascript:`` link):
+``check_template`` reports refused links before upload. Hosts are always the browser's reading
+(``reawake.urls``), and what is signed or kept is the browser's serialization of the link.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
 
 from reawake.mail.config import MailConfig
-from reawake.settings import Locale, get_settings, normalize_origin, origin_of
+from reawake.settings import Locale, get_settings
 from reawake.tokens import Purpose, Token, sign
+from reawake.urls import naive_host, normalize_origin, reads_differently, web_url
 
 CLICK_TTL_DAYS = 180  # an expired click link still redirects, unidentified
 UNSUBSCRIBE_TTL_DAYS = 365  # the API accepts expired genuine unsubscribe tokens anyway
@@ -49,7 +51,8 @@ class LinkPolicy:
         return cls(tuple(origins), frozenset(mail.untracked_link_hosts if mail else ()), locale.link_rebase)
 
     def decide(self, url: str) -> tuple[str, str]:
-        """(TRACK, the target to sign) | (KEEP, url) | (REFUSE, why)."""
+        """(TRACK, the target to sign) | (KEEP, url) | (REFUSE, why). Hosts are the ones a browser
+        reads (reawake.urls); the target to sign is the browser's serialization of the link."""
         stripped = url.strip()
         lowered = stripped.lower()
         if not stripped:
@@ -58,19 +61,23 @@ class LinkPolicy:
             return KEEP, url
         if _BAD_SCHEMES.match(stripped):
             return REFUSE, f"{lowered.split(':', 1)[0]}: links are not allowed in mail"
-        origin = origin_of(stripped)
-        if not origin:
+        parsed = web_url(stripped)
+        if parsed is None:
             return REFUSE, "a relative or malformed link: mail needs the full address (https://...)"
+        if reads_differently(stripped):
+            return REFUSE, (f"browsers open this link on {parsed.host}, not where it seems to go "
+                            f"({naive_host(stripped) or 'unclear'}): write the address plainly")
         for source, target in self.rebase:
-            if origin == source:
-                parts = urlsplit(stripped)
-                stripped, origin = target + urlunsplit(("", "", parts.path, parts.query, parts.fragment)), target
+            if parsed.origin == source:
+                rebased = web_url(target + parsed.href[len(source):])
+                if rebased is not None:
+                    parsed = rebased
                 break
-        if origin in self.site_origins:
-            return TRACK, stripped
-        host = urlsplit(stripped).hostname or ""
+        if parsed.origin in self.site_origins:
+            return TRACK, parsed.href
+        host = parsed.host
         if any(host == h or host.endswith("." + h) for h in self.untracked_hosts):
-            return KEEP, url
+            return KEEP, parsed.href
         return REFUSE, (
             f"{host} is not one of the sites ({', '.join(self.site_origins) or 'none configured'}): the click "
             "endpoint would send the reader to the home page. Link to the site, or list the host under "
@@ -142,11 +149,24 @@ def _rewriter(policy: LinkPolicy, signer: LinkSigner | None, report: LinkReport)
             return signer.click_url(value) if signer else url
         if verdict == KEEP:
             report.kept.append(url)
-            return url
+            return value
         report.refused.append((url, value))
-        return "#" if _BAD_SCHEMES.match(url) else url
+        return sent_as_refused(url)
 
     return rewrite
+
+
+def sent_as_refused(url: str) -> str:
+    """What a mail carries for a link refused at send time (a link from a lead's attribute, a template
+    uploaded before a check): an absolute http(s) link goes out as the browser will read it (the host
+    the reader sees is the host they get), and ``#`` replaces a link whose host reads differently to
+    a person than to a browser (a backslash or a user name before the host), a relative link (a
+    webmail resolves ``//evil.example`` or ``/\\evil.example`` against its own address) and
+    script/data links."""
+    parsed = web_url(url.strip())
+    if _BAD_SCHEMES.match(url) or parsed is None or reads_differently(url):
+        return "#"
+    return parsed.href
 
 
 def rewrite_html(text: str, policy: LinkPolicy, signer: LinkSigner | None, report: LinkReport) -> str:

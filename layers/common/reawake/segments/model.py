@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal, Union
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -36,7 +35,7 @@ from pydantic import (
 from reawake.durations import Duration, DurationField
 from reawake.kinds import ALL_KINDS
 from reawake.segments.yamlfile import TAG_PREFIX
-from reawake.settings import normalize_origin, origin_of
+from reawake.urls import normalize_origin, web_url
 
 NODE_KEYS = ("all", "any", "not", "event", "attr", "field", "band")
 FILTERS = ("site", "path", "topic", "campaign")
@@ -118,8 +117,8 @@ class EventCondition(_Model):
     @field_validator("site")
     @classmethod
     def _origin(cls, value: str) -> str:
-        parts = urlsplit(value.strip())
-        if not origin_of(value.strip()) or parts.path not in ("", "/") or parts.query or parts.fragment:
+        parsed = web_url(value)
+        if parsed is None or parsed.has_credentials or parsed.href != parsed.origin + "/":
             raise ValueError(f"site {value!r} must be an origin like https://www.example.co.jp (use path: for folders)")
         return normalize_origin(value)
 
