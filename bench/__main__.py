@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["track_cost", "cold_start", "mail", "stepmail", "alerts", "segments", "urls"]
+BENCHMARKS = ["track_cost", "cold_start", "mail", "stepmail", "alerts", "segments", "urls", "report"]
 
 
 def main(names: list[str]) -> None:

@@ -1,4 +1,5 @@
-"""Cold-start proxy: importing the track handler module in a fresh interpreter vs. `import boto3`."""
+"""Cold-start proxy: importing the track handler module in a fresh interpreter vs. `import boto3`; and what
+Powertools' APIGatewayHttpResolver with validation would add to it (docs/decisions.md, "One route table")."""
 
 from __future__ import annotations
 
@@ -11,6 +12,16 @@ from bench.common import median, report
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = 9
+WITH_RESOLVER = """import app
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from reawake.events import EventBatchIn
+resolver = APIGatewayHttpResolver(enable_validation=True)
+def post_events(body: EventBatchIn) -> dict[str, int]:
+    return {}
+resolver.post("/v1/events")(post_events)
+http = {"method": "POST", "path": "/v1/events"}
+resolver.resolve({"version": "2.0", "routeKey": "POST /v1/events", "rawPath": "/v1/events", "body": "{}",
+                  "requestContext": {"http": http, "stage": "$default"}}, None)"""
 PROBE = """
 import sys, time
 sys.path.insert(0, {path!r})
@@ -32,10 +43,12 @@ def run() -> dict[str, float]:
     _import_time("import app", track)  # warm the bytecode caches once, as a deployed package has them
     handler: list[float] = []
     baseline: list[float] = []
+    resolver: list[float] = []
     for _ in range(RUNS):
         handler.append(_import_time("import app", track))
         baseline.append(_import_time("import boto3"))
-    h, b = median(handler) * 1000, median(baseline) * 1000
+        resolver.append(_import_time(WITH_RESOLVER, track))
+    h, b, r = median(handler) * 1000, median(baseline) * 1000, median(resolver) * 1000
     report(
         "Cold-start proxy: import the track handler vs. import boto3 (fresh interpreters)",
         [
@@ -43,9 +56,11 @@ def run() -> dict[str, float]:
             ("import functions/track/app.py", f"{h:.0f} ms"),
             ("import boto3", f"{b:.0f} ms"),
             ("ratio (goal <= 2.0)", f"{h / b:.2f}"),
+            ("the same + APIGatewayHttpResolver(enable_validation=True), one request", f"{r:.0f} ms (+{r - h:.0f} ms)"),
+            ("ratio with the resolver / without", f"{r / h:.2f}"),
         ],
     )
-    return {"ratio": h / b}
+    return {"ratio": h / b, "resolver_ratio": r / h}
 
 
 if __name__ == "__main__":

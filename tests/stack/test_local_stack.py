@@ -165,10 +165,29 @@ def test_a_forged_click_token_never_leaves_the_site(local_stack: RunningStack, t
     assert (status, headers["location"]) == (302, f"{local_stack.site_url}/")
 
 
-def test_unknown_routes_are_api_gateway_404s(local_stack: RunningStack) -> None:
-    for method, path in (("GET", "/v1/nothing"), ("DELETE", "/v1/events"), ("GET", "/")):
-        status, _, body = http(method, local_stack.api_url + path)
-        assert (status, json.loads(body)) == (404, {"message": "Not Found"}), (method, path)
+def test_unknown_paths_are_404_and_other_methods_405_with_allow(local_stack: RunningStack) -> None:
+    status, _, body = http("GET", local_stack.api_url + "/")
+    assert (status, json.loads(body)) == (404, {"message": "Not Found"}), "outside /v1: the gateway's own 404"
+    status, _, body = http("GET", local_stack.api_url + "/v1/nothing")
+    assert (status, json.loads(body)["error"]["code"]) == (404, "not_found")
+    for method, path, allow in (("DELETE", "/v1/events", "POST, OPTIONS"), ("TRACE", "/v1/t.js", "GET, HEAD, OPTIONS"),
+                                ("PUT", "/v1/click/x", "GET, HEAD, OPTIONS")):
+        status, headers, body = http(method, local_stack.api_url + path)
+        assert (status, headers["allow"]) == (405, allow), (method, path)
+        assert json.loads(body)["error"]["code"] == "method_not_allowed"
+
+
+def test_head_of_a_click_link_records_nothing(local_stack: RunningStack) -> None:
+    assert identify(local_stack, new_id(), email="head-check@example.co.jp")[0] == 200
+    store = local_stack.store()
+    lead_id = store.lead_id_of("head-check@example.co.jp") or ""
+    token = click_token(local_stack, lead_id, local_stack.site_url + "/", local_stack.signing_key())
+    url = f"{local_stack.api_url}/v1/click/{token}"
+    status, headers, body = http("HEAD", url)
+    assert (status, body) == (302, b"") and headers["location"].startswith(local_stack.site_url + "/")
+    assert "email_click" not in {e.kind for e in store.lead_events(lead_id)}
+    assert http("GET", url)[0] == 302  # positive control: the GET records the click
+    assert "email_click" in {e.kind for e in store.lead_events(lead_id)}
 
 
 def test_a_payload_over_10_mb_is_refused_before_the_function(local_stack: RunningStack) -> None:

@@ -14,6 +14,7 @@ from reawake.settings import (
     AlertFunctionSettings,
     CallListFunctionSettings,
     Locale,
+    ReportFunctionSettings,
     SegmentFunctionSettings,
     Settings,
     SettingsError,
@@ -38,6 +39,7 @@ MODELS = {
     "AlertFunction": AlertFunctionSettings,
     "CallListFunction": CallListFunctionSettings,
     "StepmailFunction": StepmailFunctionSettings,
+    "ReportFunction": ReportFunctionSettings,
 }
 
 
@@ -125,7 +127,7 @@ def cold_starts(env: dict[str, str]) -> dict[str, str]:
 
 def test_a_function_without_table_name_fails_its_cold_start_by_name() -> None:
     without = cold_starts({k: v for k, v in BASE.items() if k != "TABLE_NAME"})
-    assert set(without) == {"track", "segment", "alert", "calllist", "stepmail"}
+    assert set(without) == {"track", "segment", "alert", "calllist", "stepmail", "report"}
     for name, outcome in without.items():
         assert outcome.startswith("SettingsError: ") and "TABLE_NAME: missing" in outcome, name
     assert set(cold_starts(BASE).values()) == {"ok"}  # the positive control: with it, every function loads

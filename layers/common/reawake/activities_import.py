@@ -37,6 +37,7 @@ from reawake.kinds import ACTIVITY_KINDS
 from reawake.leads import Lead, flag_revisits
 from reawake.leads_import import BATCH, WORKERS, Progress
 from reawake.normalize import normalize_email
+from reawake.reports import counters
 from reawake.scoring import ScoringConfig
 from reawake.settings import Settings
 from reawake.store import EVENTS_PER_COMMIT, CommitConflict, Store
@@ -200,8 +201,10 @@ def _write_group(
             expected = lead.version if lead else None
             to_store = flag_revisits(base, pending)
             updated = updated_lead(base, to_store, settings, now_ms, scoring)
+            updated, counts = counters.count(base, updated, to_store, now_ms, settings.time_zone)
             try:
                 store.commit(to_store, expires_at(settings, now_ms), updated, expected)
+                counters.add(store, counts)
             except CommitConflict as conflict:
                 written.duplicates += len(conflict.duplicate_ids)
                 pending = [e for e in pending if e.id not in conflict.duplicate_ids]

@@ -20,6 +20,7 @@ from reawake import alerts, clock
 from reawake.alert_store import AlertStore, Claim
 from reawake.events import Event
 from reawake.leads import Lead
+from reawake.reports import counters
 from reawake.settings import AlertFunctionSettings, get_settings
 from reawake.store import Store, event_from_item
 
@@ -111,12 +112,15 @@ def process(event: Event, settings: alerts.AlertSettings) -> Outcome:
         return Outcome("suppressed", lead_id, suppression.reason)
     reactivated = db.reactivate(lead, event.ts)
     if reactivated is not None:
+        counters.reactivated(store(), reactivated, event.ts, get_settings().time_zone)
         lead = reactivated
         logger.info("lead reactivated", extra={"lead_id": lead_id, "segments": sorted(lead.segments)})
     claim = db.claim(lead_id, event.id, alerts.alert_id(lead_id, now), now, alerts.window_start(now, settings))
     if claim is None:
         logger.info("revisit throttled", extra={"lead_id": lead_id})
         return Outcome("throttled", lead_id)
+    if claim.new:
+        counters.alert_sent(store(), lead, now, get_settings().time_zone)
     if recent is None:
         recent = db.recent_events(lead_id, event.ts - alerts.VISIT_GAP_MS)
     deliver(db, lead, event, recent, claim, settings)

@@ -36,6 +36,7 @@ class Claim:
     claimed_at: int
     mailed: bool = False
     published: bool = False
+    new: bool = False  # claimed by this call (not a retry resuming its own unfinished alert)
 
     @property
     def done(self) -> bool:
@@ -75,7 +76,7 @@ class AlertStore(TableAdapter):
                 claim = self._claim_of(again)
                 return None if claim.done else claim
             return None
-        return Claim(alert_id, now_ms)
+        return Claim(alert_id, now_ms, new=True)
 
     def _current(self, lead_id: str) -> dict[str, Any] | None:
         item = self.client.get_item(TableName=self.table, Key=self._key(lead_id), ConsistentRead=True).get("Item")

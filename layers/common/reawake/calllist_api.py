@@ -4,6 +4,7 @@ open call tasks, close the ones followed up, and mail each owner their list once
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -14,6 +15,7 @@ from reawake.alert_api import config, store  # the same cached adapters as the o
 from reawake.calllist_store import CallListStore
 from reawake.calllists import CallList, CallListSettings, Plan
 from reawake.durations import local_day
+from reawake.reports import counters
 from reawake.settings import CallListFunctionSettings, get_settings
 
 logger = Logger(child=True)
@@ -71,7 +73,14 @@ def run(now_ms: int, *, dry_run: bool = False, force: bool = False) -> dict[str,
     db = CallListStore(store())
     if not dry_run:
         for task in planned.done:
-            db.close(task, "followed_up", now_ms)
+            if db.close(task, "followed_up", now_ms):
+                counters.call_task(store(), task.owner, "done", now_ms, tz)
+        # Tasks that left the lists unanswered since the last run (a week back covers the longest
+        # run of Japanese holidays) are closed as expired, once each, for the report.
+        gone = [today - timedelta(days=settings.lookback_days + n) for n in range(1, 8)]
+        for task in db.open_tasks(gone, now_ms):
+            if db.close(task, "not followed up in time", now_ms, status="expired"):
+                counters.call_task(store(), task.owner, "expired", now_ms, tz)
     for task in planned.unaddressed:
         logger.warning("call task for a lead without an owner and no TeamAlertAddress",
                        extra={"lead_id": task.lead_id, "task_id": task.task_id})

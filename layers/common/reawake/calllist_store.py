@@ -71,16 +71,22 @@ class CallListStore(TableAdapter):
             ExpressionAttributeValues={":now": value(now_ms), ":day": value(day.isoformat())},
         )
 
-    def close(self, task: CallTask, reason: str, now_ms: int) -> None:
-        """Done (followed up): off the lists for good (out of the index)."""
-        self.client.update_item(
-            TableName=self.table,
-            Key=self._task_key(task),
-            UpdateExpression="SET #s = :done, done_reason = :r, done_at = :now REMOVE task_day",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":done": value("done"), ":r": value(reason), ":now": value(now_ms)},
-        )
+    def close(self, task: CallTask, reason: str, now_ms: int, status: str = "done") -> bool:
+        """Done (followed up) or expired (off the lists unanswered): off the lists for good (out of
+        the index). False when it was closed before (a re-run): the report counts a task once."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=self._task_key(task),
+                UpdateExpression="SET #s = :done, done_reason = :r, done_at = :now REMOVE task_day",
+                ConditionExpression="attribute_exists(pk) AND #s = :open",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":done": value(status), ":r": value(reason), ":now": value(now_ms),
+                                           ":open": value("open")},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     # --- once per owner and day -----------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import sys
 
 # Modules under reawake.commands, each with register(subparsers).
 COMMANDS = ["local", "leads", "activities", "segments", "templates", "sequences", "calllists", "outbox", "demo",
-            "migrate"]
+            "migrate", "report"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 from typing import Any
 
-from boto3.dynamodb.types import Binary, TypeSerializer
+from boto3.dynamodb.types import DYNAMODB_CONTEXT, Binary, TypeSerializer
 
 _serializer = TypeSerializer()
 
@@ -18,6 +18,19 @@ def _to_dynamo(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_to_dynamo(v) for v in value]
     return value
+
+
+def storable_number(number: int | float) -> bool:
+    """Whether DynamoDB holds this number exactly, as ``serialize`` writes it: finite, at most 38
+    significant digits (an integer counts all its digits), magnitude 1E-130 to 9.99...E+125.
+    boto3's serializer raises on anything else, and rounding a customer's figure is not ours to do."""
+    if isinstance(number, float) and (number != number or number in (float("inf"), float("-inf"))):
+        return False
+    try:
+        exact = DYNAMODB_CONTEXT.create_decimal(_to_dynamo(number))
+    except (DecimalException, ValueError):
+        return False
+    return not exact or -130 <= exact.adjusted() <= 125  # boto3's context lets 1E-131 and 1E+126 through
 
 
 def serialize(item: dict[str, Any]) -> dict[str, Any]:

@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from reawake.dynamo import storable_number
 from reawake.kinds import ActivityKind, BrowserKind
 from reawake.urls import origin_of, web_url
 
@@ -22,7 +23,18 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 Url = Annotated[str, StringConstraints(min_length=8, max_length=2048)]
-PropValue = Annotated[str, StringConstraints(max_length=500)] | int | float | bool
+
+
+def _storable(value: Any) -> Any:
+    """A number DynamoDB cannot hold exactly is refused, not rounded (docs/decisions.md, "Numbers")."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and not storable_number(value):
+        raise ValueError(
+            "a number must be finite, with at most 38 significant digits and a magnitude from 1E-130 to 1E+126"
+        )
+    return value
+
+
+PropValue = Annotated[Annotated[str, StringConstraints(max_length=500)] | int | float | bool, AfterValidator(_storable)]
 Props = Annotated[
     dict[Annotated[str, StringConstraints(pattern=PROP_KEY_PATTERN)], PropValue], Field(max_length=MAX_PROPS)
 ]

@@ -15,6 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from reawake import clock
 from reawake.config_store import ConfigStore
+from reawake.reports import counters
 from reawake.segment_run import ShardResult, run_id_for, run_shard, summarize
 from reawake.segment_store import SegmentStore
 from reawake.settings import get_settings
@@ -93,6 +94,8 @@ def finish(payload: dict[str, Any]) -> dict[str, Any]:
     summary = summarize(body.run_id, body.now_ms, body.results)
     finished_at = run_id_for(clock.now_ms(), get_settings().time_zone)
     SegmentStore(store()).save_run(body.run_id, {**summary, "finished_at": finished_at})
+    counters.set_members(store(), summary["members"], [d.id for d in config().segments()], body.now_ms,
+                         get_settings().time_zone)
     logger.info(
         "segment run finished",
         extra={

@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools import Logger
 
-from reawake.approaches import PENDING, Approach, approach_for
+from reawake.approaches import HOLDOUT, PENDING, Approach, approach_for
 from reawake.leads import Lead
 from reawake.memberships import reconcile
+from reawake.reports import counters
 from reawake.scoring import ScoringConfig
 from reawake.segment_store import SegmentStore
 from reawake.segments.compile import Context, Predicate, compile_definitions
@@ -97,8 +98,12 @@ def run_shard(
             if waiting:  # marked with the membership, in the same transaction
                 after = replace(change.after, pending_approaches=[*change.after.pending_approaches, *waiting])
                 change = replace(change, after=after)
+            held = [a.segment_id for a in approaches if a.status == HOLDOUT]
+            after, counts = counters.on_membership(change.before, change.after, held, now_ms, tz)
+            change = replace(change, after=after)
             try:
                 segments.record_change(change, approaches, now_ms)
+                counters.add(store, counts)
             except CommitConflict:
                 # Tracking (or an overlapping run) changed the lead: evaluate it again as it is now.
                 result.retries += 1

@@ -20,7 +20,8 @@ from reawake.urls import is_site_url, normalize_origin, origin_of
 
 # origin_of / normalize_origin live in reawake.urls (browser-grade parsing); still importable from here.
 __all__ = [
-    "AlertFunctionSettings", "CallListFunctionSettings", "Locale", "SegmentFunctionSettings", "Settings",
+    "AlertFunctionSettings", "CallListFunctionSettings", "Locale", "ReportFunctionSettings", "SegmentFunctionSettings",
+    "Settings",
     "SettingsError", "StepmailFunctionSettings", "TrackFunctionSettings", "from_environment", "get_settings",
     "normalize_origin", "origin_of",
 ]
@@ -125,6 +126,11 @@ class AlertFunctionSettings(OwnerMailSettings):
 
 class CallListFunctionSettings(OwnerMailSettings):
     call_list_lookback_days: int = Field(14, alias="CALL_LIST_LOOKBACK_DAYS", ge=0)
+
+
+class ReportFunctionSettings(Settings):
+    report_days: int = Field(30, alias="REPORT_DAYS", ge=1)
+    report_crosstab_axis: str = Field("", alias="REPORT_CROSSTAB_AXIS")  # e.g. owner or 業種: adds the cross-tab
 
 
 L = TypeVar("L", bound=Locale)

@@ -24,6 +24,7 @@ from reawake.durations import local_day
 from reawake.dynamo import deserialize, serialize, value
 from reawake.enrollment import ACTIVE, Claim, ClaimExists, Enrollment, OwnerTask, StaleLead
 from reawake.leads import Lead
+from reawake.reports import counters
 from reawake.sequences import Sequence, StepmailSettings, StepRecord
 from reawake.settings import get_settings
 from reawake.store import TableAdapter, lead_pk
@@ -112,6 +113,7 @@ class StepmailStore(TableAdapter):
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
+        counters.step_event(self.store, enrollment.sequence, 0, "enrolled", enrollment.enrolled_at)
         return True
 
     def save_progress(self, enrollment: Enrollment, expected_steps: int) -> bool:
@@ -146,6 +148,7 @@ class StepmailStore(TableAdapter):
                      "ConditionExpression": "attribute_not_exists(pk)"}
         try:
             self.client.transact_write_items(TransactItems=[{"Put": lead_put}, {"Put": claim_put}])
+            counters.step_event(self.store, claim.sequence, claim.step_index, "sent", claim.claimed_at)
         except self.client.exceptions.TransactionCanceledException as exc:
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
@@ -200,6 +203,7 @@ class StepmailStore(TableAdapter):
                 "ExpressionAttributeValues": {":one": value(1)},
             }},
         ])
+        counters.step_event(self.store, claim.sequence, claim.step_index, "sent", claim.claimed_at, -1)
 
     # --- segment approaches ----------------------------------------------------------------------
 

@@ -76,6 +76,8 @@ def lead_to_item(lead: Lead) -> dict[str, Any]:
     item.update(pk=lead_pk(lead.lead_id), sk=PROFILE, lead_key=lead.lead_id, days=pack_days(lead.days))
     if not lead.pending_approaches:
         del item["pending_approaches"]  # most leads: keep the item small
+    if not lead.report:
+        del item["report"]
     return item
 
 

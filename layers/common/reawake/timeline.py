@@ -1,16 +1,20 @@
 """A lead's timeline: its profile and everything it did, including what its browsers did before
-the lead was identified, oldest first, in the configured time zone (Asia/Tokyo by default)."""
+the lead was identified, interleaved with what Reawake did about it (mails sent, segment entries
+and exits, holdouts, alerts, call tasks), oldest first, in the configured time zone (Asia/Tokyo
+by default)."""
 
 from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from reawake.dynamo import deserialize
 from reawake.events import Event
 from reawake.leads import Lead
-from reawake.store import Store
+from reawake.store import Store, lead_pk
 
 KIND_LABELS = {
     "page_view": "ページ閲覧",
@@ -27,7 +31,20 @@ KIND_LABELS = {
     "email_open": "メール開封",
     "unsubscribe": "配信停止",
     "custom": "カスタム",
+    "email_delivery": "メール到達",
+    "email_bounce": "バウンス",
+    "email_complaint": "苦情",
+    # What Reawake did (items of the lead's partition, not events).
+    "mail_sent": "ステップメール送信",
+    "segment_entered": "休眠定義に該当",
+    "segment_left": "休眠定義から離脱",
+    "holdout": "ホールドアウト (送信なし)",
+    "reactivated": "再活性化",
+    "alert": "担当営業へ再訪アラート",
+    "call_task": "電話タスク作成",
+    "call_task_done": "電話タスク完了",
 }
+ACTIVITY_PREFIXES = ("MAIL#", "MEMBER#", "APPROACH#", "ALERT", "REACTIVATED#", "TASK#")
 
 
 @dataclass(frozen=True)
@@ -50,11 +67,46 @@ def build_timeline(store: Store, email: str) -> Timeline | None:
         return None
     visitors = store.lead_visitors(lead.lead_id)
     entries = {e.id: Entry(e, False) for e in store.lead_events(lead.lead_id)}
+    entries.update({e.id: Entry(e, False) for e in activities(store, lead.lead_id)})
     for visitor_id in visitors:
         for event in store.visitor_events(visitor_id):
             entries.setdefault(event.id, Entry(event, True))
     ordered = sorted(entries.values(), key=lambda entry: (entry.event.ts, entry.event.id))
     return Timeline(lead, visitors, ordered)
+
+
+def _note(sk: str, kind: str, ts: Any, lead_id: str, **props: Any) -> Event:
+    return Event(id=f"{sk}@{kind}", kind=kind, ts=int(ts), source="reawake", lead_id=lead_id,
+                 props={k: v for k, v in props.items() if v not in (None, "")})
+
+
+def activities(store: Store, lead_id: str) -> list[Event]:
+    """What Reawake did about the lead, as timeline entries (one query per kind of item)."""
+    out: list[Event] = []
+    for prefix in ACTIVITY_PREFIXES:
+        for raw in store.query_items(lead_pk(lead_id), prefix):
+            i = deserialize(raw)
+            sk = i["sk"]
+            if sk.startswith("MAIL#"):
+                out.append(_note(sk, "mail_sent", i["claimed_at"], lead_id, sequence=i.get("sequence"),
+                                 step=int(i.get("step_index", 0)) + 1, status=i.get("status")))
+            elif sk.startswith("MEMBER#"):
+                out.append(_note(sk, "segment_entered", i["entered_at"], lead_id, segment=i.get("segment_id")))
+                if i.get("left_at") is not None:
+                    out.append(_note(sk, "segment_left", i["left_at"], lead_id, segment=i.get("segment_id")))
+            elif sk.startswith("APPROACH#") and i.get("status") == "holdout":
+                out.append(_note(sk, "holdout", i["entered_at"], lead_id, segment=i.get("segment_id"),
+                                 sequence=i.get("sequence")))
+            elif sk == "ALERT" and i.get("last_alert_at") is not None:
+                out.append(_note(sk, "alert", i["last_alert_at"], lead_id, mailed="yes" if i.get("mailed_at") else ""))
+            elif sk.startswith("REACTIVATED#"):
+                out.append(_note(sk, "reactivated", i["reactivated_at"], lead_id, segment=i.get("segment_id")))
+            elif sk.startswith("TASK#"):
+                out.append(_note(sk, "call_task", i["created_at"], lead_id, sequence=i.get("sequence"),
+                                 owner=i.get("owner"), note=i.get("note")))
+                if i.get("done_at") is not None:
+                    out.append(_note(sk, "call_task_done", i["done_at"], lead_id, reason=i.get("done_reason")))
+    return out
 
 
 def _pad(text: str, width: int) -> str:

@@ -11,10 +11,14 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
 MAX_TOKEN_LENGTH = 2048
+MAX_FIELD_LENGTH = 512  # a lead id, a message id (<sequence>:<step>:<lead>:<ms>): far below
+MAX_EXPIRY = 10**11  # epoch seconds, year 5138: later is not an expiry anyone signed
+_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")  # base64url "." base64url, ASCII only
 
 
 class Purpose(StrEnum):
@@ -22,6 +26,9 @@ class Purpose(StrEnum):
     OPEN = "o"
     UNSUBSCRIBE = "u"
     IDENTIFY = "i"
+
+
+_PURPOSES = frozenset(p.value for p in Purpose)
 
 
 @dataclass(frozen=True)
@@ -67,25 +74,43 @@ def sign(token: Token, key: bytes) -> str:
 
 
 def verify(text: str, key: bytes, purpose: Purpose, now: int) -> Token:
-    """Return the token's content, or raise TokenError saying why it is refused."""
-    if not text or len(text) > MAX_TOKEN_LENGTH or text.count(".") != 1:
+    """Return the token's content, or raise TokenError saying why it is refused: a total function,
+    whatever the text (a link's path segment is anyone's input)."""
+    if not isinstance(text, str) or len(text) > MAX_TOKEN_LENGTH or not _SHAPE.fullmatch(text):
         raise TokenError("malformed")
     body, mac = text.split(".")
     if not hmac.compare_digest(_mac(key, body), mac):
         raise TokenError("bad signature")
     try:
         payload = json.loads(_unb64(body))
-        token = Token(
-            purpose=Purpose(payload["p"]),
-            lead_id=str(payload["l"]),
-            expires_at=int(payload["e"]),
-            target=payload.get("u"),
-            message_id=payload.get("m"),
-        )
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, RecursionError) as exc:  # bad base64, UTF-8 or JSON; nesting deeper than the parser goes
         raise TokenError("malformed") from exc
+    token = _token_of(payload)
     if token.purpose is not purpose:
         raise TokenError("wrong purpose")
     if token.expires_at < now:
         raise TokenError("expired", expired_token=token)
     return token
+
+
+def _token_of(payload: object) -> Token:
+    """The signed payload, checked field by field: a signature says who wrote it, not that it is sane."""
+    if not isinstance(payload, dict):
+        raise TokenError("malformed")
+    p, lead, expires = payload.get("p"), payload.get("l"), payload.get("e")
+    target, message = payload.get("u"), payload.get("m")
+    if not (
+        isinstance(p, str)
+        and p in _PURPOSES
+        and _text(lead, MAX_FIELD_LENGTH)
+        and type(expires) is int  # not a bool, not a float such as 1e400
+        and 0 <= expires <= MAX_EXPIRY
+        and (target is None or _text(target, MAX_TOKEN_LENGTH))
+        and (message is None or _text(message, MAX_FIELD_LENGTH))
+    ):
+        raise TokenError("malformed")
+    return Token(Purpose(p), str(lead), expires, target, message)
+
+
+def _text(value: object, limit: int) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= limit

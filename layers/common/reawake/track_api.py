@@ -34,7 +34,14 @@ from reawake.tokens import Purpose, TokenError, verify
 
 logger = Logger(child=True)
 M = TypeVar("M", bound=BaseModel)
-router = Router()
+router = Router(fallback="ANY /v1/{proxy+}")  # every other request under /v1 reaches the router: 404, 405, HEAD
+
+# What each route answers, for the OpenAPI document: (description, content kind of reawake.openapi).
+BAD = {400: ("invalid input, the field named; nothing stored", "error")}
+FOREIGN = {403: ("the Origin is not a configured site", "error")}
+TOO_LARGE = {413: ("the body is over 64 KB", "error")}
+MEDIA = {415: ("the body is not sent as application/json or text/plain", "error")}
+INVALID_LINK = {400: ("the link is not valid", "html")}
 
 # The smallest transparent GIF.
 GIF = (
@@ -81,10 +88,17 @@ class BadRequest(Exception):
         self.response = response
 
 
+JSON_MEDIA_TYPES = ("application/json", "text/plain", "")  # t.js sends text/plain: no CORS preflight
+
+
 def parse(model: type[M], request: Request, wrap_list_as: str | None = None) -> M:
     """Parse a JSON body into model, or raise BadRequest with a 4xx naming the field."""
     if len(request.body) > MAX_BODY_BYTES:
         raise BadRequest(error_response(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes"))
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type not in JSON_MEDIA_TYPES:
+        raise BadRequest(error_response(415, "unsupported_media_type",
+                                        "send the JSON body as application/json or text/plain", "content-type"))
     body = request.body.strip()
     if wrap_list_as and body.startswith(b"["):
         body = b'{"' + wrap_list_as.encode() + b'":' + body + b"}"
@@ -135,6 +149,13 @@ def with_purpose(events: list[Event], request: Request) -> list[Event]:
     return [dataclasses.replace(e, fetch_purpose=purpose) for e in events] if purpose else events
 
 
+def record(request: Request, settings: Settings, events: list[Event], now: int) -> None:
+    """Record what a GET link or pixel saw. HEAD asks what GET would answer and records nothing
+    (RFC 9110: a safe method; link checkers and mail scanners send it)."""
+    if request.method != "HEAD":
+        tracking.record(store(), settings, with_purpose(events, request), now, scoring())
+
+
 def handle(event: dict[str, Any]) -> dict[str, Any]:
     if "Records" in event:  # SES feedback through the SNS subscription
         return handle_feedback(event)
@@ -151,7 +172,8 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
 # --- browser ----------------------------------------------------------------------------------
 
 
-@router.route("POST /v1/events")
+@router.route("POST /v1/events", "A batch (1-50) of browser events", body=EventBatchIn,
+              responses={202: ("stored; duplicates counted", "counts"), **BAD, **FOREIGN, **TOO_LARGE, **MEDIA})
 def post_events(request: Request) -> Response:
     settings = get_settings()
     if not origin_allowed(request, settings):
@@ -167,7 +189,9 @@ def post_events(request: Request) -> Response:
     return json_response(202, {"accepted": result.accepted, "duplicates": result.duplicates})
 
 
-@router.route("POST /v1/identify")
+@router.route("POST /v1/identify",
+              "Link a visitor to a lead: a signed token from an email link, or an email from a form", body=IdentifyIn,
+              responses={200: ("linked", "identified"), **BAD, **FOREIGN, **TOO_LARGE, **MEDIA})
 def post_identify(request: Request) -> Response:
     settings = get_settings()
     if not origin_allowed(request, settings):
@@ -196,7 +220,8 @@ def post_identify(request: Request) -> Response:
     return json_response(200, {"identified": True, "link": outcome})
 
 
-@router.route("GET /v1/pixel.gif")
+@router.route("GET /v1/pixel.gif", "A page view without JavaScript", params=("vid", "url", "id", "type", "ts", "ref"),
+              responses={200: ("a 1x1 GIF, whatever the input; only valid input is recorded", "gif")})
 def get_pixel(request: Request) -> Response:
     """A page view without JavaScript. Always a GIF; only valid input is recorded."""
     settings = get_settings()
@@ -220,13 +245,13 @@ def get_pixel(request: Request) -> Response:
         )
         events = tracking.browser_events([item], settings, now, source="pixel", user_agent=request.user_agent,
                                          skew_ms=clock.skew_ms())
-        tracking.record(store(), settings, with_purpose(events, request), now, scoring())
+        record(request, settings, events, now)
     except (ValueError, tracking.InvalidInput) as exc:  # ValidationError is a ValueError
         logger.info("pixel ignored", extra={"reason": type(exc).__name__})
     return gif()
 
 
-@router.route("GET /v1/t.js")
+@router.route("GET /v1/t.js", "The tracking snippet", responses={200: ("JavaScript, cacheable", "js")})
 def get_snippet(request: Request) -> Response:
     return Response(200, snippet(), "application/javascript; charset=utf-8", {"cache-control": "public, max-age=3600"})
 
@@ -247,7 +272,9 @@ def redirect(location: str) -> Response:
     return Response(302, "", "text/plain; charset=utf-8", {"location": location, **NO_STORE})
 
 
-@router.route("GET /v1/click/{token}")
+@router.route("GET /v1/click/{token}", "A tracked email link", responses={
+    302: ("to the signed target with rw_id, or to the primary site for a bad link", "redirect"),
+    400: ("a bad link and no primary site to send the person to", "error")})
 def get_click(request: Request) -> Response:
     settings = get_settings()
     now = now_ms()
@@ -270,11 +297,12 @@ def get_click(request: Request) -> Response:
         logger.warning("click target off the configured sites", extra={"lead_id": token.lead_id})
         return redirect(fallback) if fallback else error_response(400, "bad_target", "this link is not valid")
     event = tracking.email_event("email_click", token, now, url=target.href, user_agent=request.user_agent)
-    tracking.record(store(), settings, with_purpose([event], request), now, scoring())
+    record(request, settings, [event], now)
     return redirect(with_identify(target, tracking.identify_token(token.lead_id, key, now)))
 
 
-@router.route("GET /v1/open/{file}")
+@router.route("GET /v1/open/{file}", "Email open pixel ({token}.gif)",
+              responses={200: ("a 1x1 GIF, whatever the token", "gif")})
 def get_open(request: Request) -> Response:
     settings = get_settings()
     now = now_ms()
@@ -283,7 +311,7 @@ def get_open(request: Request) -> Response:
         try:
             token = verify(name[:-4], signing_key(settings), Purpose.OPEN, now // 1000)
             event = tracking.email_event("email_open", token, now, user_agent=request.user_agent)
-            tracking.record(store(), settings, [event], now, scoring())
+            record(request, settings, [event], now)
         except TokenError as exc:
             logger.info("open token refused", extra={"reason": exc.reason})
     return gif()
@@ -316,7 +344,8 @@ def unsubscribe_lead(request: Request) -> str | None:
         return exc.expired_token.lead_id if exc.expired_token else None
 
 
-@router.route("GET /v1/unsubscribe/{token}")
+@router.route("GET /v1/unsubscribe/{token}", "Confirmation page (GET changes nothing: mail scanners fetch links)",
+              responses={200: ("HTML page with the button", "html"), **INVALID_LINK})
 def get_unsubscribe(request: Request) -> Response:
     # Mail scanners fetch links, so GET only asks; the button (or the RFC 8058 POST) unsubscribes.
     if unsubscribe_lead(request) is None:
@@ -326,7 +355,8 @@ def get_unsubscribe(request: Request) -> Response:
     )
 
 
-@router.route("POST /v1/unsubscribe/{token}")
+@router.route("POST /v1/unsubscribe/{token}", "RFC 8058 one-click unsubscribe (List-Unsubscribe=One-Click)",
+              body="form", responses={200: ("unsubscribed at once", "html"), **INVALID_LINK})
 def post_unsubscribe(request: Request) -> Response:
     lead_id = unsubscribe_lead(request)
     if lead_id is None or not tracking.unsubscribe(store(), get_settings(), lead_id, now_ms(), via="link"):
@@ -338,7 +368,9 @@ def post_unsubscribe(request: Request) -> Response:
 # --- server to server ------------------------------------------------------------------------
 
 
-@router.route("POST /v1/activities")
+@router.route("POST /v1/activities", "Server-to-server activities (purchase, webinar, sales contact, ...)",
+              body=ActivityBatchIn, responses={202: ("stored; duplicates counted", "counts"), **BAD,
+                                               401: ("missing or wrong API key", "error"), **TOO_LARGE, **MEDIA})
 def post_activities(request: Request) -> Response:
     settings = get_settings()
     expected = str(secret_json(settings.api_key_secret_arn, settings.secret_max_age_seconds)["api_key"])
@@ -353,11 +385,12 @@ def post_activities(request: Request) -> Response:
     return json_response(202, {"accepted": result.accepted, "duplicates": result.duplicates})
 
 
-@router.route("GET /v1/openapi.json")
+@router.route("GET /v1/openapi.json", "This document", responses={200: ("OpenAPI 3.1", "json")})
 def get_openapi(request: Request) -> Response:
     from reawake.openapi import document
 
-    return Response(200, json.dumps(document(), ensure_ascii=False), headers={"cache-control": "public, max-age=3600"})
+    return Response(200, json.dumps(document(router), ensure_ascii=False),
+                    headers={"cache-control": "public, max-age=3600"})
 
 
 # --- SES feedback (SNS) -----------------------------------------------------------------------

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from reawake.events import ActivityIn, BrowserEventIn, Event, to_epoch_ms
 from reawake.leads import Lead, flag_revisits, fold_events
 from reawake.normalize import normalize_email
+from reawake.reports import counters
 from reawake.scoring import ScoringConfig, apply_events
 from reawake.settings import Settings
 from reawake.store import EVENTS_PER_COMMIT, CommitConflict, Store
@@ -156,6 +157,7 @@ def _commit_chunk(
         else:
             to_store = flag_revisits(lead, pending)
             new_lead = updated_lead(lead, to_store, settings, now_ms, scoring)
+        new_lead, counts = counters.count(lead, new_lead, to_store, now_ms, settings.time_zone)
         try:
             store.commit(
                 to_store,
@@ -163,6 +165,7 @@ def _commit_chunk(
                 new_lead,
                 lead.version if lead else None,
             )
+            counters.add(store, counts)
             saved = replace(new_lead, version=lead.version + 1) if new_lead and lead else None
             recorded = Recorded(len(to_store), len(events) - len(to_store), sum(e.revisit for e in to_store))
             return recorded, saved
@@ -295,8 +298,11 @@ def suppress(store: Store, settings: Settings, lead_id: str, event: Event, reaso
             updated = replace(updated, unsubscribed_at=now_ms)
         if reason and updated.suppressed in (None, "unsubscribe"):
             updated = replace(updated, suppressed=reason)
+        stored = event.for_lead(lead.lead_id)
+        counted, counts = counters.count(lead, updated, [stored], now_ms, settings.time_zone)
         try:
-            store.commit([event.for_lead(lead.lead_id)], expires_at(settings, now_ms), updated, lead.version)
+            store.commit([stored], expires_at(settings, now_ms), counted, lead.version)
+            counters.add(store, counts)
             return True
         except CommitConflict as conflict:
             if conflict.duplicate_ids:

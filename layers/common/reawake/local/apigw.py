@@ -35,13 +35,19 @@ def routes_of(template: dict[str, Any]) -> list[Route]:
             if ev["Type"] != "HttpApi":
                 continue
             path = ev["Properties"]["Path"]
-            regex = "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path)) + "$"
-            routes.append(Route(ev["Properties"]["Method"].upper(), path, logical, re.compile(regex)))
+            regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
+            regex = re.sub(r"\\\{(\w+)\\\+\\\}$", r"(?P<\1>.+)", regex)  # a greedy {proxy+}
+            routes.append(Route(ev["Properties"]["Method"].upper(), path, logical, re.compile(f"^{regex}$")))
     return routes
 
 
 def match(routes: list[Route], method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-    for route in routes:
+    """API Gateway's order: the path and method, then ANY on the path, then a greedy {proxy+} route.
+    HEAD is a method of its own: a GET route does not take it."""
+    def rank(route: Route) -> tuple[bool, bool]:
+        return route.path.endswith("+}"), route.method == "ANY"
+
+    for route in sorted(routes, key=rank):
         m = route.pattern.match(path)
         if m and route.method in (method, "ANY"):
             return route, {k: unquote(v) for k, v in m.groupdict().items()}

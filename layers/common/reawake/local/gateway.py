@@ -1,7 +1,9 @@
 """The HTTP API on loopback, behaving like API Gateway HTTP API in front of the real handlers.
 
 What API Gateway does before and after the integration, and this does too:
-- routes from the template's ``HttpApi`` events; an unknown route is 404 ``{"message":"Not Found"}``;
+- routes from the template's ``HttpApi`` events, matched in API Gateway's order (path and method, then
+  ``ANY``, then a greedy ``{proxy+}``), for any method (HEAD is not GET; TRACE is not http.server's 501);
+  a request no route takes is 404 ``{"message":"Not Found"}``;
 - the HttpApi's ``CorsConfiguration``: OPTIONS preflights answered by the gateway itself (204),
   ``access-control-*`` headers only for an allowed origin, CORS headers from the function ignored;
 - payloads over 10 MB refused with 413 before the function runs;
@@ -17,6 +19,7 @@ import traceback
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from reawake.local.apigw import Route, http_event, match, proxy_result
 from reawake.local.lambdas import Functions
@@ -146,7 +149,9 @@ class Gateway:
         if method == "OPTIONS" and self.cors is not None:
             write(req, 204, self.cors.preflight(headers), b"")
             return self._log(method, req.path, 204, started)
-        found = match(self.routes, method, path) or (match(self.routes, "GET", path) if method == "HEAD" else None)
+        if path in ("/report", "/report/") and method == "GET" and "ReportFunction" in self.functions.specs:
+            return self._report(req, method, started)
+        found = match(self.routes, method, path)
         if found is None:
             status = self._json(req, 404, {"message": "Not Found"}, origin)
             return self._log(method, req.path, status, started)
@@ -168,6 +173,18 @@ class Gateway:
         if self.cors is not None:
             out.update(self.cors.response_headers(origin))
         write(req, status, out, data, head=method == "HEAD")
+        self._log(method, req.path, status, started)
+
+    def _report(self, req: BaseHTTPRequestHandler, method: str, started: float) -> None:
+        """The live report (local only: on AWS the daily report is in the config bucket, behind a
+        presigned URL). ``?from=YYYY-MM-DD&to=YYYY-MM-DD``."""
+        query = {k: v[-1] for k, v in parse_qs(urlsplit(req.path).query).items()}
+        try:
+            page = self.functions.invoke("ReportFunction", {"render": "html", **query})["html"].encode("utf-8")
+            status, kind = 200, "text/html; charset=utf-8"
+        except ValueError as exc:
+            page, status, kind = str(exc).encode("utf-8"), 400, "text/plain; charset=utf-8"
+        write(req, status, {"content-type": kind, "cache-control": "no-store"}, page)
         self._log(method, req.path, status, started)
 
     def _json(self, req: BaseHTTPRequestHandler, status: int, payload: Any, origin: str | None,
@@ -253,6 +270,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.gateway.serve(self)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (TRACE, PROPFIND, ...) goes to the routes too, as on API Gateway, instead of
+        http.server's 501."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("api: " + format, *args)

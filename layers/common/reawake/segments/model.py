@@ -310,10 +310,26 @@ Not.model_rebuild()
 SequenceId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
 
+def _share(value: Any) -> Any:
+    """``10%`` / ``10 %`` / ``0.1`` -> 0.1 (a holdout share)."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return float(value.strip()[:-1].strip()) / 100
+        except ValueError:
+            raise ValueError("holdout must be a percentage such as 10% (or a fraction such as 0.1)") from None
+    return value
+
+
+#: The share of entering leads kept out of the approach (recorded, never mailed) so the report can
+#: compare them with the others: ``holdout: 10%``. At most half.
+HoldoutShare = Annotated[float, BeforeValidator(_share), Field(ge=0, le=0.5)]
+
+
 class WatchApproach(_Model):
     """Watch for the lead's return and alert the owner at once (definition ①)."""
 
     type: Literal["watch"]
+    holdout: HoldoutShare = 0.0
 
 
 class SequenceApproach(_Model):
@@ -321,6 +337,7 @@ class SequenceApproach(_Model):
 
     type: Literal["sequence"]
     sequence: SequenceId
+    holdout: HoldoutShare = 0.0
 
 
 class OwnerTaskApproach(_Model):
@@ -328,6 +345,7 @@ class OwnerTaskApproach(_Model):
 
     type: Literal["owner_task"]
     sequence: SequenceId
+    holdout: HoldoutShare = 0.0
 
 
 APPROACH_TYPES = ("watch", "sequence", "owner_task")
@@ -385,4 +403,5 @@ KNOWN_KEYS = {
     "rule",
     "type",
     "sequence",
+    "holdout",
 }
