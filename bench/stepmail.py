@@ -1,9 +1,16 @@
-"""State transitions per sent step (what Standard workflows bill): the real step-mail state machine
-in moto's executing Step Functions, with the real function as its Lambda task, on a fast clock.
+"""Step mail by send slot: what one slot costs and how fast it hands mail to SES.
 
-A lead is enrolled in a sequence of N mail steps (0, 6 and 14 days, ... after enrollment); the
-execution's history is read back and every ``*StateEntered`` event counted. Goal: <= 4 per sent
-step. Cost: Standard workflows charge $0.025 per 1,000 state transitions.
+The real send-slot state machine runs in moto's executing Step Functions with the real step-mail
+function as its Lambda task (in-process). ``LEADS`` leads are enrolled in the webinar sequence with
+their first mail due in the same slot (Monday 10:00 JST); one slot execution sends them all.
+
+- State transitions per 1,000 sent mails: the slot execution's ``*StateEntered`` events plus one
+  per child workflow the Distributed Map starts (how AWS bills a Distributed Map). Goal <= 50.
+- Lambda invocations per 1,000 sent mails (collect + one per batch).
+- Mails handed to SES per second within the slot vs the same number of bare SESv2 raw sends in
+  the same run (the baseline): the ratio is the slot's overhead per mail (rendering, decide,
+  claims, due times).
+- Cost per 1,000 mails (ap-northeast-1 list prices; Lambda time from this run, an upper bound).
 """
 
 from __future__ import annotations
@@ -23,52 +30,28 @@ from bench.common import report
 ROOT = Path(__file__).resolve().parents[1]
 TOKYO = ZoneInfo("Asia/Tokyo")
 START = datetime(2026, 11, 30, 9, 0, tzinfo=TOKYO)  # a Monday, before the send window opens
+SLOT = datetime(2026, 11, 30, 10, 0, tzinfo=TOKYO)  # the first send slot in the window
+LEADS = 1000
+GOAL = 50.0  # transitions per 1,000 mails
 USD_PER_1000_TRANSITIONS = 0.025
-GOAL = 4.0
-STEPS = 3
-TEMPLATES = ["useful-content", "case-study", "webinar-invitation", "win-back", "repurchase-offer"]
-
-
-def sequence_yaml(steps: int) -> str:
-    lines = ["name: ベンチマーク", "exit: {revisit: true}", "steps:"]
-    for index in range(steps):
-        lines.append(f"  - template: {TEMPLATES[index % len(TEMPLATES)]}")
-        if index:
-            lines += [f"    delay: {7 * index}d", "    after: enrollment"]
-    return "\n".join(lines) + "\n"
-
-
-def _jumping_clock() -> Any:
-    from reawake.local.clock import Clock
-
-    class Jumping(Clock):
-        """A stack clock that jumps straight to the moment a Wait state waits for (one execution
-        at a time), so every wait ends exactly at its slot, as on AWS."""
-
-        def sleep_until(self, target: float, keep_waiting: Any = lambda: True) -> bool:
-            ahead = target - self.time()
-            if ahead > 0:
-                self.advance(ahead)
-            return bool(keep_waiting())
-
-    return Jumping
-
-
-def JumpingClock(speed: float, start: datetime) -> Any:
-    return _jumping_clock()(speed, start)
+USD_PER_MILLION_EXPRESS_REQUESTS = 1.00
+USD_PER_EXPRESS_GB_S = 0.00001667  # first 1,000 hours a month; 64 MB billed per child
+USD_PER_LAMBDA_GB_S = 0.0000133334  # arm64
+USD_PER_MILLION_LAMBDA_REQUESTS = 0.20
+USD_PER_1000_SES = 0.10
+LAMBDA_GB = 0.5  # StepmailFunction: 512 MB
 
 
 @contextmanager
 def running_engine() -> Iterator[dict[str, Any]]:
-    """moto in-process executing Step Functions, the template's functions as its Lambda tasks,
-    the config uploaded, the sender verified, and a stack clock that jumps to every wait's end."""
+    """moto in-process executing Step Functions, the template's functions as its Lambda tasks
+    (invocations counted), the config uploaded, the sender verified, the handlers' clock at START."""
     import boto3
     from moto.core.config import default_user_config
 
     from bench.common import emulated_stack
     from reawake import clock as handler_clock
     from reawake.config_store import upload_config
-    from reawake.local import clock as stack_clock
     from reawake.local import moto_patches
     from reawake.local.connect import reset_caches
     from reawake.local.lambdas import Functions
@@ -79,15 +62,19 @@ def running_engine() -> Iterator[dict[str, Any]]:
 
     saved = dict(os.environ)
     previous = default_user_config.get("stepfunctions")
+    invocations: list[str] = []
     with emulated_stack() as created:
         default_user_config["stepfunctions"] = {"execute_state_machine": True}  # type: ignore[typeddict-item]
         template = load_template()
         functions = Functions(template)
-        moto_patches.route_lambda(functions.invoke_result)
-        clock = JumpingClock(1.0, START)
-        stack_clock.install(clock)
-        moto_patches.follow_clock()
-        handler_clock.set_source(clock.now_ms)
+
+        def counted(name: str, event: Any) -> tuple[str, bool, str]:
+            invocations.append(str((event or {}).get("action")))
+            return functions.invoke_result(name, event)
+
+        moto_patches.route_lambda(counted)
+        now = {"ms": int(START.timestamp() * 1000)}
+        handler_clock.set_source(lambda: now["ms"])
         try:
             register_functions(boto3.client, functions, template, created)
             machines = create_state_machines(boto3.client, template, created)
@@ -103,10 +90,9 @@ def running_engine() -> Iterator[dict[str, Any]]:
             upload_sequences(s3, bucket, ROOT / "config" / "sequences", ROOT / "config" / "stepmail.yaml",
                              ROOT / "config" / "scoring.yaml")
             boto3.client("sesv2").create_email_identity(EmailIdentity="info@example.co.jp")
-            yield {"state_machine": machines["StepmailStateMachine"], "clock": clock, "s3": s3, "bucket": bucket}
+            yield {"state_machine": machines["SendSlotStateMachine"], "now": now, "invocations": invocations}
         finally:
             handler_clock.set_source(None)
-            stack_clock.install(None)
             moto_patches.route_lambda(None)
             if previous is None:
                 default_user_config.pop("stepfunctions", None)
@@ -117,66 +103,112 @@ def running_engine() -> Iterator[dict[str, Any]]:
             reset_caches()
 
 
-def execute(engine: dict[str, Any], steps: int, email: str) -> dict[str, Any]:
-    """Enroll a new lead in an N-step sequence and run its execution to the end."""
-    import boto3
-
-    from reawake.enrollment import enroll
-    from reawake.leads import Lead, new_lead_id
-    from reawake.local.stepfunctions import wait_for
+def enroll_leads(engine: dict[str, Any], count: int, prefix: str, sequence: str = "webinar-invite") -> list[str]:
+    """``count`` new leads enrolled at START (their first mail is due at SLOT); their emails."""
+    from reawake.enrollment import ENROLLED, enroll
+    from reawake.leads import Lead
     from reawake.settings import get_settings
-    from reawake.stepmail_api import sequence_config
-    from reawake.stepmail_store import ExecutionStarter, StepmailStore
+    from reawake.stepmail_api import scoring, sequence_config
+    from reawake.stepmail_store import StepmailStore
     from reawake.store import Store
 
-    sequence_id = f"bench-{steps}-steps"
-    engine["s3"].put_object(Bucket=engine["bucket"], Key=f"config/sequences/{sequence_id}.yaml",
-                            Body=sequence_yaml(steps).encode())
-    config = sequence_config()
-    config._listed_at = -1e18  # list the bucket again
-    now = engine["clock"].now_ms()
     store = Store(get_settings().table_name)
-    lead = Lead(lead_id=new_lead_id(), email=email, registered_at=now - 400 * 86_400_000, name="山田 太郎")
-    store.save_lead(lead, None)
-    lead = store.get_lead(lead.lead_id) or lead
+    stepmail, config = StepmailStore(store), sequence_config()
+    sequences, settings, now = config.sequences(), config.settings(), engine["now"]["ms"]
+    emails = []
+    for number in range(count):
+        email = f"{prefix}{number}@example.co.jp"
+        lead = Lead(lead_id=store.claim_lead_id(email), email=email, registered_at=now - 400 * 86_400_000,
+                    name="山田 太郎")
+        store.save_lead(lead, None)
+        outcome = enroll(stepmail, sequences, store.get_lead(lead.lead_id) or lead, sequence, None, now, now,
+                         settings, scoring())
+        assert outcome.status == ENROLLED, outcome
+        emails.append(email)
+    return emails
+
+
+def run_slot(engine: dict[str, Any], moment: datetime, name: str) -> dict[str, Any]:
+    """One execution of the send-slot state machine for ``moment``; its transitions and timing."""
+    import boto3
+
+    from reawake.local.stepfunctions import wait_for
+
     sfn = boto3.client("stepfunctions")
-    outcome = enroll(StepmailStore(store), ExecutionStarter(engine["state_machine"], sfn), config.sequences(), lead,
-                     sequence_id, None, now, now)
-    assert outcome.execution_name, outcome
-    arn = f"{engine['state_machine'].replace(':stateMachine:', ':execution:')}:{outcome.execution_name}"
+    engine["now"]["ms"] = int(moment.timestamp() * 1000)
     began = time.perf_counter()
-    described = wait_for(sfn, arn, timeout=120, poll=0.05)
-    elapsed = time.perf_counter() - began
+    arn = sfn.start_execution(stateMachineArn=engine["state_machine"], name=name,
+                              input=json.dumps({"now": moment.isoformat()}))["executionArn"]
+    described = wait_for(sfn, arn, timeout=1800, poll=0.05)
+    seconds = time.perf_counter() - began
     events: list[dict[str, Any]] = []
     for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
         events += page["events"]
     entered = [e for e in events if e["type"].endswith("StateEntered")]
-    claims = StepmailStore(store).claims(lead.lead_id)
-    return {
-        "status": described["status"],
-        "output": json.loads(described.get("output") or "{}"),
-        "transitions": len(entered),
-        "sent": sum(1 for c in claims if c.status == "sent"),
-        "states": [e["stateEnteredEventDetails"]["name"] for e in entered],
-        "seconds": elapsed,
-    }
+    collect = next((json.loads(e["taskSucceededEventDetails"]["output"])["Payload"] for e in events
+                    if e["type"] == "TaskSucceeded"), {})
+    batches = int(collect.get("batches", 0))
+    return {"status": described["status"], "states": [e["stateEnteredEventDetails"]["name"] for e in entered],
+            "transitions": len(entered) + batches, "batches": batches, "seconds": seconds}
 
 
-def run() -> dict[str, float]:
+def bare_ses_sends(count: int) -> float:
+    """Seconds for ``count`` bare SESv2 raw sends of a small message (the same emulator)."""
+    import boto3
+
+    client = boto3.client("sesv2")
+    raw = b"From: info@example.co.jp\r\nTo: bare@example.co.jp\r\nSubject: bench\r\n\r\nbody\r\n"
+    began = time.perf_counter()
+    for _ in range(count):
+        client.send_email(Destination={"ToAddresses": ["bare@example.co.jp"]}, Content={"Raw": {"Data": raw}})
+    return time.perf_counter() - began
+
+
+def sent_count() -> int:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    return sum(1 for m in ses_backends[DEFAULT_ACCOUNT_ID]["ap-northeast-1"].sent_messages
+               if "bare@" not in str(getattr(m, "destinations", "")))
+
+
+def run(leads: int = LEADS) -> dict[str, float]:
     with running_engine() as engine:
-        result = execute(engine, STEPS, "bench.stepmail@example.co.jp")
-        longer = execute(engine, 2 * STEPS, "bench.stepmail.6@example.co.jp")
-    per_step = result["transitions"] / max(result["sent"], 1)
-    marginal = (longer["transitions"] - result["transitions"]) / max(longer["sent"] - result["sent"], 1)
-    cost = per_step * 1000 / 1000 * USD_PER_1000_TRANSITIONS
-    report("Step mail: state transitions per sent step (Step Functions Standard)", [
-        (f"{STEPS}-step sequence", f"{result['transitions']} transitions for {result['sent']} mails "
-                                   f"({result['status']}, {result['seconds']:.1f} s, clock jumping)"),
-        ("states entered", " → ".join(result["states"])),
-        ("per sent step", f"{per_step:.2f} (each further step: {marginal:.2f}; goal <= {GOAL:g})"),
-        ("cost per 1,000 sent mails", f"${cost:.3f} (${USD_PER_1000_TRANSITIONS} per 1,000 transitions)"),
+        enroll_leads(engine, leads, "bench.slot.")
+        empty = run_slot(engine, START, "empty-slot")
+        before = len(engine["invocations"])
+        sent_before = sent_count()
+        slot = run_slot(engine, SLOT, "first-mails")
+        sent = sent_count() - sent_before
+        invocations = len(engine["invocations"]) - before
+        bare = bare_ses_sends(sent)
+    per_1000 = 1000 / max(sent, 1)
+    transitions = slot["transitions"] * per_1000
+    lambdas = invocations * per_1000
+    rate, bare_rate = sent / slot["seconds"], sent / bare
+    lambda_s = slot["seconds"] * per_1000  # everything the slot did, charged to the Lambda: an upper bound
+    batches = slot["batches"] * per_1000
+    cost = {
+        "Step Functions (Standard parent)": transitions * USD_PER_1000_TRANSITIONS / 1000,
+        "Express children": batches * USD_PER_MILLION_EXPRESS_REQUESTS / 1e6
+        + (lambda_s / max(batches, 1)) * batches * 0.0625 * USD_PER_EXPRESS_GB_S,
+        "Lambda": lambdas * USD_PER_MILLION_LAMBDA_REQUESTS / 1e6 + lambda_s * LAMBDA_GB * USD_PER_LAMBDA_GB_S,
+        "SES": USD_PER_1000_SES,
+    }
+    total = sum(cost.values())
+    report("Step mail by send slot: one slot's cost and throughput", [
+        ("slot", f"{sent} first mails in one slot ({slot['status']}, {slot['batches']} batches, "
+                 f"{slot['seconds']:.1f} s): {' → '.join(dict.fromkeys(slot['states']))}"),
+        ("empty slot", f"{empty['transitions']} transitions ({' → '.join(empty['states'])}), 1 Lambda invocation"),
+        ("transitions per 1,000 mails", f"{transitions:.1f} (goal <= {GOAL:g}; was 4,000 with one execution per "
+                                        "lead)"),
+        ("Lambda invocations per 1,000 mails", f"{lambdas:.1f}"),
+        ("mails handed to SES per second", f"{rate:.1f} in the slot vs {bare_rate:.1f} bare SESv2 sends "
+                                           f"→ ratio {bare_rate / rate:.1f}x"),
+        ("cost per 1,000 mails", f"${total:.4f} = " + " + ".join(f"{k} ${v:.5f}" for k, v in cost.items())),
     ])
-    return {"transitions_per_step": per_step, "marginal": marginal, "usd_per_1000_mails": cost}
+    return {"transitions_per_1000": transitions, "lambdas_per_1000": lambdas, "mails_per_s": rate,
+            "bare_ses_per_s": bare_rate, "ratio": bare_rate / rate, "usd_per_1000_mails": total}
 
 
 if __name__ == "__main__":

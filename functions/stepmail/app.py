@@ -1,5 +1,5 @@
-"""Step-mail function: plan, send (exactly once) or record a failure for one enrollment
-(reawake.stepmail_api), called by StepmailStateMachine."""
+"""Step-mail function: collect a send slot's due enrollments, or work one batch of them
+(reawake.stepmail_api), called by SendSlotStateMachine."""
 
 from typing import Any
 

@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from reawake import alert_api, calllist_api, stepmail_api
+from reawake import alert_api, calllist_api
 from reawake.calllist_store import CallListStore
-from reawake.enrollment import ENROLLED, enroll
 from reawake.leads import Lead
 from reawake.local.outbox import part
 from reawake.local.template import function_environment, load_template
@@ -21,11 +20,11 @@ from reawake.stepmail_store import StepmailStore
 from tests.component.test_stepmail import (  # noqa: F401 - env is a fixture
     TOKYO,
     Now,
-    Starts,
+    enrolled,
     env,
     new_lead,
+    play,
     record,
-    run_until,
     sent_messages,
     store,
 )
@@ -54,11 +53,10 @@ def call_task_lead(now: Now, name: str, owner: str | None, start: str = "2026-11
     its call task (Thursday), with the real engine."""
     now.ms = ms(start)
     lead = new_lead(now, name=name, owner=owner, segments={SEGMENT: now.ms}, **changes)
-    outcome = enroll(StepmailStore(store()), Starts(), stepmail_api.sequence_config().sequences(), lead, SEQUENCE,
-                     SEGMENT, now.ms, now.ms)
-    assert outcome.status == ENROLLED, outcome
-    payload = {"lead_id": lead.lead_id, "sequence": SEQUENCE, "enrolled_at": now.ms}
-    assert run_until(payload, now)["action"] == "done"
+    enrolled(lead, now, SEQUENCE, SEGMENT)
+    play(now, now.ms + 7 * DAY)
+    found = StepmailStore(store()).get_enrollment(lead.lead_id, SEQUENCE)
+    assert found is not None and found.status == "done"
     return lead
 
 

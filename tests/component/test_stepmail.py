@@ -1,15 +1,19 @@
-"""The step-mail function's actions on the emulator (moto in-process): what a lead receives, when it
-stops, and that nothing is ever sent twice.
+"""Step mail by send slot on the emulator (moto in-process): what a lead receives, when it stops,
+and that nothing is ever sent twice.
 
-The state machine's tasks are called the way it calls them (``plan``, then ``send`` once the
-wait is over); the clock the handlers read (``reawake.clock``) is moved by hand.
+A send slot is played the way the send-slot state machine plays it: ``collect`` at the slot's
+time, then ``batch`` for each batch of the manifest it wrote; the slots follow each other every
+5 minutes, from the earliest enrollment due (``play``). The clock the handlers read
+(``reawake.clock``) is moved by hand.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import os
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from email.message import EmailMessage
@@ -25,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reawake import clock, stepmail_api, tracking
-from reawake.enrollment import ENROLLED, SKIPPED, Throttled, enroll
+from reawake.enrollment import ENROLLED, SKIPPED, enroll
 from reawake.events import Event
 from reawake.leads import Lead
 from reawake.local.outbox import parse
@@ -39,6 +43,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKYO = ZoneInfo("Asia/Tokyo")
 MONDAY_9 = int(datetime(2026, 11, 30, 9, 0, tzinfo=TOKYO).timestamp() * 1000)  # a Monday, before the window
 DAY = 86_400_000
+SLOT_MS = 300_000
+MONDAY_10 = int(datetime(2026, 11, 30, 10, 0, tzinfo=TOKYO).timestamp() * 1000)  # the window opens
 SEGMENT = "dormant-no-webinar"
 WEBINAR = "webinar-invite"
 _emails = itertools.count()
@@ -53,19 +59,6 @@ class Now:
 
     def at_least(self, iso: str) -> None:
         self.ms = max(self.ms, int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000))
-
-
-class Starts:
-    """A Starter that records executions (their name is unique, as in Step Functions)."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def start(self, name: str, payload: dict[str, Any]) -> bool:
-        if name in self.names:
-            return False
-        self.names.append(name)
-        return True
 
 
 @pytest.fixture
@@ -122,10 +115,10 @@ def new_lead(now: Now, **changes: Any) -> Lead:
     return found
 
 
-def enrolled(lead: Lead, now: Now, sequence: str = WEBINAR, starts: Starts | None = None) -> dict[str, Any]:
+def enrolled(lead: Lead, now: Now, sequence: str = WEBINAR, segment: str | None = SEGMENT) -> dict[str, Any]:
     stepmail = StepmailStore(store())
-    outcome = enroll(stepmail, starts or Starts(), stepmail_api.sequence_config().sequences(), lead, sequence,
-                     SEGMENT, now.ms, now.ms)
+    config = stepmail_api.sequence_config()
+    outcome = enroll(stepmail, config.sequences(), lead, sequence, segment, now.ms, now.ms, config.settings())
     assert outcome.status == ENROLLED, outcome
     return {"lead_id": lead.lead_id, "sequence": sequence, "enrolled_at": now.ms}
 
@@ -134,17 +127,49 @@ def call(action: str, payload: dict[str, Any]) -> dict[str, Any]:
     return stepmail_api.handle({"action": action, "input": payload})
 
 
-def run_until(payload: dict[str, Any], now: Now, until_ms: int | None = None) -> dict[str, Any]:
-    """The state machine's loop: wait for each slot, then send-and-plan; stops at the end, or at
-    a wait past ``until_ms``."""
-    result = call("plan", payload)
-    while result["action"] == "wait":
-        target = int(datetime.fromisoformat(result["wait_until"].replace("Z", "+00:00")).timestamp() * 1000)
-        if until_ms is not None and target > until_ms:
-            return result
-        now.at_least(result["wait_until"])
-        result = call("send", result)
-    return result
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, TOKYO).isoformat()
+
+
+def collected(now_ms: int) -> tuple[int, list[list[list[str]]]]:
+    """A slot's ``collect``: its now and the batches of its manifest."""
+    found = call("collect", {"now": iso(now_ms)})
+    if not found["batches"]:
+        return found["now"], []
+    body = boto3.client("s3").get_object(Bucket=found["manifest"]["bucket"], Key=found["manifest"]["key"])["Body"]
+    return found["now"], json.loads(body.read())
+
+
+def run_batches(slot_now: int, batches: list[list[list[str]]]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for batch in batches:
+        counts.update(call("batch", {"now": slot_now, "enrollments": batch}))
+    return counts
+
+
+def slot(now: Now) -> Counter[str]:
+    """One send slot at ``now``: collect, then every batch."""
+    return run_batches(*collected(now.ms))
+
+
+def next_slot(ms: int) -> int:
+    """The first 5-minute slot at or after ``ms`` (the template's cron(0/5 * * * ? *))."""
+    return -(-ms // SLOT_MS) * SLOT_MS
+
+
+def play(now: Now, until_ms: int) -> Counter[str]:
+    """Every slot with work, in order, up to ``until_ms`` (what the scheduler does on a jump)."""
+    total: Counter[str] = Counter()
+    stepmail = StepmailStore(store())
+    last: int | None = None
+    while (due := stepmail.earliest_due(until_ms)) is not None:
+        moment = next_slot(due) if last is None else max(next_slot(due), last + SLOT_MS)
+        if moment > until_ms:
+            break
+        now.ms = last = max(now.ms, moment)
+        total.update(slot(now))
+    now.ms = max(now.ms, until_ms)
+    return total
 
 
 def record(lead_id: str, kind: str, ts: int, **fields: Any) -> None:
@@ -165,45 +190,57 @@ def window_ok(message: EmailMessage) -> bool:
     return local.weekday() < 5 and 10 <= local.hour < 18
 
 
+
+
+def sent_at(message: EmailMessage) -> int:
+    from email.utils import parsedate_to_datetime
+
+    return int(parsedate_to_datetime(str(message["Date"])).timestamp() * 1000)
+
+
+def steps_of(email: str) -> list[str]:
+    return [str(m["X-Reawake-Message"]).split(":")[1] for m in sent_messages(email)]
+
+
 # --- the sequence as a lead receives it -----------------------------------------------------------
 
 
 def test_the_three_mails_arrive_in_order_inside_the_window_when_the_first_is_opened(env: Now) -> None:
     lead = new_lead(env)
-    payload = enrolled(lead, env)
+    enrolled(lead, env)
 
-    first = run_until(payload, env, until_ms=env.ms + DAY)
+    play(env, env.ms + DAY)
     assert len(sent_messages(lead.email)) == 1
     record(lead.lead_id, "email_open", env.ms + 3_600_000, props={"campaign": WEBINAR})
-    result = _continue(first, env)
+    play(env, env.ms + 30 * DAY)
 
     mails = sent_messages(lead.email)
-    assert len(mails) == 3 and result["action"] == "done"
+    assert len(mails) == 3 and enrollment_status(lead.lead_id) == "done"
     assert all(window_ok(m) for m in mails)
     assert all(m["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click" for m in mails)
     subjects = [str(m["Subject"]) for m in mails]
     assert [s.split("】")[0] for s in subjects] == ["【お役立ち資料", "【導入事例", "【参加無料・オンライン"]
-    ids = [str(m["X-Reawake-Message"]) for m in mails]
-    assert [i.split(":")[1] for i in ids] == ["0", "1", "2"]
-    assert enrollment_status(lead.lead_id) == "done"
-
-
-def _continue(result: dict[str, Any], now: Now) -> dict[str, Any]:
-    while result["action"] == "wait":
-        now.at_least(result["wait_until"])
-        result = call("send", result)
-    return result
+    assert steps_of(lead.email) == ["0", "1", "2"]
+    assert sent_at(mails[0]) == MONDAY_10  # the 10:00 slot
 
 
 def test_without_an_open_the_case_study_is_skipped_and_the_invitation_still_goes(env: Now) -> None:
     lead = new_lead(env)
-    result = run_until(enrolled(lead, env), env)
-    assert result["action"] == "done"
-    steps = [m["X-Reawake-Message"].split(":")[1] for m in sent_messages(lead.email)]
-    assert steps == ["0", "2"]
+    enrolled(lead, env)
+    play(env, env.ms + 30 * DAY)
+    assert steps_of(lead.email) == ["0", "2"] and enrollment_status(lead.lead_id) == "done"
 
 
-# --- every exit ends the sequence before the next send ---------------------------------------------
+def test_enrolling_writes_the_first_due_time_and_no_execution(env: Now) -> None:
+    lead = new_lead(env)
+    enrolled(lead, env)
+    enrollment = StepmailStore(store()).get_enrollment(lead.lead_id, WEBINAR)
+    assert enrollment is not None and enrollment.due_at == MONDAY_10
+    assert StepmailStore(store()).earliest_due(env.ms) is None, "not due before the window opens"
+    assert not boto3.client("stepfunctions").list_state_machines()["stateMachines"]
+
+
+# --- exits are taken at the next due check -------------------------------------------------------
 
 
 def _exit_by(kind: str, lead: Lead, at: int) -> None:
@@ -224,135 +261,205 @@ def _exit_by(kind: str, lead: Lead, at: int) -> None:
 
 
 @pytest.mark.parametrize("kind", ["revisit", "conversion", "unsubscribe", "bounce", "complaint", "segment_left"])
-def test_every_exit_ends_the_enrollment_before_the_next_send(env: Now, kind: str) -> None:
+def test_every_exit_is_taken_at_the_next_due_check(env: Now, kind: str) -> None:
     lead = new_lead(env)
-    payload = enrolled(lead, env)
-    waiting = run_until(payload, env, until_ms=env.ms + DAY)  # the first mail went; the next waits
-    assert waiting["action"] == "wait" and len(sent_messages(lead.email)) == 1
+    enrolled(lead, env)
+    play(env, env.ms + DAY)  # the first mail went; the last step waits (14 days after enrollment)
+    assert len(sent_messages(lead.email)) == 1
+    waiting = StepmailStore(store()).get_enrollment(lead.lead_id, WEBINAR)
+    assert waiting is not None and waiting.status == "active" and waiting.due_at is not None
 
     _exit_by(kind, lead, env.ms + 60_000)
     env.ms += 60_000
-    result = _continue(waiting, env)
+    assert enrollment_status(lead.lead_id) == "active", "nothing happens before the due check"
+    counts = play(env, waiting.due_at + DAY)
 
     assert len(sent_messages(lead.email)) == 1, "nothing after the exit"
-    assert result["action"] == "exit"
+    assert counts["exited"] == 1
+    found = StepmailStore(store()).get_enrollment(lead.lead_id, WEBINAR)
     expected = {"revisit": "revisit", "conversion": "conversion", "unsubscribe": "unsubscribed",
                 "bounce": "bounce", "complaint": "complaint", "segment_left": "segment_left"}[kind]
-    assert result["reason"] == expected
-    assert enrollment_status(lead.lead_id) == "exited"
+    assert found is not None and (found.status, found.reason, found.due_at) == ("exited", expected, None)
 
 
 def test_a_suppressed_lead_is_not_enrolled_and_a_second_enrollment_is_refused(env: Now) -> None:
-    stepmail, sequences = StepmailStore(store()), stepmail_api.sequence_config().sequences()
+    stepmail, config = StepmailStore(store()), stepmail_api.sequence_config()
+    sequences, settings = config.sequences(), config.settings()
     bounced = new_lead(env, suppressed="bounce")
-    outcome = enroll(stepmail, Starts(), sequences, bounced, WEBINAR, SEGMENT, env.ms, env.ms)
+    outcome = enroll(stepmail, sequences, bounced, WEBINAR, SEGMENT, env.ms, env.ms, settings)
     assert outcome.status == SKIPPED and outcome.reason == "bounce"
 
-    lead, starts = new_lead(env), Starts()
-    first = enroll(stepmail, starts, sequences, lead, WEBINAR, SEGMENT, env.ms, env.ms)
-    again = enroll(stepmail, starts, sequences, lead, WEBINAR, SEGMENT, env.ms, env.ms)  # a retried dispatch
-    other = enroll(stepmail, starts, sequences, lead, WEBINAR, None, env.ms + 5, env.ms + 5)  # `sequences start`
-    unknown = enroll(stepmail, starts, sequences, lead, "no-such", SEGMENT, env.ms, env.ms)
-    assert first.status == again.status == ENROLLED
+    lead = new_lead(env)
+    first = enroll(stepmail, sequences, lead, WEBINAR, SEGMENT, env.ms, env.ms, settings)
+    again = enroll(stepmail, sequences, lead, WEBINAR, SEGMENT, env.ms, env.ms, settings)  # a retried dispatch
+    other = enroll(stepmail, sequences, lead, WEBINAR, None, env.ms + 5, env.ms + 5, settings)  # `sequences start`
+    unknown = enroll(stepmail, sequences, lead, "no-such", SEGMENT, env.ms, env.ms, settings)
+    assert first.status == again.status == ENROLLED and again.reason == "already enrolled"
     assert other.status == SKIPPED and "already in the sequence" in (other.reason or "")
     assert unknown.status == SKIPPED and "unknown sequence" in (unknown.reason or "")
-    assert starts.names == [first.execution_name], "one execution, under its deterministic name"
-    assert first.execution_name == f"{WEBINAR}-{lead.lead_id}-{env.ms}"
 
 
-# --- never twice -------------------------------------------------------------------------------------
+# --- never twice ---------------------------------------------------------------------------------------
 
 
-def test_a_replayed_send_sends_nothing_twice(env: Now) -> None:
-    lead = new_lead(env)
-    plan = call("plan", enrolled(lead, env))
-    env.at_least(plan["wait_until"])
-    first = call("send", plan)
-    replay = call("send", plan)  # the Lambda (or the state machine) retried the same task
-    assert len(sent_messages(lead.email)) == 1
-    assert first["action"] == replay["action"] == "wait" and first["step"] == replay["step"] == 1
+def _due_leads(count: int, now: Now) -> list[Lead]:
+    leads = [new_lead(now) for _ in range(count)]
+    for lead in leads:
+        enrolled(lead, now)
+    now.ms = MONDAY_10
+    return leads
 
 
-def test_a_crash_after_the_send_does_not_send_again(env: Now, monkeypatch: pytest.MonkeyPatch) -> None:
-    lead = new_lead(env)
-    plan = call("plan", enrolled(lead, env))
-    env.at_least(plan["wait_until"])
+def test_a_replayed_slot_sends_every_due_step_once(env: Now) -> None:
+    leads = _due_leads(3, env)
+    slot_now, batches = collected(env.ms)
+    first = run_batches(slot_now, batches)
+    replay = run_batches(slot_now, batches)  # EventBridge or the state machine ran the slot again
+    again = slot(env)  # and a fresh collect at the same time finds nothing due
+    assert first["sent"] == 3 and replay["not_due"] == 3 and not again
+    assert all(steps_of(lead.email) == ["0"] for lead in leads)
+
+
+def test_two_overlapping_slot_runs_send_every_due_step_once(env: Now) -> None:
+    leads = _due_leads(4, env)
+    a_now, a_batches = collected(env.ms)
+    b_now, b_batches = collected(env.ms + SLOT_MS)  # the next slot started before this one worked its batches
+    assert sorted(map(tuple, a_batches[0])) == sorted(map(tuple, b_batches[0]))
+    half = [a_batches[0][:2], a_batches[0][2:]]
+    counts = run_batches(a_now, half[:1]) + run_batches(b_now, b_batches) + run_batches(a_now, half[1:])
+    assert counts["sent"] == 4, counts
+    assert all(steps_of(lead.email) == ["0"] for lead in leads)
+    play(env, env.ms + 30 * DAY)
+    assert all(steps_of(lead.email) == ["0", "2"] for lead in leads), "and every later step once too"
+
+
+def test_a_batch_retried_after_a_crash_sends_nothing_twice(env: Now, monkeypatch: pytest.MonkeyPatch) -> None:
+    leads = _due_leads(3, env)
+    slot_now, batches = collected(env.ms)
     store_ = stepmail_api.store()
     original = store_.save_progress
-    monkeypatch.setattr(store_, "save_progress", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash")))
-    with pytest.raises(RuntimeError):
-        call("send", plan)
+    calls = Counter[str]()
+
+    def crash_after_two_sends(enrollment: Any, expected: int) -> bool:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the Lambda dies after the second lead's mail went, before it was recorded
+            raise SystemExit("the Lambda was killed")
+        return original(enrollment, expected)
+
+    monkeypatch.setattr(store_, "save_progress", crash_after_two_sends)
+    with pytest.raises(SystemExit):
+        run_batches(slot_now, batches)
     monkeypatch.setattr(store_, "save_progress", original)
-    result = call("send", plan)
-    assert len(sent_messages(lead.email)) == 1
-    assert result["action"] == "wait" and result["step"] == 1
+    retried = run_batches(slot_now, batches)  # the state machine's Retry runs the batch again
+    assert sum(len(sent_messages(lead.email)) for lead in leads) == 3
+    assert retried["sent"] == 2 and retried.get("not_due", 0) == 1, retried
 
 
-def test_ses_throttling_releases_the_claim_and_the_retry_sends_once(env: Now,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    lead = new_lead(env)
-    plan = call("plan", enrolled(lead, env))
-    env.at_least(plan["wait_until"])
+# --- catch-up ---------------------------------------------------------------------------------------------
+
+
+def test_a_missed_hour_is_caught_up_by_the_next_slot(env: Now) -> None:
+    leads = _due_leads(3, env)
+    env.ms += 3_600_000  # the 10:00 ... 10:55 slots never ran (an outage)
+    counts = slot(env)
+    assert counts["sent"] == 3
+    assert all(sent_at(sent_messages(lead.email)[0]) == MONDAY_10 + 3_600_000 for lead in leads)
+
+
+# --- failures ---------------------------------------------------------------------------------------------
+
+
+def test_a_lead_that_keeps_failing_is_recorded_and_queued_without_holding_back_the_batch(
+    env: Now, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good, bad = _due_leads(2, env)
     mailer = stepmail_api.engine().mailer
-    client = mailer.client  # type: ignore[attr-defined]
+    compose = mailer.compose
+
+    def broken(lead: Lead, *args: Any) -> Any:
+        if lead.lead_id == bad.lead_id:
+            raise RuntimeError("template store unreachable")
+        return compose(lead, *args)
+
+    monkeypatch.setattr(mailer, "compose", broken)
+    first = slot(env)
+    assert first["sent"] == 1 and first["retrying"] == 1 and len(sent_messages(good.email)) == 1
+    retry = StepmailStore(store()).get_enrollment(bad.lead_id, WEBINAR)
+    assert retry is not None and retry.attempts == 1 and retry.due_at is not None and retry.due_at > env.ms
+    play(env, env.ms + DAY)  # backoff with jitter: 4 more tries, then failed
+    failed = StepmailStore(store()).get_enrollment(bad.lead_id, WEBINAR)
+    assert failed is not None and (failed.status, failed.attempts, failed.due_at) == ("failed", 5, None)
+    assert "template store unreachable" in (failed.error or "")
+    queue = os.environ["STEPMAIL_FAILURE_QUEUE_URL"]
+    messages = boto3.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"])["lead_id"] for m in messages] == [bad.lead_id]
+    assert '"StepmailFailures"' in capsys.readouterr().out  # the metric (CloudWatch EMF)
+    assert not sent_messages(bad.email)
+
+
+def test_ses_throttling_is_retried_later_and_the_mail_goes_once(env: Now, monkeypatch: pytest.MonkeyPatch) -> None:
+    (lead,) = _due_leads(1, env)
+    client = stepmail_api.engine().mailer.client  # type: ignore[attr-defined]
     error = {"Error": {"Code": "TooManyRequestsException", "Message": "Maximum sending rate exceeded."},
              "ResponseMetadata": {"HTTPStatusCode": 429}}
+    original = client.send_email
     monkeypatch.setattr(client, "send_email", lambda **kw: (_ for _ in ()).throw(ClientError(error, "SendEmail")))
-    with pytest.raises(Throttled):
-        call("send", plan)
-    message_id = f"{WEBINAR}:0:{lead.lead_id}:{plan['enrolled_at']}"
+    assert slot(env)["retrying"] == 1
+    message_id = f"{WEBINAR}:0:{lead.lead_id}:{MONDAY_9}"
     assert StepmailStore(store()).get_claim(lead.lead_id, message_id) is None, "the claim is released"
-    current = store().get_lead(lead.lead_id)
-    assert current is not None and message_id not in current.mail_log
-    monkeypatch.undo()
-    monkeypatch.setenv("PUBLIC_API_URL", "https://api.example.test")
-    result = call("send", plan)
-    assert len(sent_messages(lead.email)) == 1 and result["step"] == 1
+    monkeypatch.setattr(client, "send_email", original)
+    play(env, env.ms + 3_600_000)
+    assert steps_of(lead.email) == ["0"]
     claim = StepmailStore(store()).get_claim(lead.lead_id, message_id)
     assert claim is not None and claim.status == "sent" and claim.ses_message_id
 
 
-def test_the_frequency_cap_defers_a_third_mail_across_sequences(env: Now) -> None:
+# --- one person, one mail at a time -------------------------------------------------------------------
+
+
+def test_two_sequences_of_one_lead_give_one_mail_per_slot_a_day_apart_and_the_cap_holds(env: Now) -> None:
     lead = new_lead(env)
-    for sequence in ("webinar-invite", "win-back"):
-        plan = call("plan", enrolled(lead, env, sequence))
-        env.at_least(plan["wait_until"])
-        call("send", plan)
-    third = call("plan", enrolled(lead, env, "repurchase"))
-    replay = call("send", third)  # even if the state machine called send early, the cap holds
-    assert len(sent_messages(lead.email)) == 2, "max 2 per 7 days, all sequences together"
-    assert third["action"] == replay["action"] == "wait" and third["step"] == 0
-    log = store().get_lead(lead.lead_id).mail_log  # type: ignore[union-attr]
-    assert len(log) == 2
-    deferred = int(datetime.fromisoformat(third["wait_until"].replace("Z", "+00:00")).timestamp() * 1000)
-    assert deferred >= min(log.values()) + 7 * DAY
-    env.at_least(third["wait_until"])
-    call("send", third)
-    assert len(sent_messages(lead.email)) == 3, "deferred, never dropped"
+    for sequence in ("webinar-invite", "win-back", "repurchase"):
+        enrolled(lead, env, sequence, segment=None)
+    slot_now, batches = collected(MONDAY_10)
+    assert len(batches) == 1 and len(batches[0]) == 3, "a lead's enrollments share a batch"
+    env.ms = slot_now
+    assert run_batches(slot_now, batches)["sent"] == 1, "one mail in the slot"
+    play(env, env.ms + 10 * DAY)
+    times = sorted(sent_at(m) for m in sent_messages(lead.email))
+    assert len(times) >= 3
+    assert all(b - a >= DAY for a, b in itertools.pairwise(times)), "at least a day between two mails"
+    week = [t for t in times if t < times[0] + 7 * DAY]
+    assert len(week) == 2, "at most 2 mails in 7 days, all sequences together (deferred, never dropped)"
+    assert {str(m["X-Reawake-Message"]).split(":")[0] for m in sent_messages(lead.email)} == {
+        "webinar-invite", "win-back", "repurchase"}
 
 
 # --- a property: an unsubscribed or bounced lead is never mailed after that moment ----------------------
 
-ACTIONS = st.lists(st.sampled_from(["wait", "wait", "unsubscribe", "bounce", "complaint", "click", "page_view",
+ACTIONS = st.lists(st.sampled_from(["slot", "slot", "unsubscribe", "bounce", "complaint", "click", "page_view",
                                     "open", "replay"]), min_size=1, max_size=12)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(actions=ACTIONS)
 def test_no_mail_after_an_unsubscribe_bounce_or_complaint_and_none_twice(env: Now, actions: list[str]) -> None:
     lead = new_lead(env)
-    payload = enrolled(lead, env)
-    result = call("plan", payload)
+    enrolled(lead, env)
     stopped_at: int | None = None
-    last: dict[str, Any] = result
+    last: tuple[int, list[list[list[str]]]] | None = None
+    stepmail = StepmailStore(store())
     for action in actions:
-        if result["action"] != "wait":
-            break
-        if action == "wait":
-            env.at_least(result["wait_until"])
-            last, result = result, call("send", result)
+        if action == "slot":
+            due = stepmail.earliest_due(env.ms + 30 * DAY)
+            if due is None:
+                break
+            env.ms = max(env.ms, next_slot(due))
+            last = collected(env.ms)
+            run_batches(*last)
         elif action == "replay":
-            call("send", last) if last["action"] == "wait" else None
+            if last is not None:
+                run_batches(*last)
         elif action in ("unsubscribe", "bounce", "complaint"):
             env.ms += 1000
             _exit_by(action, lead, env.ms)
@@ -365,7 +472,5 @@ def test_no_mail_after_an_unsubscribe_bounce_or_complaint_and_none_twice(env: No
     ids = [str(m["X-Reawake-Message"]) for m in mails]
     assert len(ids) == len(set(ids)), "a message id is sent at most once"
     if stopped_at is not None:
-        from email.utils import parsedate_to_datetime
-
-        late = [m for m in mails if parsedate_to_datetime(str(m["Date"])).timestamp() * 1000 >= stopped_at]
+        late = [m for m in mails if sent_at(m) >= stopped_at]
         assert not late, f"mailed after the stop: {[m['X-Reawake-Message'] for m in late]}"

@@ -1,15 +1,16 @@
-"""The real step-mail state machine (moto's executing Step Functions, the step-mail function as its
-Lambda task) on a clock that jumps to each wait's end: a 3-step sequence plays to the end, within
-4 state transitions per sent mail, and a second start of the same enrollment is a no-op."""
+"""The real send-slot state machine (moto's executing Step Functions, the step-mail function as its
+Lambda task, the Distributed Map reading the slot's manifest from S3): one slot sends every due
+first mail once, in 4 + one-per-batch state transitions; an empty slot costs 3; running the same
+slot again sends nothing more."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
-import boto3
 import pytest
 
-from bench.stepmail import GOAL, execute, running_engine
+from bench.stepmail import SLOT, START, enroll_leads, run_slot, running_engine
 
 
 @pytest.fixture
@@ -19,23 +20,29 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> Any:
         yield found
 
 
-def test_a_three_step_sequence_sends_three_mails_within_four_transitions_each(engine: Any) -> None:
-    result = execute(engine, 3, "sm.three@example.co.jp")
+def mails_by_address() -> Counter[str]:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
 
-    assert result["status"] == "SUCCEEDED" and result["output"]["action"] == "done"
-    assert result["sent"] == 3
-    assert result["transitions"] / result["sent"] <= GOAL
-    assert result["states"][:4] == ["Plan", "Route", "WaitForSlot", "SendAndPlan"]
+    found: Counter[str] = Counter()
+    for message in ses_backends[DEFAULT_ACCOUNT_ID]["ap-northeast-1"].sent_messages:
+        for address in getattr(message, "destinations", []) or []:
+            found[address] += 1
+    return found
 
 
-def test_starting_the_same_enrollment_again_starts_no_second_execution(engine: Any) -> None:
-    from reawake.enrollment import execution_name
-    from reawake.stepmail_store import ExecutionStarter
+def test_a_slot_sends_every_due_first_mail_once_within_a_few_transitions(engine: Any) -> None:
+    emails = enroll_leads(engine, 12, "sm.slot.")
 
-    starter = ExecutionStarter(engine["state_machine"], boto3.client("stepfunctions"))
-    name = execution_name("bench-3-steps", "a" * 20, 1)
-    payload = {"lead_id": "a" * 20, "sequence": "bench-3-steps", "enrolled_at": 1}
-    starter.start(name, payload)
-    starter.start(name, payload)  # a retried dispatch: ExecutionAlreadyExists (or the same one) is fine
-    executions = boto3.client("stepfunctions").list_executions(stateMachineArn=engine["state_machine"])["executions"]
-    assert [e["name"] for e in executions].count(name) == 1
+    empty = run_slot(engine, START, "before-the-window")
+    slot = run_slot(engine, SLOT, "ten-o-clock")
+    replay = run_slot(engine, SLOT, "ten-o-clock-again")
+
+    assert empty["status"] == slot["status"] == replay["status"] == "SUCCEEDED"
+    assert empty["states"] == ["Collect", "AnythingDue", "Done"] and empty["transitions"] == 3
+    assert slot["states"] == ["Collect", "AnythingDue", "SendBatches", "Done"]
+    assert slot["batches"] == 1 and slot["transitions"] == 5
+    sent = mails_by_address()
+    assert all(sent[email] == 1 for email in emails), sent
+    assert replay["batches"] == 0, "nothing is due any more: the same slot again sends nothing"
+    assert engine["invocations"].count("batch") == 1

@@ -142,26 +142,14 @@ def release() -> None:
 
 
 def settle_stepmail(stack: RunningStack, timeout: float = 30) -> None:
-    """Wait until every running step-mail execution sits in its Wait state (nothing being sent),
-    so that a snapshot of the table is not taken in the middle of a send."""
-    arn = (stack.info.get("state_machines") or {}).get("StepmailStateMachine")
+    """Wait until no send slot is running (nothing being sent), so that a snapshot of the table
+    is not taken in the middle of a send."""
+    arn = (stack.info.get("state_machines") or {}).get("SendSlotStateMachine")
     if not arn:
         return
     sfn = stack.client("stepfunctions")
     deadline = time.monotonic() + timeout
-    previous: dict[str, int] | None = None
     while time.monotonic() < deadline:
-        running = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING").get("executions", [])
-        last = {}
-        for execution in running:
-            events = sfn.get_execution_history(executionArn=execution["executionArn"], reverseOrder=True,
-                                               maxResults=1)["events"]
-            last[execution["executionArn"]] = (events[0]["id"], events[0]["type"]) if events else (0, "")
-        if all(kind == "WaitStateEntered" for _, kind in last.values()):
-            current = {k: v[0] for k, v in last.items()}
-            if current == previous:
-                return
-            previous = current
-        else:
-            previous = None
-        time.sleep(0.3)
+        if not sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING").get("executions"):
+            return
+        time.sleep(0.2)

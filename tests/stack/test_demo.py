@@ -14,6 +14,7 @@ other stack tests (step mail, schedules) do not expect, and the newcomer path is
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -102,6 +103,10 @@ def test_reawake_demo_tells_the_whole_story_on_a_stack_of_its_own(tmp_path: Path
     assert mails["clicker"][0].subject.startswith("【お役立ち資料】")
     assert "資料を郵送いたしました" in mails["followup"][0].subject
     assert all(in_send_window(m) for found in mails.values() for m in found)
+    step_mails = sorted((parseaddr(m.to)[1], m.sent_at) for m in list_outbox(outbox) if m.sequence_step)
+    assert len(step_mails) >= 3
+    assert all(a[0] != b[0] or (b[1] - a[1]).total_seconds() >= 86_400  # type: ignore[operator]
+               for a, b in itertools.pairwise(step_mails)), "one person, one mail a day at most"
 
     # 4-5: the click answers 302 to the demo site with the identify token; the visit is revisits.
     clicked, visited = story["clicked"], story["visited"]

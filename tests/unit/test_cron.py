@@ -147,7 +147,8 @@ def test_expressions_eventbridge_refuses_are_refused_with_the_reason(expression:
 def test_the_template_schedule_is_read_with_its_parameters_resolved() -> None:
     template = load_template()
     created = Created(parameters=parameter_defaults(template, {"SegmentRunSchedule": "cron(30 7 * * ? *)"}))
-    schedule, call_lists = sorted(schedules_of(template, created), key=lambda s: s.target_type == "function")
+    found = {s.name: s for s in schedules_of(template, created)}
+    schedule, call_lists = found["SegmentStateMachine.Daily"], found["CallListFunction.Daily"]
     assert (schedule.name, schedule.target_type, schedule.target) == (
         "SegmentStateMachine.Daily", "state_machine", "SegmentStateMachine")
     assert schedule.expression.text == "cron(30 7 * * ? *)"
@@ -159,6 +160,10 @@ def test_the_template_schedule_is_read_with_its_parameters_resolved() -> None:
     monday, saturday = at("2026-11-30T08:00"), at("2026-12-05T08:00")
     assert call_lists.next_after(monday) == at("2026-11-30T08:30")
     assert call_lists.next_after(saturday) == at("2026-12-07T08:30"), "weekdays only"
+    send_slot = found["SendSlotStateMachine.Slot"]
+    assert send_slot.expression.text == "cron(0/5 * * * ? *)"  # SendSlotMinutes = 5
+    assert send_slot.next_after(at("2026-11-24T10:02")) == at("2026-11-24T10:05")
+    assert send_slot.input_for(at("2026-11-24T10:05")) == {"now": "2026-11-24T10:05:00+09:00"}
 
 
 # --- the clock and the scheduler on it ----------------------------------------------------------------------
@@ -289,3 +294,41 @@ def test_disabled_schedules_do_not_fire() -> None:
                         schedule.input, enabled=False)
     scheduler = Scheduler([disabled], Clock(), RecordingTarget(), lambda line: None)
     assert scheduler.describe() == []
+
+
+def slots() -> Schedule:
+    return Schedule("Slots.Slot", "state_machine", "Slots", parse_expression("cron(0/5 * * * ? *)"), TOKYO,
+                    {"now": "<aws.scheduler.scheduled-time>"})
+
+
+def test_a_jump_plays_every_send_slot_with_work_in_order_and_the_daily_run_in_between() -> None:
+    """Work due at 05:52, 05:53 (one slot), 06:30 and 08:01; the clock jumps from 05:00 to 09:00:
+    the slots 05:55, 06:30 and 08:05 fire in that order, one after the other, each with its own
+    now, and the 06:00 daily run fires between the first two (nothing else: empty slots are passed
+    over)."""
+    clock = Clock(start=at("2026-11-24T05:00"))
+    work = [at(t) for t in ("2026-11-24T05:52", "2026-11-24T05:53", "2026-11-24T06:30", "2026-11-24T08:01")]
+    target = RecordingTarget()
+
+    def probe(until: datetime) -> datetime | None:
+        return min((w for w in work if w <= until), default=None)
+
+    def start(schedule: Schedule, moment: datetime) -> Any:
+        if schedule.name == "Slots.Slot":  # the slot sends what is due by then
+            work[:] = [w for w in work if w > moment]
+        return RecordingTarget.start(target, schedule, moment)
+
+    target.start = start  # type: ignore[method-assign]
+    scheduler = Scheduler([slots(), daily()], clock, target, lambda line: None, probes={"Slots.Slot": probe})
+    scheduler.start()
+    try:
+        clock.advance(4 * 3600)
+        deadline = time.monotonic() + 5
+        while len(target.started) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+    finally:
+        scheduler.stop()
+    assert [(name, payload["now"][11:16]) for name, payload in target.started] == [
+        ("Slots.Slot", "05:55"), ("Machine.Daily", "06:00"), ("Slots.Slot", "06:30"), ("Slots.Slot", "08:05")]
+    assert not work

@@ -1,37 +1,37 @@
-"""Enrollments in step-mail sequences and the engine that works them, one step at a time.
+"""Enrollments in step-mail sequences and the engine that works them, one due step at a time.
 
 An enrollment is one lead in one sequence from one moment (``enrolled_at``): the item
-``LEAD#<id> / ENROLL#<sequence>`` (``stepmail_store``) and one Step Functions execution with a
-deterministic name (``execution_name``), so a retried or second enrollment cannot start a
-second sequence.
+``LEAD#<id> / ENROLL#<sequence>`` (``stepmail_store``). While it is active it carries the time its
+next step is due (``due_at``), which puts it in the sparse ``due`` index that the send-slot state
+machine reads every few minutes (``reawake.slot``). Nothing waits per lead: no execution, no
+thread, no timer — only an item with a time.
 
-``advance`` is what the state machine's two tasks call: with ``act=False`` (Plan) it only plans
-— records skipped steps, ends the enrollment on an exit — and answers *wait until T*; with
-``act=True`` (SendAndPlan) it also acts on what is due now: it re-runs ``decide`` with the lead
-as it is now (consent, suppression and exits re-checked at send time, every time), sends the
-mail exactly once (``send_once``), writes owner tasks, and plans the next step.
+``enroll`` writes the enrollment once per lead × sequence × entry (a conditional write) with the
+time of its first step, from ``decide``. ``Engine.work`` is what a send slot does for one due
+enrollment at the slot's ``now``: it re-runs ``decide`` with the lead as it is now (consent,
+suppression and exits re-checked at send time, every time), sends the mail exactly once
+(``send_once``), writes owner tasks, and writes the next due time (or the end).
 
 Exactly once: a mail is claimed (``MAIL#<message id>``, conditional) in the same transaction as the
 lead's updated mail log, guarded by the lead's version — so an unsubscribe or bounce recorded
 after the lead was read cancels the claim, and two sequences never take the same free place of
-the frequency cap. A claim that exists means the step was handled: it is never sent again (at
-most once beats twice). An SES error that is certainly not a send (throttling, a 4xx) releases
-the claim and raises ``Throttled`` / ``TransientError`` for the state machine's retry; anything
-else leaves the claim ``failed`` and raises ``SendFailed`` (recorded on the enrollment).
+the frequency cap or the minimum gap. A claim that exists means the step was handled: it is never
+sent again (at most once beats twice). An SES error that is certainly not a send (throttling, a
+4xx) releases the claim and raises ``Throttled`` / ``TransientError`` (the slot retries the
+enrollment later, with backoff); anything else leaves the claim ``failed`` and raises
+``SendFailed`` (the enrollment is recorded as failed).
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from reawake.leads import Lead
 from reawake.scoring import ScoringConfig
 from reawake.sequences import (
+    Decision,
     Done,
     EnrollmentState,
     Exit,
@@ -53,16 +53,15 @@ from reawake.sequences.decide import CONSENT_REASONS, exit_reason
 
 ACTIVE, DONE, EXITED, FAILED = "active", "done", "exited", "failed"
 ENROLLED, SKIPPED = "enrolled", "skipped"
-MAX_ROUNDS = 50  # decisions in one invocation (steps x conflicts); a sequence has at most 20 steps
-EXECUTION_NAME_MAX = 80
+MAX_ROUNDS = 50  # decisions for one enrollment in one slot (steps x conflicts); at most 20 steps
 
 
 class Throttled(Exception):
-    """SES throttled the send; nothing was sent (the state machine retries with backoff)."""
+    """SES throttled the send; nothing was sent (the slot retries the enrollment later, with backoff)."""
 
 
 class TransientError(Exception):
-    """Nothing was sent and trying again later may work (the state machine retries)."""
+    """Nothing was sent and trying again later may work (retried later, with backoff)."""
 
 
 class SendFailed(Exception):
@@ -88,11 +87,12 @@ class Enrollment:
     enrolled_at: int
     segment_id: str | None = None
     status: str = ACTIVE
-    execution_name: str = ""
     steps: tuple[StepRecord, ...] = ()
     reason: str | None = None
     error: str | None = None
     updated_at: int = 0
+    due_at: int | None = None  # when the next step is due (active enrollments only)
+    attempts: int = 0  # failed tries of the step due now (retried with backoff, then failed)
 
     @property
     def next_step(self) -> int:
@@ -103,19 +103,8 @@ class Enrollment:
                                self.steps)
 
     def ref(self) -> dict[str, Any]:
-        """What the execution carries: enough to find the enrollment again."""
+        """Enough to find the enrollment again."""
         return {"lead_id": self.lead_id, "sequence": self.sequence, "enrolled_at": self.enrolled_at}
-
-
-def execution_name(sequence: str, lead_id: str, enrolled_at: int) -> str:
-    """``<sequence>-<lead_id>-<enrolled_at>``: Step Functions refuses a second execution with the
-    same name, so a retried start of the same enrollment is a no-op. Sanitized; a name over 80
-    characters keeps its start and ends in a hash."""
-    name = re.sub(r"[^A-Za-z0-9_-]", "-", f"{sequence}-{lead_id}-{enrolled_at}")
-    if len(name) <= EXECUTION_NAME_MAX:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
-    return f"{name[: EXECUTION_NAME_MAX - 17]}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -162,7 +151,8 @@ class EnrollmentStore(Protocol):
         """Write a new active enrollment unless one is active, or this entry was enrolled before."""
 
     def save_progress(self, enrollment: Enrollment, expected_steps: int) -> bool:
-        """Write the enrollment if it is still active at ``expected_steps`` steps (False otherwise)."""
+        """Write the enrollment (its steps, status and due time) if it is still active at
+        ``expected_steps`` steps (False otherwise)."""
 
     def claim_mail(self, lead: Lead, claim: Claim) -> None:
         """The claim and the lead (with its new mail log) at once; StaleLead / ClaimExists."""
@@ -176,11 +166,6 @@ class EnrollmentStore(Protocol):
         """Delete the claim and take it out of the lead's mail log (nothing was sent)."""
 
     def put_task(self, task: OwnerTask) -> bool: ...
-
-
-class Starter(Protocol):
-    def start(self, name: str, payload: dict[str, Any]) -> bool:
-        """Start the state machine; False when an execution of that name exists already."""
 
 
 @dataclass(frozen=True)
@@ -204,7 +189,7 @@ class Mailer(Protocol):
 class EnrollOutcome:
     status: str  # enrolled | skipped
     reason: str | None = None
-    execution_name: str | None = None
+    due_at: int | None = None
 
 
 def refusal(lead: Lead, sequence: Sequence | None, sequence_id: str, enrolled_at: int) -> str | None:
@@ -218,35 +203,45 @@ def refusal(lead: Lead, sequence: Sequence | None, sequence_id: str, enrolled_at
     return None
 
 
+def next_due(decision: Decision, now_ms: int) -> int:
+    """When a send slot should look at the enrollment again: a planned mail's send time, a task's
+    due time, or now (a skip, an exit or the end is handled by the next slot)."""
+    if isinstance(decision, Send):
+        return decision.send_at_ms
+    if isinstance(decision, Task):
+        return decision.due_at_ms
+    return now_ms
+
+
 def enroll(
     store: EnrollmentStore,
-    starter: Starter,
     sequences: Mapping[str, Sequence],
     lead: Lead,
     sequence_id: str,
     segment_id: str | None,
     enrolled_at: int,
     now_ms: int,
+    settings: StepmailSettings,
+    scoring: ScoringConfig | None = None,
 ) -> EnrollOutcome:
-    """Enroll the lead (idempotent for one ``enrolled_at``): the enrollment item first, on condition
-    that the lead is not active in the sequence, then the execution under its deterministic name."""
+    """Enroll the lead (idempotent for one ``enrolled_at``): one conditional write of the
+    enrollment with its first step's due time, unless the lead is active in the sequence. No
+    Step Functions call: the next send slot at or after the due time picks it up."""
     sequence = sequences.get(sequence_id)
     why = refusal(lead, sequence, sequence_id, enrolled_at)
-    if why is not None:
+    if why is not None or sequence is None:
         return EnrollOutcome(SKIPPED, why)
-    name = execution_name(sequence_id, lead.lead_id, enrolled_at)
-    enrollment = Enrollment(lead.lead_id, sequence_id, enrolled_at, segment_id, ACTIVE, name, updated_at=now_ms)
-    note = None
-    if not store.create_enrollment(enrollment):
-        existing = store.get_enrollment(lead.lead_id, sequence_id)
-        if existing is None or existing.enrolled_at != enrolled_at or existing.status != ACTIVE:
-            when = f" since {existing.enrolled_at}" if existing is not None else ""
-            state = existing.status if existing is not None else "enrolled"
-            return EnrollOutcome(SKIPPED, f"already in the sequence ({state}{when})")
-        # The same enrollment again (a retried dispatch): make sure its execution runs.
-        note = "already running"
-    starter.start(name, enrollment.ref())
-    return EnrollOutcome(ENROLLED, note, name)
+    fresh = Enrollment(lead.lead_id, sequence_id, enrolled_at, segment_id, ACTIVE, updated_at=now_ms)
+    decision = decide(sequence, fresh.state(), lead, MailHistory(sent=dict(lead.mail_log)), now_ms, settings, scoring)
+    enrollment = replace(fresh, due_at=next_due(decision, now_ms))
+    if store.create_enrollment(enrollment):
+        return EnrollOutcome(ENROLLED, None, enrollment.due_at)
+    existing = store.get_enrollment(lead.lead_id, sequence_id)
+    if existing is None or existing.enrolled_at != enrolled_at or existing.status != ACTIVE:
+        when = f" since {existing.enrolled_at}" if existing is not None else ""
+        state = existing.status if existing is not None else "enrolled"
+        return EnrollOutcome(SKIPPED, f"already in the sequence ({state}{when})")
+    return EnrollOutcome(ENROLLED, "already enrolled", existing.due_at)  # a retried dispatch
 
 
 # --- the engine --------------------------------------------------------------------------------------
@@ -259,47 +254,82 @@ class Engine:
     sequences: Callable[[], Mapping[str, Sequence]]
     settings: Callable[[], StepmailSettings]
     scoring: Callable[[], ScoringConfig | None]
-    now_ms: Callable[[], int]
     log: Callable[[str, dict[str, Any]], None] = lambda message, extra: None
 
-    def advance(self, lead_id: str, sequence_id: str, enrolled_at: int, act: bool) -> dict[str, Any]:
-        """Plan (act=False) or act on what is due and plan (act=True). Returns the state machine's
-        next input: ``{"action": "wait", "wait_until": ISO, ...}`` or ``{"action": "done"|"exit"|
-        "stopped", ...}`` with the enrollment's reference."""
-        ref = {"lead_id": lead_id, "sequence": sequence_id, "enrolled_at": enrolled_at}
+    def work(self, lead_id: str, sequence_id: str, now: int) -> str:
+        """What a send slot at ``now`` does for one enrollment: decide with the lead as it is now,
+        act on what is due (skips, tasks, at most one mail), and write the next due time or the
+        end. Safe to repeat (a replayed slot, a retried batch, two overlapping slot runs): an
+        enrollment not due at ``now`` is left alone, and a mail claimed before is never sent
+        again. Returns the outcome: sent | task | planned | done | exited | failed | not_due |
+        stopped."""
+        outcome = "planned"
         for _ in range(MAX_ROUNDS):
             enrollment = self.store.get_enrollment(lead_id, sequence_id)
-            if enrollment is None or enrollment.enrolled_at != enrolled_at:
-                return {**ref, "action": "stopped", "reason": "the enrollment no longer exists"}
-            if enrollment.status != ACTIVE:
-                return {**ref, "action": "stopped", "reason": enrollment.status}
+            if enrollment is None or enrollment.status != ACTIVE:
+                return "stopped" if outcome == "planned" else outcome
+            if enrollment.due_at is not None and enrollment.due_at > now:
+                return "not_due" if outcome == "planned" else outcome
             lead = self.store.get_lead(lead_id)
             sequence = self.sequences().get(sequence_id)
             if lead is None or sequence is None:
                 why = "the lead no longer exists" if lead is None else f"unknown sequence {sequence_id!r}"
-                return self._finish(enrollment, FAILED if sequence is None else EXITED, why, ref)
-            now = self.now_ms()
+                status = FAILED if sequence is None else EXITED
+                self._finish(enrollment, status, why, now)
+                return status
             settings = self.settings()
             decision = decide(sequence, enrollment.state(), lead, MailHistory(sent=dict(lead.mail_log)), now,
                               settings, self.scoring())
             if isinstance(decision, Exit):
-                return self._finish(enrollment, EXITED, str(decision.reason), ref)
+                self._finish(enrollment, EXITED, str(decision.reason), now)
+                return EXITED if outcome == "planned" else outcome
             if isinstance(decision, Done):
-                return self._finish(enrollment, DONE, None, ref)
+                self._finish(enrollment, DONE, None, now)
+                return outcome if outcome != "planned" else DONE
             if isinstance(decision, Skip):
                 self._record(enrollment, advanced(enrollment.state(), decision), now)
                 continue
-            at = decision.send_at_ms if isinstance(decision, Send) else decision.due_at_ms
-            if not act or not is_due(decision, now):
-                return {**ref, "action": "wait", "wait_until": wait_timestamp(at), "step": decision.step_index}
+            if not is_due(decision, now):
+                self._plan(enrollment, next_due(decision, now), now)
+                return outcome
             if isinstance(decision, Task):
                 self._task(lead, sequence, enrollment, decision, now)
                 self._record(enrollment, advanced(enrollment.state(), decision), now)
+                outcome = "task"
                 continue
+            if outcome == "sent":
+                # One mail per person per slot: the next step waits for the next slot (the minimum
+                # gap usually puts it days later anyway).
+                self._plan(enrollment, now + 1, now)
+                return outcome
             record_at = self.send_once(lead, sequence, decision, settings, now)
-            if record_at is not None:
-                self._record(enrollment, advanced(enrollment.state(), decision, record_at), now)
+            if record_at is None:
+                continue  # the lead changed under us: read it again
+            outcome = "sent"
+            state = advanced(enrollment.state(), decision, record_at)
+            after = replace(lead, mail_log={**lead.mail_log, decision.message_id: record_at})
+            following = decide(sequence, state, after, MailHistory(sent=dict(after.mail_log)), now, settings,
+                               self.scoring())
+            if isinstance(following, Send | Task) and not is_due(following, now):
+                # The usual case: the sent step and the next due time in one write.
+                self.store.save_progress(replace(enrollment, steps=state.steps, due_at=next_due(following, now),
+                                                 attempts=0, error=None, updated_at=now), enrollment.next_step)
+                return outcome
+            self._record(enrollment, state, now)
         raise TransientError("the enrollment kept changing; trying again later")
+
+    def retry_later(self, lead_id: str, sequence_id: str, now: int, error: str,
+                    delay_ms: Callable[[int], int]) -> int | None:
+        """Count a failed try and move the enrollment's due time ``delay_ms(attempts)`` ahead; the
+        attempts so far (None when it is no longer active)."""
+        enrollment = self.store.get_enrollment(lead_id, sequence_id)
+        if enrollment is None or enrollment.status != ACTIVE:
+            return None
+        attempts = enrollment.attempts + 1
+        updated = replace(enrollment, attempts=attempts, error=error[:1000], due_at=now + delay_ms(attempts),
+                          updated_at=now)
+        self.store.save_progress(updated, enrollment.next_step)
+        return attempts
 
     def send_once(self, lead: Lead, sequence: Sequence, send: Send, settings: StepmailSettings,
                   now: int) -> int | None:
@@ -335,31 +365,36 @@ class Engine:
         self.log("mail sent", {"lead_id": lead.lead_id, "message_id": send.message_id, "ses_message_id": provider_id})
         return now
 
-    def fail(self, lead_id: str, sequence_id: str, enrolled_at: int, error: str) -> dict[str, Any]:
-        ref = {"lead_id": lead_id, "sequence": sequence_id, "enrolled_at": enrolled_at}
+    def fail(self, lead_id: str, sequence_id: str, now: int, error: str) -> bool:
+        """Record the enrollment as failed (it leaves the due index); False when not active."""
         enrollment = self.store.get_enrollment(lead_id, sequence_id)
-        if enrollment is None or enrollment.enrolled_at != enrolled_at or enrollment.status != ACTIVE:
-            return {**ref, "action": "stopped", "reason": "not active"}
-        updated = replace(enrollment, status=FAILED, error=error[:1000], updated_at=self.now_ms())
+        if enrollment is None or enrollment.status != ACTIVE:
+            return False
+        updated = replace(enrollment, status=FAILED, error=error[:1000], due_at=None, updated_at=now)
         self.store.save_progress(updated, enrollment.next_step)
         self.log("enrollment failed", {"lead_id": lead_id, "sequence": sequence_id, "error": error[:300]})
-        return {**ref, "action": "failed"}
+        return True
 
     # --- helpers ------------------------------------------------------------------------------------
 
-    def _finish(self, enrollment: Enrollment, status: str, reason: str | None, ref: dict[str, Any]) \
-            -> dict[str, Any]:
-        updated = replace(enrollment, status=status, reason=reason, updated_at=self.now_ms())
+    def _finish(self, enrollment: Enrollment, status: str, reason: str | None, now: int) -> None:
+        updated = replace(enrollment, status=status, reason=reason, due_at=None, updated_at=now)
         self.store.save_progress(updated, enrollment.next_step)
         self.log("enrollment ended", {"lead_id": enrollment.lead_id, "sequence": enrollment.sequence,
                                       "status": status, "reason": reason})
-        return {**ref, "action": "exit" if status == EXITED else status, "reason": reason}
 
     def _record(self, enrollment: Enrollment, state: EnrollmentState, now: int) -> None:
-        """Save a handled step; a lost race (a replayed invocation got there first) is fine: the
-        caller reads the enrollment again."""
-        updated = replace(enrollment, steps=state.steps, updated_at=now)
+        """Save a handled step (due now: the next decision plans the step after it); a lost race
+        (a replayed batch got there first) is fine: the caller reads the enrollment again."""
+        updated = replace(enrollment, steps=state.steps, due_at=min(enrollment.due_at or now, now), attempts=0,
+                          error=None, updated_at=now)
         self.store.save_progress(updated, enrollment.next_step)
+
+    def _plan(self, enrollment: Enrollment, due_at: int, now: int) -> None:
+        if enrollment.due_at == due_at and not enrollment.attempts:
+            return  # already planned (a replayed slot): no write
+        self.store.save_progress(replace(enrollment, due_at=due_at, attempts=0, error=None, updated_at=now),
+                                 enrollment.next_step)
 
     def _task(self, lead: Lead, sequence: Sequence, enrollment: Enrollment, task: Task, now: int) -> None:
         step = sequence.steps[task.step_index]
@@ -372,15 +407,6 @@ class Engine:
 
 
 def pruned_mail_log(log: Mapping[str, int], now_ms: int, settings: StepmailSettings, tz: Any) -> dict[str, int]:
-    """The mails the frequency cap can still see at ``now`` (and any sent later than now)."""
-    cap = settings.frequency_cap
-    if cap is None:
-        return {k: v for k, v in log.items() if v >= now_ms}
-    return {k: v for k, v in log.items() if later(cap.per, v, tz) > now_ms}
-
-
-def wait_timestamp(ms: int) -> str:
-    """ISO 8601 for a Wait state's TimestampPath, rounded up to the second (Step Functions reads
-    whole seconds: rounding down would wake the execution just before the slot)."""
-    seconds = -(-ms // 1000)
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The mails the frequency cap or the minimum gap can still see at ``now`` (and any later)."""
+    spans = [d for d in (settings.frequency_cap.per if settings.frequency_cap else None, settings.min_gap) if d]
+    return {k: v for k, v in log.items() if v >= now_ms or any(later(d, v, tz) > now_ms for d in spans)}

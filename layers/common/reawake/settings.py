@@ -99,15 +99,17 @@ class TrackFunctionSettings(Settings):
 
 
 class SegmentFunctionSettings(Settings):
-    # Without it (a stack with no step mail) approaches stay pending and the next run retries them.
-    stepmail_state_machine_arn: str = Field("", alias="STEPMAIL_STATE_MACHINE_ARN")
+    """A segment run needs only the table and the config bucket (enrolling writes to the table)."""
 
 
 class StepmailFunctionSettings(Settings):
     signing_secret_arn: str = Field(alias="SIGNING_SECRET_ARN", min_length=1)
     public_api_url: str = Field("", alias="PUBLIC_API_URL")  # where tracked links and the open pixel point
     mail_configuration_set: str = Field("", alias="MAIL_CONFIGURATION_SET")
-    stepmail_state_machine_arn: str = Field("", alias="STEPMAIL_STATE_MACHINE_ARN")
+    send_slot_bucket: str = Field("", alias="SEND_SLOT_BUCKET")  # the Distributed Map's batch manifests
+    send_slot_limit: int = Field(5000, alias="SEND_SLOT_LIMIT", ge=1)
+    send_slot_concurrency: int = Field(4, alias="SEND_SLOT_CONCURRENCY", ge=1)
+    stepmail_failure_queue_url: str = Field("", alias="STEPMAIL_FAILURE_QUEUE_URL")
 
 
 class OwnerMailSettings(Settings):

@@ -1,23 +1,27 @@
-"""The step-mail function's actions, called by the state machine (statemachines/stepmail.asl.json):
+"""The step-mail function's actions, called by the send-slot state machine
+(statemachines/sendslot.asl.json):
 
-- ``plan``: decide the enrollment's next step (recording skips, ending it on an exit) and answer
-  *wait until its slot*;
-- ``send``: act on what is due now — re-decide with the lead as it is now, send the mail exactly
-  once through SESv2 (raw MIME, the configuration set, tags), write owner tasks — and plan the
-  next step;
-- ``fail``: record the caught error on the enrollment.
+- ``collect``: the enrollments due at or before the slot's ``now``, in batches, written as a JSON
+  manifest to the slot bucket for the Distributed Map (``reawake.slot.collect``);
+- ``batch``: work one batch at the slot's ``now`` — decide, re-check consent, suppression and
+  exits, send each due mail exactly once through SESv2 (raw MIME, the configuration set, tags),
+  write owner tasks and the next due time; a lead that still fails goes to the failure queue and
+  the ``StepmailFailures`` metric (``reawake.slot.run_batch``).
 
 Also the pieces other functions use to enroll leads (``sequence_enroller``): the segment function
-hands its ``sequence`` / ``owner_task`` approaches over here.
+hands its ``sequence`` / ``owner_task`` approaches over here — a conditional write each, no Step
+Functions call.
 """
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from reawake import clock
 from reawake.approaches import PENDING, Approach
@@ -28,8 +32,9 @@ from reawake.leads import Lead
 from reawake.mail.templates import TemplateStore
 from reawake.scoring import ScoringConfig
 from reawake.sequences import Send, Sequence
-from reawake.settings import SegmentFunctionSettings, StepmailFunctionSettings, get_settings
-from reawake.stepmail_store import ExecutionStarter, SequenceConfig, StepmailStore
+from reawake.settings import StepmailFunctionSettings, get_settings
+from reawake.slot import Ref, collect, run_batch
+from reawake.stepmail_store import SequenceConfig, StepmailStore
 from reawake.store import Store
 
 logger = Logger(child=True)
@@ -38,15 +43,19 @@ logger = Logger(child=True)
 THROTTLING = {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException"}
 
 
-class RefIn(BaseModel):
+LeadId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+SequenceId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+
+
+class CollectIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    lead_id: str = Field(pattern=r"^[a-z0-9]{20}$")
-    sequence: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
-    enrolled_at: int = Field(ge=0)
+    now: datetime | None = None  # the scheduled moment (EventBridge Scheduler's <aws.scheduler.scheduled-time>)
 
 
-class FailIn(RefIn):
-    error: dict[str, Any] = Field(default_factory=dict)
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    now: int = Field(ge=0)
+    enrollments: list[tuple[LeadId, SequenceId]] = Field(min_length=1, max_length=1000)
 
 
 @cache
@@ -151,28 +160,74 @@ def engine() -> Engine:
         sequences=lambda: sequence_config().sequences(),
         settings=lambda: sequence_config().settings(),
         scoring=scoring,
-        now_ms=clock.now_ms,
         log=_log,
     )
 
 
-def plan(payload: dict[str, Any]) -> dict[str, Any]:
-    ref = RefIn.model_validate(payload)
-    return engine().advance(ref.lead_id, ref.sequence, ref.enrolled_at, act=False)
+class QueueFailures:
+    """A lead that still fails: a message on the failure queue (for a person to look at and
+    re-enroll) and one ``StepmailFailures`` metric (the alarm's input)."""
+
+    def __init__(self, queue_url: str, client: Any = None) -> None:
+        self.queue_url = queue_url
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from reawake.aws import client
+
+            self._client = client("sqs")
+        return self._client
+
+    def report(self, ref: Ref, error: str, attempts: int, now_ms: int) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+        body = {"lead_id": ref.lead_id, "sequence": ref.sequence, "error": error[:1000], "attempts": attempts,
+                "failed_at": now_ms}
+        if self.queue_url:
+            self.client.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body, ensure_ascii=False))
+        with single_metric(name="StepmailFailures", unit=MetricUnit.Count, value=1, namespace="Reawake") as metric:
+            metric.add_dimension(name="sequence", value=ref.sequence)
+        logger.error("step mail failed for good", extra={"lead_id": ref.lead_id, "sequence": ref.sequence,
+                                                         "attempts": attempts, "error": error[:300]})
 
 
-def send(payload: dict[str, Any]) -> dict[str, Any]:
-    ref = RefIn.model_validate(payload)
-    return engine().advance(ref.lead_id, ref.sequence, ref.enrolled_at, act=True)
+@cache
+def failures() -> QueueFailures:
+    return QueueFailures(get_settings(StepmailFunctionSettings).stepmail_failure_queue_url)
 
 
-def fail(payload: dict[str, Any]) -> dict[str, Any]:
-    body = FailIn.model_validate(payload)
-    error = f"{body.error.get('Error', 'error')}: {body.error.get('Cause', '')}".strip()
-    return engine().fail(body.lead_id, body.sequence, body.enrolled_at, error)
+def collect_slot(payload: dict[str, Any]) -> dict[str, Any]:
+    """The slot's due enrollments as a manifest of batches in the slot bucket (the Distributed
+    Map's ItemReader); ``batches`` = 0 when nothing is due."""
+    body = CollectIn.model_validate(payload)
+    now = int(body.now.timestamp() * 1000) if body.now is not None else clock.now_ms()
+    settings = get_settings(StepmailFunctionSettings)
+    batches = collect(store(), now, settings.send_slot_limit)
+    result: dict[str, Any] = {"now": now, "batches": len(batches), "enrollments": sum(map(len, batches)),
+                              "concurrency": settings.send_slot_concurrency}
+    if batches:
+        from reawake.aws import client
+
+        bucket = settings.send_slot_bucket
+        key = f"slots/{now}.json"  # a replayed slot rewrites its own manifest
+        client("s3").put_object(Bucket=bucket, Key=key, ContentType="application/json",
+                                Body=json.dumps([[r.as_list() for r in batch] for batch in batches]).encode())
+        result["manifest"] = {"bucket": bucket, "key": key}
+    logger.info("send slot collected", extra={k: v for k, v in result.items() if k != "manifest"})
+    return result
 
 
-ACTIONS = {"plan": plan, "send": send, "fail": fail}
+def send_batch(payload: dict[str, Any]) -> dict[str, Any]:
+    body = BatchIn.model_validate(payload)
+    refs = [Ref(lead, sequence) for lead, sequence in body.enrollments]
+    counts = run_batch(engine(), refs, body.now, failures())
+    logger.info("send slot batch", extra={"now": body.now, **counts})
+    return counts
+
+
+ACTIONS = {"collect": collect_slot, "batch": send_batch}
 
 
 def handle(event: dict[str, Any]) -> dict[str, Any]:
@@ -186,17 +241,16 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
 
 
 class SequenceEnroller:
-    """Enrolls leads in sequences: the enrollment item, then the execution (``enrollment.enroll``)."""
+    """Enrolls leads in sequences (``enrollment.enroll``): one conditional write each."""
 
-    def __init__(self, stepmail: StepmailStore, state_machine_arn: str, sequences: SequenceConfig) -> None:
+    def __init__(self, stepmail: StepmailStore, sequences: SequenceConfig) -> None:
         self.stepmail = stepmail
-        self.starter = ExecutionStarter(state_machine_arn)
         self.config = sequences
 
     def enroll(self, lead: Lead, sequence_id: str, segment_id: str | None, enrolled_at: int,
                now_ms: int) -> tuple[str, str | None]:
-        outcome = enroll(self.stepmail, self.starter, self.config.sequences(), lead, sequence_id, segment_id,
-                         enrolled_at, now_ms)
+        outcome = enroll(self.stepmail, self.config.sequences(), lead, sequence_id, segment_id, enrolled_at, now_ms,
+                         self.config.settings(), scoring())
         logger.info("enrollment", extra={"lead_id": lead.lead_id, "sequence": sequence_id,
                                          "status": outcome.status, "reason": outcome.reason})
         return outcome.status, outcome.reason
@@ -215,15 +269,11 @@ class SequenceEnroller:
         return status
 
 
-def sequence_enroller(table: Store) -> SequenceEnroller | None:
-    """The enroller of this stack, or None when it has no step-mail state machine (logged)."""
-    arn = get_settings(SegmentFunctionSettings).stepmail_state_machine_arn
-    if not arn.startswith("arn:"):
-        logger.warning("no step-mail state machine (STEPMAIL_STATE_MACHINE_ARN): approaches stay pending")
-        return None
-    return SequenceEnroller(StepmailStore(table), arn, sequence_config())
+def sequence_enroller(table: Store) -> SequenceEnroller:
+    """The enroller of this stack (the table and the sequences in the config bucket)."""
+    return SequenceEnroller(StepmailStore(table), sequence_config())
 
 
 def enrollment_view(enrollment: Enrollment) -> dict[str, Any]:
     return {**enrollment.ref(), "status": enrollment.status, "steps": len(enrollment.steps),
-            "reason": enrollment.reason}
+            "reason": enrollment.reason, "due_at": enrollment.due_at}

@@ -1,5 +1,4 @@
-"""Adapters for step mail: DynamoDB items, the Step Functions starter, the sequences in the config
-bucket.
+"""Adapters for step mail: DynamoDB items, the due index, the sequences in the config bucket.
 
 | item | pk | sk |
 |---|---|---|
@@ -7,14 +6,23 @@ bucket.
 | mail claim (one per message id: sent at most once) | ``LEAD#<lead_id>`` | ``MAIL#<message id>`` |
 | owner task (a call for the lead's salesperson) | ``LEAD#<lead_id>`` | ``TASK#<message id>`` |
 
+An active enrollment also carries ``due_shard`` and ``due_at``: the sparse GSI ``due`` (HASH
+``due_shard``, RANGE ``due_at``) holds only active enrollments, by the time their next step is
+due. A send slot reads "everything due at or before now" with one query per shard (oldest first),
+so a missed slot or an outage is caught up by the next one. ``DUE_SHARDS`` shards spread the
+index's write load (a GSI partition takes about 1,000 writes/s; enrolling a few million leads in
+one segment run is the burst).
+
 Config objects: ``config/sequences/<id>.yaml`` and ``config/stepmail.yaml`` (uploaded by
 ``reawake sequences upload`` and by the local stack at start), read with ETag caching.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +41,31 @@ SEQUENCES_PREFIX = "config/sequences/"
 STEPMAIL_KEY = "config/stepmail.yaml"
 
 
+DUE_INDEX = "due"
+DUE_SHARDS = 16
+
+
+def due_shard(lead_id: str) -> str:
+    """The due-index shard of a lead's enrollments (all of one lead's in one shard)."""
+    return f"{int(hashlib.sha256(lead_id.encode()).hexdigest()[:8], 16) % DUE_SHARDS:02d}"
+
+
+@dataclass(frozen=True)
+class Due:
+    """An entry of the due index: which enrollment, and when its next step is due."""
+
+    lead_id: str
+    sequence: str
+    due_at: int
+    next_step: int = 0
+    enrolled_at: int = 0
+
+
 def enrollment_item(enrollment: Enrollment) -> dict[str, Any]:
-    return {
+    due = {}
+    if enrollment.status == ACTIVE and enrollment.due_at is not None:
+        due = {"due_shard": due_shard(enrollment.lead_id), "due_at": enrollment.due_at}
+    return {**due,
         "pk": lead_pk(enrollment.lead_id),
         "sk": f"ENROLL#{enrollment.sequence}",
         "lead_id": enrollment.lead_id,
@@ -42,7 +73,7 @@ def enrollment_item(enrollment: Enrollment) -> dict[str, Any]:
         "enrolled_at": enrollment.enrolled_at,
         "segment_id": enrollment.segment_id,
         "status": enrollment.status,
-        "execution_name": enrollment.execution_name,
+        "attempts": enrollment.attempts,
         "steps": [
             {"index": r.index, "outcome": r.outcome, "at_ms": r.at_ms, "message_id": r.message_id}
             for r in enrollment.steps
@@ -65,11 +96,12 @@ def enrollment_from_item(item: dict[str, Any]) -> Enrollment:
         enrolled_at=int(data["enrolled_at"]),
         segment_id=data.get("segment_id"),
         status=data["status"],
-        execution_name=data.get("execution_name", ""),
         steps=steps,
         reason=data.get("reason"),
         error=data.get("error"),
         updated_at=int(data.get("updated_at", 0)),
+        due_at=int(data["due_at"]) if data.get("due_at") is not None else None,
+        attempts=int(data.get("attempts") or 0),
     )
 
 
@@ -99,6 +131,48 @@ class StepmailStore(TableAdapter):
 
     def enrollments(self, lead_id: str) -> list[Enrollment]:
         return [enrollment_from_item(i) for i in self.store.query_items(lead_pk(lead_id), "ENROLL#")]
+
+    def due(self, shard: str, until_ms: int, limit: int | None = None) -> Iterator[Due]:
+        """The shard's active enrollments due at or before ``until_ms``, oldest first."""
+        args: dict[str, Any] = {
+            "TableName": self.table, "IndexName": DUE_INDEX,
+            "KeyConditionExpression": "due_shard = :s AND due_at <= :t",
+            "ExpressionAttributeValues": {":s": {"S": shard}, ":t": value(until_ms)},
+        }
+        if limit is not None:
+            args["Limit"] = limit
+        found = 0
+        while True:
+            page = self.client.query(**args)
+            for item in page.get("Items", []):
+                yield Due(item["pk"]["S"].split("#", 1)[1], item["sk"]["S"].split("#", 1)[1], int(item["due_at"]["N"]),
+                          int(item.get("next_step", {}).get("N", 0)), int(item.get("enrolled_at", {}).get("N", 0)))
+                found += 1
+            if "LastEvaluatedKey" not in page or (limit is not None and found >= limit):
+                return
+            args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def all_due(self, until_ms: int, limit: int | None = None) -> list[Due]:
+        """Every shard's enrollments due at or before ``until_ms``, oldest first (at most ``limit``
+        of them: the oldest)."""
+        found: list[Due] = []
+        for number in range(DUE_SHARDS):
+            found += self.due(f"{number:02d}", until_ms, limit)
+        found.sort(key=lambda d: (d.due_at, d.lead_id, d.sequence))
+        return found if limit is None else found[:limit]
+
+    def earliest_due(self, until_ms: int) -> int | None:
+        """The earliest due time at or before ``until_ms`` over every shard (None: nothing due)."""
+        firsts = [d.due_at for number in range(DUE_SHARDS) for d in self.due(f"{number:02d}", until_ms, 1)]
+        return min(firsts, default=None)
+
+    def scan_enrollments(self) -> Iterator[Enrollment]:
+        """Every enrollment item of the table (a full scan: for migrations and small tables)."""
+        paginator = self.client.get_paginator("scan")
+        for page in paginator.paginate(TableName=self.table, FilterExpression="begins_with(sk, :e)",
+                                       ExpressionAttributeValues={":e": {"S": "ENROLL#"}}):
+            for item in page.get("Items", []):
+                yield enrollment_from_item(item)
 
     def create_enrollment(self, enrollment: Enrollment) -> bool:
         """A new enrollment unless the lead is active in the sequence or this very entry (the same
@@ -253,29 +327,6 @@ class StepmailStore(TableAdapter):
 
     def tasks(self, lead_id: str) -> list[dict[str, Any]]:
         return [deserialize(i) for i in self.store.query_items(lead_pk(lead_id), "TASK#")]
-
-
-class ExecutionStarter:
-    """Starts the step-mail state machine; an existing execution of the same name is success."""
-
-    def __init__(self, state_machine_arn: str, client: Any = None) -> None:
-        self.arn = state_machine_arn
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            from reawake.aws import client
-
-            self._client = client("stepfunctions")
-        return self._client
-
-    def start(self, name: str, payload: dict[str, Any]) -> bool:
-        try:
-            self.client.start_execution(stateMachineArn=self.arn, name=name, input=json.dumps(payload))
-        except self.client.exceptions.ExecutionAlreadyExists:
-            return False
-        return True
 
 
 # --- config in the bucket ------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reawake.commands import Stop, connect, guarded, state_machine_arn
+from reawake.commands import Stop, connect, guarded
 
 if TYPE_CHECKING:
     from reawake.scoring import ScoringConfig
@@ -39,7 +39,7 @@ exit status: 0 = valid, 1 = problems found (listed on stderr)."""
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "sequences",
-        help="step-mail sequences: validate, upload, start",
+        help="step-mail sequences: validate, upload, start, status",
         description="ステップメールのシーケンスの検証.",
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -256,6 +256,28 @@ def register_engine(actions: Any) -> None:
     start.add_argument("--stack", metavar="NAME", help=STACK_HELP)
     start.set_defaults(func=run_start)
 
+    status = actions.add_parser(
+        "status",
+        help="who is on which step and when the next mail is due",
+        description="ステップメールの配信状況: 誰がどのステップにいて、次のメールがいつ送られるか。",
+        epilog="exit status: 0 = shown, 2 = unknown lead or sequence, or no stack.",
+    )
+    which = status.add_mutually_exclusive_group()
+    which.add_argument("--lead", metavar="EMAIL", help="one lead's enrollments")
+    which.add_argument("--sequence", metavar="NAME", help="the active enrollments of one sequence")
+    status.add_argument("--limit", type=int, default=50, metavar="N", help="rows listed with --sequence (default 50)")
+    status.add_argument("--stack", metavar="NAME", help=STACK_HELP)
+    status.set_defaults(func=run_status)
+
+    migrate = actions.add_parser(
+        "migrate",
+        help="hand enrollments of the per-enrollment state machine (before send slots) to the send slots",
+        description=("旧方式 (登録ごとの実行) で配信中だった登録に次回時刻を付け、送信枠に引き継ぎます。"
+                     "何度実行しても同じです。"),
+    )
+    migrate.add_argument("--stack", metavar="NAME", help=STACK_HELP)
+    migrate.set_defaults(func=run_migrate)
+
 
 @guarded
 def run_upload(args: argparse.Namespace) -> int:
@@ -287,20 +309,22 @@ def run_start(args: argparse.Namespace) -> int:
     from collections import Counter
 
     from reawake import clock
-    from reawake.enrollment import ENROLLED, enroll
+    from reawake.enrollment import ENROLLED
     from reawake.settings import get_settings
-    from reawake.stepmail_store import ExecutionStarter, SequenceConfig, StepmailStore
+    from reawake.stepmail_api import SequenceEnroller
+    from reawake.stepmail_store import SequenceConfig, StepmailStore
     from reawake.store import Store
 
-    info = connect(args.stack)
-    arn = state_machine_arn(info, args.stack, "StepmailStateMachine")
+    connect(args.stack)
     settings = get_settings()
-    sequences = SequenceConfig(settings.config_bucket).sequences()
+    config = SequenceConfig(settings.config_bucket)
+    sequences = config.sequences()
     if args.sequence not in sequences:
         known = ", ".join(sorted(sequences)) or "none uploaded (reawake sequences upload)"
         raise Stop(f"no sequence {args.sequence!r} in the config bucket (sequences: {known})")
     table = Store(settings.table_name)
-    stepmail, starter = StepmailStore(table), ExecutionStarter(arn)
+    stepmail = StepmailStore(table)
+    enroller = SequenceEnroller(stepmail, config)
     now = clock.now_ms()
     counts: Counter[str] = Counter()
     members = 0
@@ -309,13 +333,113 @@ def run_start(args: argparse.Namespace) -> int:
         if entered is None:
             continue
         members += 1
-        outcome = enroll(stepmail, starter, sequences, lead, args.sequence, args.segment, entered, now)
-        stepmail.set_approach_status(lead.lead_id, f"{args.segment}#{entered}", outcome.status, outcome.reason, now)
-        label = outcome.status if outcome.status != ENROLLED or not outcome.reason else f"enrolled ({outcome.reason})"
-        counts[label if outcome.status == ENROLLED else f"skipped: {outcome.reason}"] += 1
+        status, reason = enroller.enroll(lead, args.sequence, args.segment, entered, now)
+        stepmail.set_approach_status(lead.lead_id, f"{args.segment}#{entered}", status, reason, now)
+        label = status if status != ENROLLED or not reason else f"enrolled ({reason})"
+        counts[label if status == ENROLLED else f"skipped: {reason}"] += 1
     print(f"{args.sequence} ← segment {args.segment}: {members} member(s) / メンバー")
     for what, count in sorted(counts.items()):
         print(f"  {what}  {count}")
     if not members:
         print("  no members: run `reawake segments run` first / メンバーがいません")
+    return 0
+
+
+# --- status and migration ------------------------------------------------------------------------------
+
+FAR_FUTURE_MS = 2**53
+
+
+def _when(ms: int | None, tz: Any) -> str:
+    from datetime import UTC, datetime
+
+    if ms is None:
+        return "-"
+    local = datetime.fromtimestamp(ms / 1000, UTC).astimezone(tz)
+    return f"{local:%Y-%m-%d %H:%M} {'JST' if tz.key == 'Asia/Tokyo' else tz.key}"
+
+
+def _step(sequences: dict[str, Sequence], sequence_id: str, index: int) -> str:
+    sequence = sequences.get(sequence_id)
+    if sequence is None:
+        return f"step {index + 1}"
+    if index >= len(sequence.steps):
+        return f"end ({len(sequence.steps)} steps)"
+    step = sequence.steps[index]
+    return f"step {index + 1}/{len(sequence.steps)} {step.name or step.label}"
+
+
+@guarded
+def run_status(args: argparse.Namespace) -> int:
+    """Who is on which step and when the next mail is due: one lead's enrollments (--lead), the
+    active enrollments of one sequence (--sequence), or a summary of every sequence."""
+    from collections import Counter
+
+    from reawake.normalize import normalize_email
+    from reawake.settings import get_settings
+    from reawake.stepmail_store import SequenceConfig, StepmailStore
+    from reawake.store import Store
+
+    connect(args.stack)
+    settings = get_settings()
+    tz = settings.time_zone
+    sequences = SequenceConfig(settings.config_bucket).sequences()
+    table = Store(settings.table_name)
+    stepmail = StepmailStore(table)
+    if args.lead:
+        try:
+            lead = table.lead_by_email(normalize_email(args.lead))
+        except ValueError:
+            raise Stop(f"--lead: {args.lead!r} is not an email address") from None
+        if lead is None:
+            raise Stop(f"no lead {args.lead!r} / リードが見つかりません")
+        enrollments = stepmail.enrollments(lead.lead_id)
+        print(f"{lead.email}: {len(enrollments)} enrollment(s) / 登録")
+        for e in enrollments:
+            detail = f"next / 次回 {_when(e.due_at, tz)}" if e.status == "active" else (e.reason or e.error or "")
+            print(f"  {e.sequence:<20} {e.status:<7} {_step(sequences, e.sequence, e.next_step):<40} {detail}")
+        return 0
+    due = stepmail.all_due(FAR_FUTURE_MS)
+    if args.sequence:
+        if args.sequence not in sequences:
+            known = ", ".join(sorted(sequences)) or "none"
+            raise Stop(f"no sequence {args.sequence!r} (sequences: {known})")
+        mine = [d for d in due if d.sequence == args.sequence]
+        print(f"{args.sequence}: {len(mine)} active enrollment(s) / 配信中")
+        for step, count in sorted(Counter(d.next_step for d in mine).items()):
+            print(f"  {_step(sequences, args.sequence, step):<40} {count}")
+        for d in mine[: args.limit]:
+            lead = table.get_lead(d.lead_id)
+            who = lead.email if lead is not None else d.lead_id
+            print(f"  {who:<40} {_step(sequences, d.sequence, d.next_step):<40} next / 次回 {_when(d.due_at, tz)}")
+        if len(mine) > args.limit:
+            print(f"  … {len(mine) - args.limit} more (--limit N)")
+        return 0
+    by_sequence = Counter(d.sequence for d in due)
+    print(f"{len(due)} active enrollment(s) / 配信中のステップメール")
+    for sequence_id in sorted(set(sequences) | set(by_sequence)):
+        first = min((d.due_at for d in due if d.sequence == sequence_id), default=None)
+        print(f"  {sequence_id:<20} {by_sequence.get(sequence_id, 0):>7}  next due / 次回 {_when(first, tz)}")
+    return 0
+
+
+@guarded
+def run_migrate(args: argparse.Namespace) -> int:
+    """Enrollments written by the per-enrollment state machine (before send slots) have no due
+    time: give each active one ``due_at = now`` so the next send slot re-decides it."""
+    from dataclasses import replace
+
+    from reawake import clock
+    from reawake.settings import get_settings
+    from reawake.stepmail_store import StepmailStore
+    from reawake.store import Store
+
+    connect(args.stack)
+    stepmail = StepmailStore(Store(get_settings().table_name))
+    now = clock.now_ms()
+    moved = 0
+    for enrollment in stepmail.scan_enrollments():
+        if enrollment.status == "active" and enrollment.due_at is None:
+            moved += stepmail.save_progress(replace(enrollment, due_at=now, updated_at=now), enrollment.next_step)
+    print(f"{moved} in-flight enrollment(s) handed to the send slots / 送信枠に引き継ぎました")
     return 0

@@ -76,19 +76,9 @@ class Stage:
 
 
 def next_wake(enrollment: Enrollment, lead: Lead, now_ms: int) -> int | None:
-    """When the enrollment's execution acts next: its next mail's send slot or task's due time (the
-    engine's ``decide``); None when nothing is planned (over, or a skip or an exit is due now)."""
-    from reawake import stepmail_api
-    from reawake.sequences import MailHistory, Send, Task, decide
-
-    sequence = stepmail_api.sequence_config().sequences().get(enrollment.sequence)
-    if sequence is None or enrollment.status != "active":
-        return None
-    decision = decide(sequence, enrollment.state(), lead, MailHistory(sent=dict(lead.mail_log)), now_ms,
-                      stepmail_api.sequence_config().settings(), stepmail_api.scoring())
-    if isinstance(decision, Send):
-        return decision.send_at_ms
-    return decision.due_at_ms if isinstance(decision, Task) else None
+    """When a send slot next looks at the enrollment (its next step's due time, kept on the
+    enrollment); None when it is over."""
+    return enrollment.due_at if enrollment.status == "active" else None
 
 
 def enrollments(stage: Stage, leads: list[DemoLead]) -> dict[str, tuple[Enrollment, Lead]]:

@@ -54,7 +54,7 @@ def reset_caches() -> None:
     segment_api.store.cache_clear()
     segment_api.config.cache_clear()
     for cached in (stepmail_api.store, stepmail_api.sequence_config, stepmail_api.scoring_config,
-                   stepmail_api.templates, stepmail_api.engine):
+                   stepmail_api.templates, stepmail_api.engine, stepmail_api.failures):
         cached.cache_clear()
     alert_api.reset()  # also the call lists' store and config
 

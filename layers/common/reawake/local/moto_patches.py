@@ -10,6 +10,12 @@ Lambda (``route_lambda``): moto would start a Docker container in ``LambdaFuncti
 the one place that direct invokes, Step Functions Lambda tasks and event source mappings all pass
 through. The local stack routes it to the template's handlers, called in-process.
 
+DynamoDB Query (``_fast_query``): moto answers a query by sorting the whole table (with its slow
+typed comparisons) and then filtering it: about a second per query once a table holds 50,000
+items, for the one partition or index key it wants. Patched, a query starts from that partition
+(base table) or from the items carrying that index key (a GSI), and moto sorts and filters only
+those, as DynamoDB reads only them. The send slots' due-index queries depend on it.
+
 Step Functions ``Wait`` states (``follow_clock``): moto's engine sleeps the wall-clock interval
 (and compares a ``Timestamp`` with the machine's naive local time). Patched, a wait lasts until the
 stack clock (``reawake.local.clock.current()``) reaches its moment: ``seconds / speed`` of wall
@@ -18,6 +24,7 @@ time, cut short when the clock jumps. Retry intervals still sleep on the wall cl
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -39,6 +46,7 @@ def apply() -> None:
 
     _stock["transact_write_items"] = DynamoDBBackend.transact_write_items
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    _fast_query()
     _applied = True
 
 
@@ -54,6 +62,48 @@ def stock() -> Iterator[None]:
         yield
     finally:
         DynamoDBBackend.transact_write_items = patched  # type: ignore[method-assign]
+
+
+_query_candidates = threading.local()  # the items the running query may answer with, per thread
+
+
+def _fast_query() -> None:
+    from moto.dynamodb.models.table import Table
+
+    original_all_items = Table.all_items
+    original_query = Table.query
+
+    def all_items(self: Any) -> list[Any]:
+        pick = getattr(_query_candidates, "pick", None)
+        return original_all_items(self) if pick is None else list(pick(self))
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        conditions = kwargs.get("hash_key_conditions") or []
+
+        def every(table: Any) -> Any:
+            for partition in table.items.values():
+                yield from (partition.values() if table.range_key_attr else [partition])
+
+        if index_name is None and hash_key is not None:
+            def pick(table: Any) -> Any:
+                partition = table.items.get(hash_key, {})
+                return partition.values() if table.range_key_attr else [partition]
+        elif index_name is not None and len(conditions) == 1:
+            name, wanted = conditions[0][0], conditions[0][1].value
+
+            def pick(table: Any) -> Any:
+                return (i for i in every(table) if (v := i.attrs.get(name)) is not None and v.value == wanted)
+        else:
+            return original_query(self, hash_key, *args, **kwargs)
+        _query_candidates.pick = pick
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            _query_candidates.pick = None
+
+    Table.all_items = all_items  # type: ignore[method-assign]
+    Table.query = query  # type: ignore[method-assign]
 
 
 def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:

@@ -10,7 +10,13 @@ stack clock.
   the domain's now is the scheduled moment however late or fast the local clock runs.
 
 Local behaviour where AWS has more to say (see docs/decisions.md):
-- a clock jump past several fire times fires once, for the latest of them (no backlog);
+- a clock jump past several fire times fires once, for the latest of them (no backlog) — except a
+  schedule with a *work probe* (the send slots): it plays its fire times in order, one run after
+  the other, so a 14-day jump sends every step at its own slot. The probe says when the earliest
+  work is due; fire times before it would find nothing to do and are passed over (on AWS they
+  run and end at once), so a jump costs one run per slot that has work, not one per slot;
+- schedules fire in time order: while a probed schedule is still playing earlier slots, the
+  others wait for it;
 - a schedule whose previous execution is still running waits for it, then fires once;
 - a wall time that does not exist (DST gap) fires shifted forward by the gap, an ambiguous one at
   its first occurrence (fold=0); ``rate`` counts from the stack's start;
@@ -315,6 +321,12 @@ class _State:
     handle: Any = None
     fired: int = 0
     last: datetime | None = None
+    pending: datetime | None = None  # a probed schedule's next fire time, waiting for the others
+
+
+#: (until) -> when the earliest work due at or before ``until`` is due, or None (nothing due).
+WorkProbe = Callable[[datetime], datetime | None]
+BUSY_POLL_S = 0.02
 
 
 class Scheduler:
@@ -323,10 +335,11 @@ class Scheduler:
     name = "scheduler"
 
     def __init__(self, schedules: list[Schedule], clock: Clock, target: Target,
-                 report: Callable[[str], None] = print) -> None:
+                 report: Callable[[str], None] = print, probes: dict[str, WorkProbe] | None = None) -> None:
         self.clock = clock
         self.target = target
         self.report = report
+        self.probes = dict(probes or {})
         self.on_fire: list[Callable[[], None]] = []
         started = clock.now()
         self._states = [
@@ -373,18 +386,51 @@ class Scheduler:
             self.clock.sleep_until(min(pending).timestamp(), lambda: not self._stop.is_set())
             if self._stop.is_set():
                 return
-            for state in self._states:
-                try:
-                    self._maybe_fire(state)
-                except Exception:
-                    log.exception("schedule %s failed to fire", state.schedule.name)
+            try:
+                busy = self._tick(self.clock.now())
+            except Exception:
+                log.exception("the scheduler's tick failed")
+                busy = True
+            if busy:
+                self._stop.wait(BUSY_POLL_S)
 
-    def _maybe_fire(self, state: _State) -> None:
-        now = self.clock.now()
-        if state.next is None or state.next > now:
-            return
-        if state.handle is not None and self.target.running(state.handle):
-            return  # fires once the previous one is done (coalesced)
+    def _running(self, state: _State) -> bool:
+        return state.handle is not None and bool(self.target.running(state.handle))
+
+    def _tick(self, now: datetime) -> bool:
+        """Fire what is due, in time order; True while a probed schedule is playing earlier fire
+        times (the loop comes back at once instead of sleeping)."""
+        probed = [s for s in self._states if s.schedule.name in self.probes]
+        plain = [s for s in self._states if s.schedule.name not in self.probes]
+        running = {s.schedule.name for s in probed if self._running(s)}  # once: a run may end meanwhile
+        for state in probed:
+            if state.pending is None and state.schedule.name not in running:
+                state.pending = self._plan(state, self.probes[state.schedule.name], now)
+        # A probed schedule behind the clock sets the horizon: the others fire only up to it.
+        horizon = min([s.pending for s in probed if s.pending is not None]
+                      + [s.last for s in probed if s.last is not None and s.schedule.name in running] + [now])
+        for state in plain:
+            try:
+                self._fire_latest(state, horizon)
+            except Exception:
+                log.exception("schedule %s failed to fire", state.schedule.name)
+        busy = False
+        for state in probed:
+            if state.pending is None:
+                busy = busy or state.schedule.name in running
+                continue
+            if any(self._running(s) and s.last is not None and s.last <= state.pending for s in plain):
+                busy = True  # an earlier run of another schedule (e.g. the segment run) finishes first
+                continue
+            self._fire(state, state.pending)
+            state.pending = None
+            busy = True
+        return busy
+
+    def _fire_latest(self, state: _State, now: datetime) -> None:
+        """A plain schedule: fire once, for the latest fire time due by ``now``."""
+        if state.next is None or state.next > now or self._running(state):
+            return  # a running one fires once it is done (coalesced)
         due, skipped = state.next, 0
         while (later := state.schedule.next_after(due)) is not None and later <= now:
             due, skipped = later, skipped + 1
@@ -397,6 +443,32 @@ class Scheduler:
         upcoming = _show(state.next, state.schedule.tz) if state.next else "never"
         self.report(f"[schedule] {state.schedule.name} fired for {_show(due, state.schedule.tz)}{note}; "
                     f"next / 次回 {upcoming}")
+        for listener in self.on_fire:
+            listener()
+
+    def _plan(self, state: _State, probe: WorkProbe, now: datetime) -> datetime | None:
+        """A probed schedule: its next fire time, in order, at or after the earliest work due by
+        ``now`` (None: nothing to fire yet; ``next`` moves to the next fire time with work)."""
+        if state.next is None or state.next > now:
+            return None
+        work = probe(now)
+        if work is None:
+            with self._lock:
+                state.next = state.schedule.next_after(now)
+            return None
+        moment = state.next if work <= state.next else state.schedule.next_after(work - timedelta(microseconds=1))
+        if moment is None or moment > now:
+            with self._lock:
+                state.next = moment
+            return None
+        return moment
+
+    def _fire(self, state: _State, moment: datetime) -> None:
+        handle = self.target.start(state.schedule, moment)
+        with self._lock:
+            state.handle, state.last, state.fired = handle, moment, state.fired + 1
+            state.next = state.schedule.next_after(moment)
+        self.report(f"[schedule] {state.schedule.name} fired for {_show(moment, state.schedule.tz)}")
         for listener in self.on_fire:
             listener()
 

@@ -40,6 +40,7 @@ from reawake.store import Store
 log = logging.getLogger("reawake_local")
 
 HOST = "127.0.0.1"
+SEND_SLOT_SCHEDULE = "SendSlotStateMachine.Slot"  # plays every send slot with work, in order
 SAMPLES_DIR = ROOT / "config" / "sample"
 CONFIG_DIR = ROOT / "config"
 TEMPLATES_DIR = ROOT / "templates"
@@ -242,7 +243,8 @@ class LocalStack:
         self.clock_url = server.url
         self.services.append(ServerThread("clock", server))
         target = StackTarget(aws.client("stepfunctions"), self.state_machines, functions.invoke)
-        self.scheduler = Scheduler(schedules_of(template, self.created), self.clock, target, self.report)
+        self.scheduler = Scheduler(schedules_of(template, self.created), self.clock, target, self.report,
+                                   probes={SEND_SLOT_SCHEDULE: self._due_probe()})
         self.scheduler.on_fire.append(self._changed)
         self.clock.on_change(self._changed)
         self.services.append(self.scheduler)
@@ -250,6 +252,18 @@ class LocalStack:
 
         self.services.append(StreamConsumer(mappings_of(template, self.created), functions.invoke, aws.client,
                                             self.functions))
+
+    def _due_probe(self) -> Callable[[datetime], datetime | None]:
+        """When the earliest step-mail enrollment due by then is due (the send slots' work)."""
+        from reawake.stepmail_store import StepmailStore
+
+        stepmail = StepmailStore(self.store())
+
+        def probe(until: datetime) -> datetime | None:
+            found = stepmail.earliest_due(int(until.timestamp() * 1000))
+            return None if found is None else datetime.fromtimestamp(found / 1000, UTC)
+
+        return probe
 
     def _changed(self) -> None:
         if self.on_change is not None:

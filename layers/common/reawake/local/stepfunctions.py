@@ -8,7 +8,9 @@ template's handlers in this process.
   ``Functions.invoke_result``), named ``<prefix>-<logical id>``, with the function's environment;
 - ``create_state_machines``: every ``AWS::Serverless::StateMachine`` is created through the SFN API
   from its ``DefinitionUri`` file (or inline ``Definition``), ``DefinitionSubstitutions`` resolved.
-  (moto's CloudFormation would create machines its executing backend does not see.)
+  (moto's CloudFormation would create machines its executing backend does not see.) moto's ASL
+  parser knows only Standard child workflows in a Distributed Map: Express ones run as Standard
+  here (the same states and results; only AWS's billing and history differ).
 
 ``Created`` gets what ``!Ref``/``!GetAtt`` of these resources return on AWS: a function's name and
 ``.Arn``, a state machine's ARN and ``.Name``.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 import urllib.request
 import zipfile
@@ -96,7 +99,7 @@ def definition_of(properties: dict[str, Any], created: Created, root: Path = ROO
         raise ValueError("a state machine needs DefinitionUri or Definition")
     for key, value in (properties.get("DefinitionSubstitutions") or {}).items():
         text = text.replace("${" + key + "}", str(created.resolve(value)))
-    return text
+    return re.sub(r'("ExecutionType"\s*:\s*)"EXPRESS"', r'\1"STANDARD"', text)
 
 
 def create_state_machines(clients: Any, template: dict[str, Any], created: Created, prefix: str = "reawake",

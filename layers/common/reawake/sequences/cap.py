@@ -11,6 +11,9 @@ every sequence the lead is in.
   moment at or after the requested one. Deferral ignores the send window; ``decide`` puts the
   result back into the window and checks the cap again until both agree.
 - Owner tasks are not mail and do not count.
+- The **minimum gap** (``min_gap``, 1 day by default) keeps two mails to one person apart even
+  when the cap would allow both: a lead in two sequences whose steps fall due in the same send
+  slot gets one mail, and the other waits until the gap has passed.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
+from reawake.durations import Duration
 from reawake.sequences.calendar import later, next_send_slot
 from reawake.sequences.model import FrequencyCap, SendWindow
 
@@ -52,19 +56,34 @@ def earliest_under_cap(earliest_ms: int, sent: Iterable[int], cap: FrequencyCap,
     return candidates[-1]  # unreachable (see above); kept for the type checker
 
 
+def after_gap(moment_ms: int, sent: Iterable[int], gap: Duration, tz: ZoneInfo) -> int:
+    """The first moment at or after ``moment_ms`` at least ``gap`` away from every mail in
+    ``sent`` (on either side: a mail booked later also keeps its distance)."""
+    times = sorted(sent)
+    for _ in range(len(times) + 1):
+        blocking = [t for t in times
+                    if t <= moment_ms < later(gap, t, tz) or moment_ms < t < later(gap, moment_ms, tz)]
+        if not blocking:
+            return moment_ms
+        moment_ms = max(later(gap, t, tz) for t in blocking)
+    return moment_ms
+
+
 def mail_slot(
-    earliest_ms: int, window: SendWindow, tz: ZoneInfo, cap: FrequencyCap | None, sent: Iterable[int]
+    earliest_ms: int, window: SendWindow, tz: ZoneInfo, cap: FrequencyCap | None, sent: Iterable[int],
+    gap: Duration | None = None,
 ) -> int:
-    """The first moment at or after ``earliest_ms`` inside the send window *and* allowed by the
-    cap: into the window, deferred by the cap, back into the window, until both agree (each
-    round only moves forward, over finitely many candidate moments)."""
+    """The first moment at or after ``earliest_ms`` inside the send window, allowed by the cap and
+    ``gap`` away from the lead's other mails: into the window, deferred by the cap and the gap,
+    back into the window, until all agree (each round only moves forward, over finitely many
+    candidate moments)."""
     times = list(sent)
     moment = earliest_ms
     for _ in range(MAX_ROUNDS):
         moment = next_send_slot(moment, window, tz)
-        if cap is None:
-            return moment
-        deferred = earliest_under_cap(moment, times, cap, tz)
+        deferred = earliest_under_cap(moment, times, cap, tz) if cap is not None else moment
+        if gap is not None:
+            deferred = after_gap(deferred, times, gap, tz)
         if deferred == moment:
             return moment
         moment = deferred

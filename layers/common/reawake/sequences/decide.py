@@ -36,7 +36,8 @@ Rules, in the order they are applied:
    at the due time.
 6. Otherwise the step goes at the first moment at or after ``max(due, now)`` inside the send
    window (lead's time zone) and, for mail, allowed by the frequency cap
-   (``cap.mail_slot``). Tasks use the window (calls happen in business hours), not the cap.
+   and the minimum gap between two mails to one person (``cap.mail_slot``). Tasks use the
+   window (calls happen in business hours), not the cap.
 """
 
 from __future__ import annotations
@@ -323,7 +324,8 @@ def decide(
         return Task(index, step.task or "call", next_send_slot(earliest, window, tz), step.note)
     assert step.template is not None
     mid = message_id(sequence.id, index, state.lead_id, state.enrolled_at)
-    send_at = mail_slot(earliest, window, tz, settings.frequency_cap, booked_times(state, history, mid))
+    send_at = mail_slot(earliest, window, tz, settings.frequency_cap, booked_times(state, history, mid),
+                        settings.min_gap)
     return Send(index, step.template, send_at, mid)
 
 

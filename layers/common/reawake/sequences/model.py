@@ -235,6 +235,8 @@ class StepmailSettings(_Model):
     time_zone: TimeZoneName = DEFAULT_TIME_ZONE
     send_window: SendWindow = SendWindow()
     frequency_cap: FrequencyCap | None = FrequencyCap(max=2, per=Duration(7, "d"))
+    #: At least this long between two mails to one person, whatever their sequences (None: no gap).
+    min_gap: Delay = Duration(1, "d")
 
     @property
     def tz(self) -> ZoneInfo:
