@@ -33,8 +33,16 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-templates: venv
-	$(VENV)/bin/cfn-lint template.yaml
+## cfn-lint with its informational rules, and checkov (in a venv of its own: it pins its own
+## dependencies) with the justified skips in .checkov.yaml
+CHECKOV := $(VENV)/checkov/bin/checkov
+$(CHECKOV):
+	python3 -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/pip install -q 'checkov==3.3.30'
+
+templates: venv $(CHECKOV)
+	$(VENV)/bin/cfn-lint template.yaml --include-checks I
+	$(CHECKOV) --config-file .checkov.yaml -f template.yaml
 
 unit: venv
 	$(VENV)/bin/pytest tests/unit

@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,38 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 
+@cache
+def function_logical_id(name: str) -> str:
+    """The template's function whose code is functions/<name>/."""
+    from reawake.local.template import load_template, resources_of
+
+    for logical, res in resources_of(load_template(), "AWS::Serverless::Function").items():
+        if str(res["Properties"]["CodeUri"]).strip("/") == f"functions/{name}":
+            return logical
+    raise KeyError(f"no function in template.yaml has CodeUri functions/{name}/")
+
+
 def load_function(name: str) -> Any:
-    """Import functions/<name>/app.py under a unique module name (every function has an app.py)."""
+    """Import functions/<name>/app.py under a unique module name (every function has an app.py).
+    Its handler runs as the template's function: its AWS calls are checked against that function's
+    role (reawake.local.iam; the `aws` fixture fails a test whose function made a call its role
+    does not allow)."""
+    from reawake.local.iam import running_as
+
+    logical = function_logical_id(name)
     path = ROOT / "functions" / name / "app.py"
     spec = importlib.util.spec_from_file_location(f"fn_{name}_app", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    with running_as(logical):  # a cold start's module-level code is the function's too
+        spec.loader.exec_module(module)
+    handler = module.handler
+
+    def as_function(event: Any, context: Any) -> Any:
+        with running_as(logical):
+            return handler(event, context)
+
+    module.handler = as_function
     return module
 
 
@@ -66,7 +92,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iter
     """moto in-process with the template's resources; the environment the functions get."""
     from moto import mock_aws
 
-    from reawake.local import moto_patches
+    from reawake.local import iam, moto_patches
     from reawake.local.connect import reset_caches
     from reawake.local.template import create_resources, function_environment, load_template
 
@@ -79,8 +105,14 @@ def aws(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iter
         for k, v in function_environment(template, created, "TrackFunction").items():
             monkeypatch.setenv(k, v)
         reset_caches()
-        yield created
-        reset_caches()
+        enforcer = iam.install(iam.Enforcer(template, created))
+        try:
+            yield created
+        finally:
+            iam.uninstall(enforcer)
+            reset_caches()
+        # A grant missing from a function's role fails the test, even where the code handled the error.
+        assert not enforcer.denials, "\n".join(sorted({str(d) for d in enforcer.denials}))
 
 
 @pytest.fixture
@@ -103,3 +135,38 @@ def api(aws: Any) -> Callable[..., tuple[int, dict[str, str], bytes]]:
         return proxy_result(app.handler(http_event(route, params, method, url, hdrs, raw), LambdaContext()))
 
     return call
+
+
+@pytest.fixture
+def metrics_emitted(capsys: pytest.CaptureFixture[str]) -> Callable[[], dict[str, float]]:
+    """The business metrics the handlers flushed since the last call, from the CloudWatch EMF lines
+    Powertools prints, by name (a metric with a reason dimension as ``Name[reason]``). The metric
+    set and the cold-start flag are reset first with Powertools' own helpers."""
+    from collections import Counter
+
+    from aws_lambda_powertools.metrics.provider.cold_start import reset_cold_start_flag
+
+    from reawake.observability import NAMESPACE, metrics
+
+    metrics.clear_metrics()
+    reset_cold_start_flag()
+    capsys.readouterr()
+
+    def read() -> dict[str, float]:
+        found: Counter[str] = Counter()
+        for line in capsys.readouterr().out.splitlines():
+            try:
+                blob = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(blob, dict) or "_aws" not in blob:
+                continue  # a log line
+            for directive in blob["_aws"]["CloudWatchMetrics"]:
+                assert directive["Namespace"] == NAMESPACE
+                for metric in directive["Metrics"]:
+                    name = metric["Name"]
+                    values = blob[name] if isinstance(blob[name], list) else [blob[name]]
+                    found[f"{name}[{blob['reason']}]" if "reason" in blob else name] += sum(values)
+        return dict(found)
+
+    return read

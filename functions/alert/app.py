@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from reawake.alert_api import handle_record
 from reawake.logs import function_logger
+from reawake.observability import metrics, tracer
 from reawake.settings import AlertFunctionSettings, get_settings
 
 logger = function_logger()  # masks email addresses in every line
@@ -20,6 +21,8 @@ def record_handler(record: DynamoDBRecord) -> str:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor,
                                     context=context)

@@ -5,6 +5,7 @@ from typing import Any
 
 from reawake.calllist_api import handle
 from reawake.logs import function_logger
+from reawake.observability import metrics, tracer
 from reawake.settings import CallListFunctionSettings, get_settings
 
 logger = function_logger()  # masks email addresses in every line
@@ -12,5 +13,7 @@ settings = get_settings(CallListFunctionSettings)  # cold start: a missing or in
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(event)

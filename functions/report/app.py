@@ -5,6 +5,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from reawake.observability import metrics, tracer
 from reawake.reports.entry import handle
 from reawake.settings import ReportFunctionSettings, get_settings
 
@@ -13,5 +14,7 @@ settings = get_settings(ReportFunctionSettings)  # cold start: a missing or inva
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(event)

@@ -3,6 +3,7 @@
 from typing import Any
 
 from reawake.logs import function_logger
+from reawake.observability import metrics, tracer
 from reawake.segment_api import handle
 from reawake.settings import SegmentFunctionSettings, get_settings
 
@@ -11,5 +12,7 @@ settings = get_settings(SegmentFunctionSettings)  # cold start: a missing or inv
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(event)

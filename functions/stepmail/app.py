@@ -4,6 +4,7 @@
 from typing import Any
 
 from reawake.logs import function_logger
+from reawake.observability import metrics, tracer
 from reawake.settings import StepmailFunctionSettings, get_settings
 from reawake.stepmail_api import handle
 
@@ -12,5 +13,7 @@ settings = get_settings(StepmailFunctionSettings)  # cold start: a missing or in
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(event)

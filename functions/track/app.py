@@ -2,7 +2,10 @@
 
 from typing import Any
 
+from aws_lambda_powertools.logging import correlation_paths
+
 from reawake.logs import function_logger
+from reawake.observability import metrics, tracer
 from reawake.settings import TrackFunctionSettings, get_settings
 from reawake.track_api import handle
 
@@ -10,6 +13,8 @@ logger = function_logger()  # masks email addresses in every line
 settings = get_settings(TrackFunctionSettings)  # cold start: a missing or invalid variable fails here, by name
 
 
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(event)

@@ -198,14 +198,16 @@ def test_a_returning_dormant_lead_alerts_its_owner_with_what_to_act_on(stream: A
     assert history == [f"REACTIVATED#dormant-no-visit#{after.reactivated_at}"]
 
 
-def test_duplicate_stream_deliveries_give_one_alert(stream: Any, handler: Any) -> None:
+def test_duplicate_stream_deliveries_give_one_alert(stream: Any, handler: Any, metrics_emitted: Any) -> None:
     lead = dormant_lead("dup@example.jp")
     visit(lead, 1)
     batch = stream()
+    metrics_emitted()
     assert handler(batch) == {"batchItemFailures": []}
     assert handler(batch) == {"batchItemFailures": []}  # redelivered (a retry, a bisected batch)
     assert handler(batch + batch) == {"batchItemFailures": []}
     assert len(mail_to(OWNER)) == 1
+    assert metrics_emitted() == {"AlertsSent": 1, "AlertsSuppressed[throttled]": 3}
 
 
 def test_a_burst_of_100_page_views_in_one_visit_gives_one_alert(stream: Any, handler: Any) -> None:
@@ -247,13 +249,15 @@ def test_a_lead_without_an_owner_alerts_the_team(stream: Any, handler: Any, env:
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0 Safari/537.36",
     "python-requests/2.32.3",
 ])
-def test_bots_never_alert_and_are_recorded(stream: Any, handler: Any, ua: str) -> None:
+def test_bots_never_alert_and_are_recorded(stream: Any, handler: Any, ua: str, metrics_emitted: Any) -> None:
     from reawake.alert_store import AlertStore
 
     lead = dormant_lead("bot@example.jp")
     visit(lead, 2, ua=ua)
+    metrics_emitted()
     assert handler(stream()) == {"batchItemFailures": []}
     assert mail_to(OWNER) == []
+    assert metrics_emitted() == {"AlertsSuppressed[bot]": 2}
     notes = AlertStore(store()).suppressed(lead.lead_id)
     assert [n["reason"] for n in notes] == ["bot", "bot"]
     after = store().get_lead(lead.lead_id)
@@ -305,13 +309,15 @@ def test_a_person_clicking_a_mail_a_day_later_alerts(stream: Any, handler: Any) 
 
 def test_a_failing_ses_call_fails_only_its_record(stream: Any, handler: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from reawake.aws import client
+    from reawake.local.iam import running_as
 
     good = dormant_lead("good@example.jp", owner="suzuki.misaki@example.co.jp")
     bad = dormant_lead("bad@example.jp", owner="takahashi.ryo@example.co.jp")
     visit(bad, 1)
     visit(good, 1)
     batch = stream()
-    ses = client("sesv2")
+    with running_as("AlertFunction"):  # the function's own client (one per container)
+        ses = client("sesv2")
     real = ses.send_email
 
     def flaky(**kwargs: Any) -> Any:
@@ -334,11 +340,13 @@ def test_a_failing_ses_call_fails_only_its_record(stream: Any, handler: Any, mon
 def test_a_failing_sns_publish_after_the_mail_is_retried_without_a_second_mail(
         stream: Any, handler: Any, env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from reawake.aws import client
+    from reawake.local.iam import running_as
 
     lead = dormant_lead("sns@example.jp", owner="suzuki.misaki@example.co.jp")
     visit(lead, 1)
     batch = stream()
-    sns = client("sns")
+    with running_as("AlertFunction"):  # the function's own client (one per container)
+        sns = client("sns")
     real = sns.publish
 
     def down(**kwargs: Any) -> Any:
@@ -359,6 +367,7 @@ def test_a_failing_sns_publish_after_the_mail_is_retried_without_a_second_mail(
 def test_retries_end_in_the_failure_queue_without_blocking_the_rest(env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The local event source mapping: Lambda's retries, then the on-failure destination (SQS)."""
     from reawake.aws import client
+    from reawake.local.iam import running_as
 
     app = load_function("alert")
     calls: list[int] = []
@@ -374,7 +383,8 @@ def test_retries_end_in_the_failure_queue_without_blocking_the_rest(env: Any, mo
     good = dormant_lead("good2@example.jp", owner="suzuki.misaki@example.co.jp")
     visit(bad, 1)
     visit(good, 1)
-    ses = client("sesv2")
+    with running_as("AlertFunction"):  # the function's own client (one per container)
+        ses = client("sesv2")
     real = ses.send_email
 
     def failing(**kwargs: Any) -> Any:

@@ -103,14 +103,16 @@ def test_each_owner_gets_one_morning_list_with_the_reason_and_the_last_contact(l
     assert {x["status"] for x in summary["lists"]} == {"sent"}
 
 
-def test_a_repeated_run_the_same_morning_mails_nothing_more(lists_env: Now) -> None:
+def test_a_repeated_run_the_same_morning_mails_nothing_more(lists_env: Now, metrics_emitted: Any) -> None:
     call_task_lead(lists_env, "山田 太郎", SATO)
+    metrics_emitted()
     first = morning_run("2026-12-04T08:30")
     again = morning_run("2026-12-04T08:30")  # the scheduler's retry, or `reawake calllists send`
     later = morning_run("2026-12-04T14:00")
     assert [x["status"] for x in first["lists"]] == ["sent"]
     assert [x["status"] for x in again["lists"]] == [x["status"] for x in later["lists"]] == ["already"]
     assert len(lists_to(SATO)) == 1
+    assert metrics_emitted() == {"CallListsSent": 1}
 
 
 def test_the_next_day_followed_up_leads_leave_and_the_others_are_carried_over(lists_env: Now) -> None:

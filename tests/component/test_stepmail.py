@@ -37,7 +37,7 @@ from reawake.local.template import function_environment, load_template
 from reawake.settings import get_settings
 from reawake.stepmail_store import StepmailStore
 from reawake.store import Store
-from tests.conftest import SITE
+from tests.conftest import SITE, LambdaContext, load_function
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -124,7 +124,14 @@ def enrolled(lead: Lead, now: Now, sequence: str = WEBINAR, segment: str | None 
 
 
 def call(action: str, payload: dict[str, Any]) -> dict[str, Any]:
-    return stepmail_api.handle({"action": action, "input": payload})
+    """The state machine's task: the step-mail function's handler, under its own role."""
+    global _app
+    _app = _app or load_function("stepmail")
+    result: dict[str, Any] = _app.handler({"action": action, "input": payload}, LambdaContext())
+    return result
+
+
+_app: Any = None
 
 
 def iso(ms: int) -> str:
@@ -397,19 +404,23 @@ def test_a_lead_that_keeps_failing_is_recorded_and_queued_without_holding_back_t
     assert not sent_messages(bad.email)
 
 
-def test_ses_throttling_is_retried_later_and_the_mail_goes_once(env: Now, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ses_throttling_is_retried_later_and_the_mail_goes_once(env: Now, monkeypatch: pytest.MonkeyPatch,
+                                                                 metrics_emitted: Any) -> None:
     (lead,) = _due_leads(1, env)
+    metrics_emitted()
     client = stepmail_api.engine().mailer.client  # type: ignore[attr-defined]
     error = {"Error": {"Code": "TooManyRequestsException", "Message": "Maximum sending rate exceeded."},
              "ResponseMetadata": {"HTTPStatusCode": 429}}
     original = client.send_email
     monkeypatch.setattr(client, "send_email", lambda **kw: (_ for _ in ()).throw(ClientError(error, "SendEmail")))
     assert slot(env)["retrying"] == 1
+    assert metrics_emitted() == {"MailsDeferred": 1}
     message_id = f"{WEBINAR}:0:{lead.lead_id}:{MONDAY_9}"
     assert StepmailStore(store()).get_claim(lead.lead_id, message_id) is None, "the claim is released"
     monkeypatch.setattr(client, "send_email", original)
     play(env, env.ms + 3_600_000)
     assert steps_of(lead.email) == ["0"]
+    assert metrics_emitted() == {"MailsSent": 1}
     claim = StepmailStore(store()).get_claim(lead.lead_id, message_id)
     assert claim is not None and claim.status == "sent" and claim.ses_message_id
 

@@ -114,9 +114,12 @@ def test_one_event_costs_three_writes_and_a_batch_of_ten_twenty_one(api: Api) ->
     def count(params: dict[str, Any], **_: Any) -> None:
         writes.append(len(params.get("TransactItems", [None])))
 
-    reawake.aws.client("dynamodb").meta.events.register("provide-client-params.dynamodb.TransactWriteItems", count)
-    reawake.aws.client("dynamodb").meta.events.register("provide-client-params.dynamodb.PutItem", count)
-    reawake.aws.client("dynamodb").meta.events.register("provide-client-params.dynamodb.UpdateItem", count)
+    from reawake.local.iam import running_as
+
+    with running_as("TrackFunction"):  # the function's own client (one per container)
+        dynamodb = reawake.aws.client("dynamodb")
+    for operation in ("TransactWriteItems", "PutItem", "UpdateItem"):
+        dynamodb.meta.events.register(f"provide-client-params.dynamodb.{operation}", count)
     api("POST", "/v1/events", [event(100)])
     assert sum(writes) == 3
     writes.clear()

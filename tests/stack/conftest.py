@@ -20,3 +20,19 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
         yield stack
     finally:
         release()
+
+
+@pytest.fixture(autouse=True)
+def _calls_within_each_role(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every function of the stack runs under its own role (reawake.local.iam): a call its role
+    does not allow is refused and logged; such a line fails the test that caused it."""
+    if "local_stack" not in request.fixturenames:
+        yield
+        return
+    from reawake.local.iam import DENIED
+
+    stack: RunningStack = request.getfixturevalue("local_stack")
+    before = len(stack.log())
+    yield
+    denied = [line for line in stack.log()[before:].splitlines() if DENIED in line]
+    assert not denied, "\n".join(denied)

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from reawake import alerts, clock
 from reawake.alert_store import AlertStore, Claim
+from reawake.aws import per_container
 from reawake.events import Event
 from reawake.leads import Lead
+from reawake.observability import count, count_by
 from reawake.reports import counters
 from reawake.settings import AlertFunctionSettings, get_settings
 from reawake.store import Store, event_from_item
@@ -48,12 +49,12 @@ def alert_settings() -> alerts.AlertSettings:
     )
 
 
-@cache
+@per_container  # shared with the call lists' code, never across the two functions
 def store() -> Store:
     return Store(get_settings().table_name)
 
 
-@cache
+@per_container
 def config() -> Any:
     """The config bucket: segments and scoring (ConfigStore), templates' mail.yaml and owners.yaml."""
     from reawake.mail.templates import TemplateStore
@@ -84,7 +85,16 @@ def handle_record(record: dict[str, Any]) -> Outcome:
     if event is None:
         logger.info("stream record is not a revisit", extra={"event_name": record.get("eventName")})
         return Outcome("skipped", reason="not_a_revisit")
-    return process(event, alert_settings())
+    return measured(process(event, alert_settings()))
+
+
+def measured(outcome: Outcome) -> Outcome:
+    """Alerts sent, and suppressed by reason (a throttled one is suppressed by the window)."""
+    if outcome.status == "alerted":
+        count("AlertsSent")
+    elif outcome.status in ("suppressed", "throttled"):
+        count_by("AlertsSuppressed", outcome.reason or outcome.status)
+    return outcome
 
 
 def process(event: Event, settings: alerts.AlertSettings) -> Outcome:

@@ -15,6 +15,7 @@ from reawake.alert_api import config, store  # the same cached adapters as the o
 from reawake.calllist_store import CallListStore
 from reawake.calllists import CallList, CallListSettings, Plan
 from reawake.durations import local_day
+from reawake.observability import count
 from reawake.reports import counters
 from reawake.settings import CallListFunctionSettings, get_settings
 
@@ -88,6 +89,7 @@ def run(now_ms: int, *, dry_run: bool = False, force: bool = False) -> dict[str,
     for call_list in planned.lists:
         try:
             status = "planned" if dry_run else deliver(db, call_list, settings, now_ms)
+            count("CallListsSent", int(status == "sent"))
         except Exception:  # one owner's failure must not keep the others' lists back
             logger.exception("call list failed", extra={"to_team": call_list.owner_email is None})
             status, failed = "failed", failed + 1

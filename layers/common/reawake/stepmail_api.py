@@ -30,6 +30,7 @@ from reawake.config_store import ConfigStore
 from reawake.enrollment import SKIPPED, Engine, Enrollment, NotSent, Outgoing, enroll
 from reawake.leads import Lead
 from reawake.mail.templates import TemplateStore
+from reawake.observability import count
 from reawake.scoring import ScoringConfig
 from reawake.sequences import Send, Sequence
 from reawake.settings import StepmailFunctionSettings, get_settings
@@ -145,10 +146,13 @@ class SesMailer:
             code = exc.response.get("Error", {}).get("Code", "")
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
             if code in THROTTLING or status == 429:
+                count("MailsDeferred")  # retried by the state machine, slower
                 raise NotSent(f"{code}: {exc}", throttled=True) from exc
+            count("MailsFailed")
             if 400 <= status < 500:
                 raise NotSent(f"{code}: {exc}") from exc
             raise
+        count("MailsSent")
         return str(response["MessageId"])
 
 

@@ -27,6 +27,7 @@ from reawake.events import (
 )
 from reawake.http import Request, Response, Router, error_response, json_response
 from reawake.normalize import normalize_email
+from reawake.observability import count
 from reawake.scoring import ScoringConfig
 from reawake.settings import Settings, get_settings
 from reawake.store import Store
@@ -50,6 +51,7 @@ GIF = (
 )
 NO_STORE = {"cache-control": "no-store, max-age=0"}
 IDENTIFY_PARAM = "rw_id"
+FEEDBACK_METRICS = {"email_bounce": "Bounces", "email_complaint": "Complaints"}
 
 
 def now_ms() -> int:
@@ -77,6 +79,14 @@ def scoring() -> ScoringConfig | None:
 
 def signing_key(settings: Settings) -> bytes:
     return str(secret_json(settings.signing_secret_arn, settings.secret_max_age_seconds)["signing_key"]).encode("utf-8")
+
+
+def counted(result: tracking.Recorded) -> tracking.Recorded:
+    """The business metrics of stored events (reawake.observability)."""
+    count("EventsAccepted", result.accepted)
+    count("EventsDuplicate", result.duplicates)
+    count("Revisits", result.revisits)
+    return result
 
 
 def gif() -> Response:
@@ -153,7 +163,7 @@ def record(request: Request, settings: Settings, events: list[Event], now: int) 
     """Record what a GET link or pixel saw. HEAD asks what GET would answer and records nothing
     (RFC 9110: a safe method; link checkers and mail scanners send it)."""
     if request.method != "HEAD":
-        tracking.record(store(), settings, with_purpose(events, request), now, scoring())
+        counted(tracking.record(store(), settings, with_purpose(events, request), now, scoring()))
 
 
 def handle(event: dict[str, Any]) -> dict[str, Any]:
@@ -166,6 +176,8 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
         response = bad.response
     except tracking.InvalidInput as exc:
         response = error_response(400, exc.code, exc.message, exc.field)
+    if 400 <= response.status < 500 and response.status != 401:
+        count("EventsRejected")  # a request refused for its input: nothing stored
     return response.to_proxy()
 
 
@@ -181,7 +193,7 @@ def post_events(request: Request) -> Response:
     batch = parse(EventBatchIn, request, wrap_list_as="events")
     events = tracking.browser_events(batch.events, settings, now_ms(), user_agent=request.user_agent,
                                      skew_ms=clock.skew_ms())
-    result = tracking.record(store(), settings, with_purpose(events, request), now_ms(), scoring())
+    result = counted(tracking.record(store(), settings, with_purpose(events, request), now_ms(), scoring()))
     logger.info(
         "events recorded",
         extra={"accepted": result.accepted, "duplicates": result.duplicates, "revisits": result.revisits},
@@ -247,6 +259,7 @@ def get_pixel(request: Request) -> Response:
                                          skew_ms=clock.skew_ms())
         record(request, settings, events, now)
     except (ValueError, tracking.InvalidInput) as exc:  # ValidationError is a ValueError
+        count("EventsRejected")
         logger.info("pixel ignored", extra={"reason": type(exc).__name__})
     return gif()
 
@@ -361,6 +374,7 @@ def post_unsubscribe(request: Request) -> Response:
     lead_id = unsubscribe_lead(request)
     if lead_id is None or not tracking.unsubscribe(store(), get_settings(), lead_id, now_ms(), via="link"):
         return page(400, "リンクが無効です", "この配信停止リンクは無効です。メールに記載の連絡先までご連絡ください。")
+    count("Unsubscribes")
     logger.info("lead unsubscribed", extra={"lead_id": lead_id})
     return page(200, "配信を停止しました", "今後、このアドレスへのご案内メールはお送りしません。")
 
@@ -380,7 +394,7 @@ def post_activities(request: Request) -> Response:
     batch = parse(ActivityBatchIn, request, wrap_list_as="activities")
     now = now_ms()
     pairs = tracking.activity_events(batch.activities, now)
-    result = tracking.record_activities(store(), settings, pairs, now, scoring())
+    result = counted(tracking.record_activities(store(), settings, pairs, now, scoring()))
     logger.info("activities recorded", extra={"accepted": result.accepted, "duplicates": result.duplicates})
     return json_response(202, {"accepted": result.accepted, "duplicates": result.duplicates})
 
@@ -413,6 +427,8 @@ def handle_feedback(event: dict[str, Any]) -> dict[str, Any]:
             if lead_id and tracking.suppress(store(), settings, lead_id, item.event, item.suppress, now_ms()):
                 counts["recorded"] += 1
                 counts["suppressed"] += item.suppress is not None
+                if item.event.kind in FEEDBACK_METRICS:
+                    count(FEEDBACK_METRICS[item.event.kind])
                 if item.suppress:
                     logger.info("lead suppressed", extra={"lead_id": lead_id, "reason": item.suppress})
             else:

@@ -64,7 +64,7 @@ def use_stack(stack: str | None) -> None:
 
     use_target(stack)
     get_settings.cache_clear()
-    aws.client.cache_clear()
+    aws.clear()
 
 
 def now_ms() -> int:

@@ -47,8 +47,7 @@ def reset_caches() -> None:
     from reawake.settings import get_settings
 
     get_settings.cache_clear()
-    aws.client.cache_clear()
-    aws.secrets.cache_clear()
+    aws.clear()
     track_api.store.cache_clear()
     track_api.config.cache_clear()
     segment_api.store.cache_clear()

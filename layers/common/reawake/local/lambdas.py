@@ -19,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from reawake.local.iam import running_as
 from reawake.local.template import ROOT, resources_of
 
 Handler = Callable[[Any, Any], Any]
@@ -80,7 +81,7 @@ class Functions:
     def invoke(self, logical_id: str, event: Any) -> Any:
         """Call the function's handler with event and a fresh context; exceptions propagate."""
         spec = self.specs[logical_id]
-        with self._locks[logical_id]:
+        with self._locks[logical_id], running_as(logical_id):  # its own role, clients and secrets
             handler = self._handlers.get(logical_id)
             if handler is None:
                 handler = self._handlers[logical_id] = self._load(logical_id)

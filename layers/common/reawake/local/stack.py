@@ -150,6 +150,7 @@ class LocalStack:
         self.samples: dict[str, Any] = {}
         self.timings: dict[str, float] = {}
         self._saved_env: dict[str, str | None] = {}
+        self.enforcer: Any = None  # reawake.local.iam.Enforcer, once the resources exist
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -194,6 +195,9 @@ class LocalStack:
         functions = Functions(template, self.prefix)
         api.gateway = Gateway(routes_of(template), functions, cors_of(template, self.created))
         self._start_workflows(template, functions, emulator.endpoint_url)
+        from reawake.local import iam  # each function under its own role from here on
+
+        self.enforcer = iam.install(iam.Enforcer(template, self.created, self.prefix))
         self._lap("workflows", began)
         from reawake.config_store import upload_config
 
@@ -227,6 +231,7 @@ class LocalStack:
         for logical in resources_of(template, "AWS::Serverless::Function"):
             self.environment.update(function_environment(template, self.created, logical))
         self.environment["PUBLIC_API_URL"] = self.api_url
+        self.environment["POWERTOOLS_METRICS_DISABLED"] = "true"  # EMF lines would flood the terminal
         self._set_env(self.environment)
         # Only this process's: stack.json's environment is what other processes take over, and a
         # checked template elsewhere must not be rebased onto this stack's site.
@@ -274,6 +279,10 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop every service (last started first) and give the process its environment back."""
+        if self.enforcer is not None:
+            from reawake.local import iam
+
+            iam.uninstall(self.enforcer)
         while self.services:
             service = self.services.pop()
             try:
