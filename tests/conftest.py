@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -87,7 +88,7 @@ def _no_shared_stack_sites(request: pytest.FixtureRequest, monkeypatch: pytest.M
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def aws(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Any]:
     """moto in-process with the template's resources; the environment the functions get."""
     from moto import mock_aws
 
@@ -97,7 +98,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # a shared local stack points the process at its emulator
     moto_patches.apply()
-    with mock_aws():
+    stock = moto_patches.stock() if request.node.get_closest_marker("stock_moto") else contextlib.nullcontext()
+    with stock, mock_aws():
         template = load_template()
         created = create_resources(lambda s: boto3.client(s), parameters={"SiteOrigins": [SITE]})
         for k, v in function_environment(template, created, "TrackFunction").items():

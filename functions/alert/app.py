@@ -9,8 +9,10 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from reawake.alert_api import handle_record
 from reawake.logs import function_logger
 from reawake.observability import metrics, tracer
+from reawake.settings import AlertFunctionSettings, get_settings
 
 logger = function_logger()  # masks email addresses in every line
+settings = get_settings(AlertFunctionSettings)  # cold start: a missing or invalid variable fails here, by name
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 

@@ -6,8 +6,10 @@ from typing import Any
 from reawake.calllist_api import handle
 from reawake.logs import function_logger
 from reawake.observability import metrics, tracer
+from reawake.settings import CallListFunctionSettings, get_settings
 
 logger = function_logger()  # masks email addresses in every line
+settings = get_settings(CallListFunctionSettings)  # cold start: a missing or invalid variable fails here, by name
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -7,8 +7,10 @@ from aws_lambda_powertools import Logger
 
 from reawake.observability import metrics, tracer
 from reawake.reports.entry import handle
+from reawake.settings import ReportFunctionSettings, get_settings
 
 logger = Logger()
+settings = get_settings(ReportFunctionSettings)  # cold start: a missing or invalid variable fails here, by name
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -5,9 +5,11 @@ from typing import Any
 
 from reawake.logs import function_logger
 from reawake.observability import metrics, tracer
+from reawake.settings import StepmailFunctionSettings, get_settings
 from reawake.stepmail_api import handle
 
 logger = function_logger()  # masks email addresses in every line
+settings = get_settings(StepmailFunctionSettings)  # cold start: a missing or invalid variable fails here, by name
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -6,9 +6,11 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from reawake.logs import function_logger
 from reawake.observability import metrics, tracer
+from reawake.settings import TrackFunctionSettings, get_settings
 from reawake.track_api import handle
 
 logger = function_logger()  # masks email addresses in every line
+settings = get_settings(TrackFunctionSettings)  # cold start: a missing or invalid variable fails here, by name
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

@@ -113,13 +113,14 @@ def test_broken_rows_are_rejected_with_row_and_column_and_store_nothing(aws: Any
     )
     report = import_activities_file(store(), write(tmp_path, text), get_settings(), now_ms())
     rejected = [str(issue) for issue in report.rejected]
-    assert rejected[0] == "行 3: email (メールアドレス): not a valid email address"
+    assert rejected[0] == "行 3: email (メールアドレス): not a valid email address: 「bad-email」"
     assert rejected[1].startswith("行 4: type (種別): 未知の種別です (unknown type; use one of: conversion, custom,")
+    assert rejected[1].endswith(": 「pageview!」")
     assert rejected[2:] == [
-        "行 5: occurred_at (日時): not a date/time (use ISO 8601, YYYY/MM/DD or YYYY/MM/DD HH:MM)",
-        "行 6: occurred_at (日時): the timestamp is in the future",
-        "行 7: occurred_at (日時): the timestamp is too far in the past",
-        "行 8: url (URL): must be an absolute http(s) URL",
+        "行 5: occurred_at (日時): not a date/time (use ISO 8601, YYYY/MM/DD or YYYY/MM/DD HH:MM): 「昨日」",
+        "行 6: occurred_at (日時): the timestamp is in the future: 「2099/01/01 00:00」",
+        "行 7: occurred_at (日時): the timestamp is too far in the past: 「1999/12/31 23:59」",
+        "行 8: url (URL): must be an absolute http(s) URL: 「javascript:alert(1)」",
         "行 9: type (種別): 必須です (required)",
     ]
     assert (report.recorded, report.created, report.exit_code) == (2, 1, 1)
@@ -168,6 +169,7 @@ def test_command_prints_rejections_and_summary(
     code = cli.main(["activities", "import", str(write(tmp_path, text))])
     out = capsys.readouterr().out.splitlines()
     assert code == 1
-    assert out[0] == "行 3: occurred_at (日時): not a date/time (use ISO 8601, YYYY/MM/DD or YYYY/MM/DD HH:MM)"
+    assert out[0] == ("行 3: occurred_at (日時): not a date/time (use ISO 8601, YYYY/MM/DD or YYYY/MM/DD HH:MM): "
+                      "「いつか」")
     assert out[1].startswith("記録 1 / 既存・重複 0 / 除外 1 / 新規リード 1")
     assert cli.main(["activities", "import", str(tmp_path / "missing.csv")]) == 2

@@ -157,12 +157,12 @@ def test_broken_rows_are_rejected_with_row_and_column_and_store_nothing(aws: Any
     report = import_csv_file(store(), write(tmp_path, text), get_settings(), now_ms())
     assert report.created == 2
     assert [str(issue) for issue in report.rejected] == [
-        "行 3: email (メールアドレス): not a valid email address",
+        "行 3: email (メールアドレス): not a valid email address: 「not-an-email」",
         "行 4: email (メールアドレス): 必須です (required)",
-        "行 5: owner (担当営業): not a valid email address",
-        "行 6: registered_at (登録日): not a date/time (use ISO 8601, YYYY/MM/DD or YYYY/MM/DD HH:MM)",
-        "行 7: registered_at (登録日): 未来の日付です (the date is in the future)",
-        "行 8: name (氏名): 長すぎます (longer than 200 characters)",
+        "行 5: owner (担当営業): not a valid email address: 「営業の佐藤」",
+        "行 6: registered_at (登録日): not a date/time (use ISO 8601, YYYY/MM/DD or YYYY/MM/DD HH:MM): 「2025/13/45」",
+        "行 7: registered_at (登録日): 未来の日付です (the date is in the future): 「2099/01/01」",
+        f"行 8: name (氏名): 長すぎます (longer than 200 characters): 「{'長' * 40}… (201 characters)」",
         "行 9: ヘッダーより列が多いか、列名のない列に値があります (a value under no header)",
     ]
     assert report.exit_code == 1
@@ -216,7 +216,7 @@ def test_command_prints_rejections_and_summary_and_exits_1(
     code, out, _ = run_cli(monkeypatch, capsys, "leads", "import", str(path))
     assert code == 1
     assert out.splitlines() == [
-        "行 3: email (メールアドレス): not a valid email address",
+        "行 3: email (メールアドレス): not a valid email address: 「b@」",
         "作成 1 / 更新 0 / 変更なし 0 / 除外 1  (created 1, updated 0, unchanged 0, rejected 1 of 2 rows)",
     ]
 

@@ -34,7 +34,7 @@ from reawake.reports.model import DefinitionInfo, SequenceInfo, build_report
 from reawake.segment_run import run_shard
 from reawake.segment_store import SegmentStore
 from reawake.segments.config import load_segments
-from reawake.sequences.holidays_jp import HOLIDAYS
+from reawake.sequences.holidays_jp import JP_HOLIDAYS
 from reawake.settings import get_settings
 from reawake.stepmail_store import StepmailStore
 from reawake.store import Store
@@ -231,7 +231,7 @@ def third_business_day(start: date) -> date:
     found, d = 0, start
     while found < 3:
         d += timedelta(days=1)
-        if d.weekday() < 5 and d not in HOLIDAYS:
+        if d.weekday() < 5 and d not in JP_HOLIDAYS:
             found += 1
     return d
 

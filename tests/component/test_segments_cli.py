@@ -117,8 +117,44 @@ def test_preview_falls_back_to_the_local_config_with_a_note_until_the_bucket_has
                                             encoding="utf-8")
     upload(tmp_path)
     code, out, err = cli(capsys, "segments", "preview", "dormant-no-visit", "--now", NOW)
-    assert code == 0 and err == ""
+    assert code == 0 and "config/segments.yaml (or scoring.yaml) differs from the uploaded config" in err
     assert "アップロード版" in out and "s3://" in out
+
+
+def test_local_edits_are_previewed_with_local_and_in_use_after_segments_upload(
+    stack: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    monkeypatch.chdir(tmp_path)
+    assert cli(capsys, "segments", "upload")[0] == 0
+    code, out, err = cli(capsys, "segments", "preview", "dormant-no-visit", "--now", NOW, "--sample", "0")
+    assert (code, err) == (0, ""), err  # the positive control: what is uploaded is what is here
+    edited = tmp_path / "config" / "segments.yaml"
+    edited.write_text(edited.read_text(encoding="utf-8").replace("登録90日以上・直近30日サイト訪問なし", "編集後"),
+                      encoding="utf-8")
+
+    code, out, err = cli(capsys, "segments", "preview", "dormant-no-visit", "--now", NOW, "--sample", "0")
+    assert "編集後" not in out and "differs from the uploaded config" in err and "segments upload" in err
+    code, out, err = cli(capsys, "segments", "preview", "dormant-no-visit", "--now", NOW, "--sample", "0", "--local")
+    assert code == 0 and "編集後" in out and "definition from config/segments.yaml" in out
+
+    code, out, _ = cli(capsys, "segments", "upload")
+    assert code == 0 and "s3://" in out and "config/segments.yaml" in out
+    code, out, err = cli(capsys, "segments", "preview", "dormant-no-visit", "--now", NOW, "--sample", "0")
+    assert (code, err) == (0, "") and "編集後" in out  # in use at once, no restart
+
+
+def test_segments_upload_refuses_a_definition_whose_sequence_does_not_exist(
+    stack: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    monkeypatch.chdir(tmp_path)
+    edited = tmp_path / "config" / "segments.yaml"
+    edited.write_text(edited.read_text(encoding="utf-8").replace("sequence: repurchase", "sequence: re-purchase"),
+                      encoding="utf-8")
+    code, _, err = cli(capsys, "segments", "upload")
+    assert code == 1 and "no sequence 're-purchase'" in err and "nothing uploaded" in err
+    assert not boto3.client("s3").list_objects_v2(Bucket=os.environ["CONFIG_BUCKET"]).get("Contents")
 
 
 def test_preview_of_an_unknown_segment_names_the_defined_ones(

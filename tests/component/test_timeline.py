@@ -113,7 +113,7 @@ def test_command_for_unknown_or_invalid_email(
     aws: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(leads_command, "use_stack", lambda stack: None)
-    assert cli.main(["leads", "timeline", "nobody@example.jp"]) == 1
-    assert "no lead with the email nobody@example.jp" in capsys.readouterr().err
+    assert cli.main(["leads", "timeline", "nobody@example.jp"]) == 2  # an unknown name (README: exit status)
+    assert "no lead with the address nobody@example.jp" in capsys.readouterr().err
     assert cli.main(["leads", "timeline", "not-an-email"]) == 2
     assert "not a valid email address" in capsys.readouterr().err

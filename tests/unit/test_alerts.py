@@ -241,3 +241,28 @@ def test_a_page_a_browser_opens_off_the_sites_is_shown_as_words_never_as_a_link(
     assert "evil[.]example" in rendered.text and "リンクなし" in rendered.text, "shown, as words"
     _, message, _ = sns_message(alert, TOKYO)
     assert "evil.example" not in message
+
+
+def test_the_alert_says_since_when_the_lead_was_quiet_not_when_the_run_caught_it() -> None:
+    """The run caught the lead on 10月14日/15日 (its memberships); it went quiet on 8月26日, its last
+    webinar view. 「から」 is the second date; the first is shown as the day of the judgement."""
+    from reawake.mail.config import load_mail_config_file
+    from reawake.mail.transactional import render_transactional
+    from tests.conftest import ROOT
+
+    lead = dormant_lead()
+    names = {"dormant-no-visit": "登録90日以上・直近30日サイト訪問なし", "dormant-no-webinar": "ウェビナーなし"}
+    alert = build_alert(lead, event(), [], NOW, SETTINGS, "佐藤 健二", names, 3, "cold")
+    context = template_context(alert, lead, TOKYO)
+    assert context["quiet_since"] == "2026年8月26日"
+    rendered = render_transactional("alert-revisit", context, load_mail_config_file(ROOT / "config" / "mail.yaml"),
+                                    alert.id)
+    assert "2026年8月26日から活動がありませんでした。" in rendered.text
+    assert "- 登録90日以上・直近30日サイト訪問なし（2026年10月15日の判定で該当）" in rendered.text
+    assert "2026年10月15日から" not in rendered.text and "2026年10月14日から" not in rendered.text
+    _, message, _ = sns_message(alert, TOKYO, context["quiet_since"])  # type: ignore[arg-type]
+    assert "（2026年8月26日から活動なし）" in json.loads(message)["content"]["description"]
+    # Never active at all: quiet since it registered.
+    silent = dormant_lead(last={"page_view": NOW - 1000}, days={})
+    assert template_context(build_alert(silent, event(), [], NOW, SETTINGS, None, {}, 0, None), silent,
+                            TOKYO)["quiet_since"] == "2025年10月20日"

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reawake.csvfile import ACTIVITY_HEADERS, LEAD_HEADERS, CsvFileError, decode, parse, parse_datetime
+from reawake.csvfile import ACTIVITY_HEADERS, LEAD_HEADERS, CsvFileError, decode, parse, parse_datetime, shown_value
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 TEXT = "メールアドレス,会社名,氏名,業種\r\ntaro@example.co.jp,株式会社サンプル,山田 太郎,製造業\r\n"
@@ -96,6 +96,21 @@ def test_row_numbers_are_as_excel_shows_them() -> None:
     # Row 2 spans two lines inside quotes; the blank row 3 and the empty row 4 are skipped.
     assert [(n, cells["email"]) for n, cells in rows] == [(2, "a@example.jp"), (5, "b@example.jp")]
     assert rows[0][1]["備考"] == "二行の\r\nメモ"
+
+
+def test_an_unclosed_quote_is_named_with_its_row_not_as_a_long_name() -> None:
+    data = 'email,氏名\r\na@example.jp,山田\r\nb@example.jp,"佐藤\r\nc@example.jp,鈴木\r\n'.encode()
+    with pytest.raises(CsvFileError, match=r"行 3 \(line 3\): 引用符 \(\"\) が閉じられていません.*unclosed quote"):
+        leads(data)
+    # The positive control: the same quote closed is a name with a line break, and no error.
+    closed = 'email,氏名\r\na@example.jp,山田\r\nb@example.jp,"佐藤\r\n"\r\nc@example.jp,鈴木\r\n'.encode()
+    assert [n for n, _ in leads(closed)] == [2, 3, 4]
+
+
+def test_a_rejected_value_is_shown_cut_to_a_readable_length() -> None:
+    assert shown_value("not-an-email") == "「not-an-email」"
+    assert shown_value("長" * 201) == f"「{'長' * 40}… (201 characters)」"
+    assert shown_value("a\nb") == "「a\\nb」"
 
 
 def test_missing_required_column_is_a_file_error() -> None:

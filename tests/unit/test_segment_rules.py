@@ -339,6 +339,22 @@ def test_validate_command_reports_ok_and_problems(tmp_path: Path, capsys: pytest
     assert err.rstrip().endswith("1 problem found")
 
 
+def test_validate_command_rejects_an_approach_whose_sequence_does_not_exist(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shipped = (ROOT / "config" / "segments.yaml").read_text(encoding="utf-8")
+    typo = tmp_path / "segments.yaml"
+    typo.write_text(shipped.replace("sequence: webinar-invite", "sequence: webinar-invitee"), encoding="utf-8")
+    scoring = str(ROOT / "config" / "scoring.yaml")
+    sequences = str(ROOT / "config" / "sequences")
+    assert main(["segments", "validate", str(typo), "--scoring", scoring, "--sequences", sequences]) == 1
+    err = capsys.readouterr().err
+    assert f"{typo}:" in err and "approach.sequence: no sequence 'webinar-invitee' (sequences: dm-then-call," in err
+    # The positive control: the file as shipped, against the same folder.
+    typo.write_text(shipped, encoding="utf-8")
+    assert main(["segments", "validate", str(typo), "--scoring", scoring, "--sequences", sequences]) == 0
+
+
 def test_a_date_that_is_no_date_is_reported_with_its_line() -> None:
     from reawake.segments.config import load_segments
     from reawake.segments.yamlfile import ConfigError

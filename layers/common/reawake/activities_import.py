@@ -29,6 +29,7 @@ from reawake.csvfile import (
     parse_datetime,
     read_file,
     row_issues,
+    shown_value,
     too_many_cells,
 )
 from reawake.events import MAX_PROPS, ActivityIn, Event
@@ -139,7 +140,8 @@ def activity_event(
         [(email, event)] = activity_events([item], now_ms)
     except InvalidInput as exc:
         column = (exc.field or "").rsplit(".", 1)[-1] or None
-        raise RowRejected([RowIssue(number, table.label(column) if column else None, exc.message)]) from exc
+        message = f"{exc.message}: {shown_value(cells[column])}" if column in cells else exc.message
+        raise RowRejected([RowIssue(number, table.label(column) if column else None, message)]) from exc
     return email, replace(event, props=dict(row.props))
 
 

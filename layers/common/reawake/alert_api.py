@@ -9,7 +9,6 @@ never alerts twice (``reawake.alert_store``).
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +22,7 @@ from reawake.events import Event
 from reawake.leads import Lead
 from reawake.observability import count, count_by
 from reawake.reports import counters
-from reawake.settings import get_settings
+from reawake.settings import AlertFunctionSettings, get_settings
 from reawake.store import Store, event_from_item
 
 logger = Logger(child=True)
@@ -38,15 +37,15 @@ class Outcome:
 
 
 def alert_settings() -> alerts.AlertSettings:
-    env = os.environ
+    env = get_settings(AlertFunctionSettings)
     return alerts.AlertSettings(
-        window_ms=int(float(env.get("ALERT_WINDOW_HOURS", "12")) * alerts.HOUR_MS),
-        crm_url_template=env.get("CRM_URL_TEMPLATE", ""),
-        team_address=env.get("TEAM_ALERT_ADDRESS", ""),
-        topic_arn=env.get("ALERT_TOPIC_ARN", ""),
-        scanner_seconds=float(env.get("SCANNER_CLICK_SECONDS", "10")),
-        click_settle_ms=int(env.get("ALERT_CLICK_SETTLE_MS", "2000")),
-        site_origins=get_settings().site_origins,
+        window_ms=int(env.alert_window_hours * alerts.HOUR_MS),
+        crm_url_template=env.crm_url_template,
+        team_address=env.team_alert_address,
+        topic_arn=env.alert_topic_arn,
+        scanner_seconds=env.scanner_click_seconds,
+        click_settle_ms=env.alert_click_settle_ms,
+        site_origins=env.site_origins,
     )
 
 
@@ -165,7 +164,7 @@ def deliver(db: AlertStore, lead: Lead, event: Event, recent: list[Event], claim
     if not claim.published:
         try:
             if settings.topic_arn:
-                subject, message, attributes = alerts.sns_message(alert, tz)
+                subject, message, attributes = alerts.sns_message(alert, tz, alerts.quiet_since(alert, lead, tz))
                 client("sns").publish(TopicArn=settings.topic_arn, Subject=subject, Message=message,
                                       MessageAttributes=attributes)
         except Exception:

@@ -316,22 +316,39 @@ def describe(kind_and_time: tuple[str, int] | None, tz: ZoneInfo) -> str:
     return f"{day(ts, tz)}（{KIND_JA.get(kind, kind)}）"
 
 
-def template_context(alert: Alert, lead: Lead, tz: ZoneInfo, window_hours: float = 12) -> dict[str, object]:
-    """The alert mail's variables (already formatted for people in the configured time zone)."""
+def went_quiet(alert: Alert, lead: Lead, tz: ZoneInfo) -> tuple[str, str] | None:
+    """(kind, ``2026年8月26日``) of the lead's last activity before it went dormant: the day it went
+    quiet. ``lead.last`` already holds the revisit for its own kind, so a day bucket may know a later one."""
     moment = alert.dormant_since if alert.dormant_since is not None else alert.revisit_at
-    # ``last`` already holds the revisit for its own kind: a day bucket may know a later activity.
     quiet = last_activity_before(lead, moment)
     bucket = last_active_day(lead, moment, tz)
     if bucket and (quiet is None or bucket[1] > datetime.fromtimestamp(quiet[1] / 1000, tz).strftime("%Y%m%d")):
-        last = f"{bucket[1][:4]}年{int(bucket[1][4:6])}月{int(bucket[1][6:])}日（{KIND_JA.get(bucket[0], bucket[0])}）"
-    else:
-        last = describe(quiet, tz)
+        return bucket[0], f"{bucket[1][:4]}年{int(bucket[1][4:6])}月{int(bucket[1][6:])}日"
+    return (quiet[0], day(quiet[1], tz)) if quiet else None
+
+
+def quiet_since(alert: Alert, lead: Lead, tz: ZoneInfo) -> str:
+    """Since when the lead has been quiet: its last activity's day, else its registration day ("")."""
+    quiet = went_quiet(alert, lead, tz)
+    if quiet is not None:
+        return quiet[1]
+    return day(lead.registered_at, tz) if lead.registered_at else ""
+
+
+def template_context(alert: Alert, lead: Lead, tz: ZoneInfo, window_hours: float = 12) -> dict[str, object]:
+    """The alert mail's variables (already formatted for people in the configured time zone).
+
+    ``segments[].since`` is the day a segment run caught the lead; ``quiet_since`` the day it went
+    quiet (its last activity): the 「から」 the salesperson reads."""
+    quiet = went_quiet(alert, lead, tz)
+    last = f"{quiet[1]}（{KIND_JA.get(quiet[0], quiet[0])}）" if quiet else "記録なし"
     return {
         "lead": {"name": alert.name or "（氏名未登録）", "company": alert.company or "（会社名未登録）",
                  "email": alert.email, "phone": lead.phone, "attrs": dict(alert.attrs)},
         "owner": {"name": alert.owner_name, "email": alert.owner_email or "", "is_team": alert.owner_email is None},
         "segments": [{"id": s, "name": n, "since": day(t, tz)} for s, n, t in alert.segments],
         "dormant_since": day(alert.dormant_since, tz) if alert.dormant_since is not None else "",
+        "quiet_since": quiet_since(alert, lead, tz),
         "last_activity": last,
         "revisit_at": when(alert.revisit_at, tz),
         "pages": [{"at": datetime.fromtimestamp(p.ts / 1000, tz).strftime("%H:%M"), "url": p.url,
@@ -347,16 +364,16 @@ def template_context(alert: Alert, lead: Lead, tz: ZoneInfo, window_hours: float
     }
 
 
-def sns_message(alert: Alert, tz: ZoneInfo) -> tuple[str, str, dict[str, dict[str, str]]]:
+def sns_message(alert: Alert, tz: ZoneInfo, quiet: str = "") -> tuple[str, str, dict[str, dict[str, str]]]:
     """(subject, message, message attributes) for the SNS topic. The message is an AWS Chatbot
     custom notification (Slack renders it); the attributes let a subscription filter by owner,
-    segment or band."""
+    segment or band. ``quiet``: ``quiet_since`` (the day it went quiet)."""
     who = " ".join(x for x in (alert.company, f"{alert.name}様" if alert.name else "") if x) or alert.lead_id
     pages = "\n".join(f"• {datetime.fromtimestamp(p.ts / 1000, tz):%H:%M} {p.title or p.url}" for p in alert.pages[:10])
     segment_text = "、".join(n for _, n, _ in alert.segments) or "—"
     lines = [
         f"*担当*: {alert.owner_name}",
-        f"*休眠理由*: {segment_text}" + (f"（{day(alert.dormant_since, tz)}から）" if alert.dormant_since else ""),
+        f"*休眠理由*: {segment_text}" + (f"（{quiet}から活動なし）" if quiet else ""),
         f"*再訪*: {when(alert.revisit_at, tz)}　*きっかけ*: {alert.brought_by}",
         f"*スコア*: {alert.score:g}（{BAND_JA.get(alert.band or '', alert.band or 'なし')}）",
     ]

@@ -10,11 +10,12 @@ grant missing from the other's role (``reawake.local.iam``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from contextvars import ContextVar
 from functools import cache
 from typing import Any, Generic, TypeVar
+
+from reawake.settings import DEFAULT_SECRET_MAX_AGE_SECONDS
 
 T = TypeVar("T")
 
@@ -43,9 +44,16 @@ def client(service: str) -> Any:
     return _client(CONTAINER.get(), service)
 
 
-def secret_json(arn: str) -> dict[str, Any]:
-    """A JSON secret from Secrets Manager, read once per container."""
-    return _secret_json(CONTAINER.get(), arn)
+def secret_json(arn: str, max_age: int = DEFAULT_SECRET_MAX_AGE_SECONDS) -> dict[str, Any]:
+    """A JSON secret from Secrets Manager, read again once ``max_age`` seconds have passed, so a
+    rotated secret is picked up by warm containers without a redeploy (one cache per container)."""
+    secret: dict[str, Any] = secrets().get(arn, max_age=max_age, transform="json")
+    return secret
+
+
+def secrets() -> Any:
+    """Powertools' Secrets Manager provider (its cache of values) over this container's client."""
+    return _secrets(CONTAINER.get())
 
 
 @cache
@@ -56,12 +64,13 @@ def _client(container: str, service: str) -> Any:
 
 
 @cache
-def _secret_json(container: str, arn: str) -> dict[str, Any]:
-    secret: dict[str, Any] = json.loads(client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
-    return secret
+def _secrets(container: str) -> Any:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=client("secretsmanager"))
 
 
 def clear() -> None:
     """Forget every container's clients and secrets (the environment changed)."""
     _client.cache_clear()
-    _secret_json.cache_clear()
+    _secrets.cache_clear()

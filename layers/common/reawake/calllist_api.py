@@ -4,7 +4,6 @@ open call tasks, close the ones followed up, and mail each owner their list once
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +17,7 @@ from reawake.calllists import CallList, CallListSettings, Plan
 from reawake.durations import local_day
 from reawake.observability import count
 from reawake.reports import counters
-from reawake.settings import get_settings
+from reawake.settings import CallListFunctionSettings, get_settings
 
 logger = Logger(child=True)
 CALL_LIST_TEMPLATE = "call-list"
@@ -34,11 +33,11 @@ class RunIn(BaseModel):
 
 
 def call_list_settings() -> CallListSettings:
-    env = os.environ
+    env = get_settings(CallListFunctionSettings)
     return CallListSettings(
-        team_address=env.get("TEAM_ALERT_ADDRESS", ""),
-        crm_url_template=env.get("CRM_URL_TEMPLATE", ""),
-        lookback_days=int(env.get("CALL_LIST_LOOKBACK_DAYS", "14")),
+        team_address=env.team_alert_address,
+        crm_url_template=env.crm_url_template,
+        lookback_days=env.call_list_lookback_days,
     )
 
 

@@ -25,7 +25,7 @@ from reawake.alerts import BAND_JA, crm_url, day, describe
 from reawake.durations import local_day
 from reawake.kinds import VISIT_KINDS
 from reawake.leads import Lead
-from reawake.sequences.holidays_jp import HOLIDAYS
+from reawake.sequences.holidays_jp import is_holiday
 
 #: A sales contact at or after the task's creation closes it.
 FOLLOWED_UP_KINDS = ("sales_followup", "sales_conversation")
@@ -104,7 +104,7 @@ class Plan:
 
 def is_list_day(day_: date) -> bool:
     """Lists go out on weekdays that are not Japanese public holidays (the tasks wait for the next one)."""
-    return day_.weekday() < 5 and day_ not in HOLIDAYS
+    return day_.weekday() < 5 and not is_holiday(day_)
 
 
 def list_days(today: date, lookback_days: int) -> list[date]:

@@ -64,6 +64,10 @@ class ConfigStore:
         self._entries[key] = entry
         return entry
 
+    def refresh(self) -> None:
+        """Check the bucket again on the next read (a conditional GET: 304 when nothing changed)."""
+        self._checked.clear()
+
     def scoring(self) -> ScoringConfig | None:
         entry = self._entry(SCORING_KEY)
         if entry is None:

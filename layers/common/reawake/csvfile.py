@@ -164,9 +164,10 @@ def parse(data: bytes, name: str, headers: Mapping[str, tuple[str, ...]], requir
     text, encoding = decode(data, name)
     lookup = _lookup(headers)
     try:
-        records = list(csv.reader(io.StringIO(text, newline="")))
+        records, starts = _records(text)
     except csv.Error as exc:
         raise CsvFileError(f"{name}: CSV として読めません (not a valid CSV file: {exc}).") from exc
+    _check_quotes(text, records, starts, name)
     header_index = next((i for i, r in enumerate(records) if any(c.strip() for c in r)), None)
     if header_index is None:
         raise CsvFileError(f"{name}: ファイルが空です (the file is empty; a header row is needed).")
@@ -202,6 +203,34 @@ def parse(data: bytes, name: str, headers: Mapping[str, tuple[str, ...]], requir
         if cells:  # blank lines are skipped
             rows.append((header_index + offset + 2, cells))
     return Table(name, encoding, columns, written, rows)
+
+
+def _records(text: str) -> tuple[list[list[str]], list[int]]:
+    """The records and the physical line each starts on (a quoted cell may hold line breaks)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    records: list[list[str]] = []
+    starts: list[int] = []
+    line = 1
+    for record in reader:
+        records.append(record)
+        starts.append(line)
+        line = reader.line_num + 1
+    return records, starts
+
+
+def _check_quotes(text: str, records: list[list[str]], starts: list[int], name: str) -> None:
+    """An unclosed quote makes the rest of the file one cell (Python's csv reads on to the end):
+    name the row where it opened instead of reporting that cell as too long."""
+    if not records or text.count('"') % 2 == 0:
+        return
+    last = records[-1]
+    if any("\n" in cell or "\r" in cell for cell in last):
+        row, line = len(records), starts[-1]
+        raise CsvFileError(
+            f"{name}: 行 {row} (line {line}): 引用符 (\") が閉じられていません。"
+            f"ここからファイルの終わりまでが 1 つの値になります "
+            f"(an unclosed quote in row {row}, line {line}: the rest of the file would be one value)."
+        )
 
 
 def read_file(path: Path | str, headers: Mapping[str, tuple[str, ...]], required: tuple[str, ...]) -> Table:
@@ -249,8 +278,18 @@ def row_issues(error: ValidationError, row: int, table: Table) -> list[RowIssue]
             message = "必須です (required)"
         elif detail["type"] == "string_too_long":
             message = f"長すぎます (longer than {detail.get('ctx', {}).get('max_length')} characters)"
+        if detail["type"] != "missing" and isinstance(detail.get("input"), str | int | float):
+            message += f": {shown_value(detail['input'])}"
         issues.append(RowIssue(row, table.label(column) if column else None, message))
     return issues
+
+
+def shown_value(value: object, limit: int = 40) -> str:
+    """The cell as the user typed it, quoted, cut to ``limit`` characters (a 10,000-character cell
+    must not flood the report)."""
+    text = str(value)
+    cut = text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
+    return "「" + cut.replace("\r", "\\r").replace("\n", "\\n") + "」"
 
 
 def too_many_cells(row: int, cells: Mapping[str, str]) -> RowIssue | None:

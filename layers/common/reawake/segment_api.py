@@ -74,6 +74,7 @@ def plan(payload: dict[str, Any]) -> dict[str, Any]:
 def shard(payload: dict[str, Any]) -> dict[str, Any]:
     body = ShardIn.model_validate(payload)
     settings = get_settings()
+    config().refresh()  # a run uses what `reawake segments upload` put there, not a 5-minute-old copy
     definitions = config().segments()
     if not definitions:
         logger.warning("no segment definitions in the config bucket")

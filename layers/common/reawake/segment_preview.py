@@ -32,14 +32,17 @@ class LoadedConfig:
     note: str | None = None  # why it is not the config bucket
 
 
-def load_config(bucket: str, local_dir: Path = LOCAL_CONFIG, store: Any = None) -> LoadedConfig:
-    """The definitions the functions use (the config bucket); the local ``config/`` files, with a
-    note, when the bucket has none or cannot be read. A bad config in the bucket is an error
+def load_config(bucket: str, local_dir: Path = LOCAL_CONFIG, store: Any = None, local: bool = False) -> LoadedConfig:
+    """The definitions the functions use (the config bucket), with a note when the local files say
+    otherwise (edited, not uploaded yet); the local ``config/`` files when ``local``, or, with a note,
+    when the bucket has none or cannot be read. A bad config in the bucket is an error
     (ConfigError), not a reason to fall back."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from reawake.config_store import SEGMENTS_KEY, ConfigStore
 
+    if local:
+        return load_local(local_dir)
     config = store or ConfigStore(bucket)
     reason: str
     if not bucket:
@@ -48,12 +51,32 @@ def load_config(bucket: str, local_dir: Path = LOCAL_CONFIG, store: Any = None) 
         try:
             definitions = config.segments()
             if definitions:
-                return LoadedConfig(definitions, config.scoring(), f"s3://{bucket}/{SEGMENTS_KEY}")
+                scoring = config.scoring()
+                return LoadedConfig(definitions, scoring, f"s3://{bucket}/{SEGMENTS_KEY}",
+                                    _edited_note(local_dir, definitions, scoring))
             reason = f"s3://{bucket}/{SEGMENTS_KEY} does not exist"
         except (ClientError, BotoCoreError) as exc:
             reason = f"the config bucket cannot be read ({exc})"
     return load_local(local_dir, note=f"{reason}: using the local files in {local_dir}/ instead "
                                       f"(設定バケットではなくローカルの設定を使います)")
+
+
+def _edited_note(local_dir: Path, definitions: list[SegmentDefinition], scoring: ScoringConfig | None) -> str | None:
+    """A note when the local files differ from the uploaded ones: the marketer edited them and is
+    about to preview the old definitions."""
+    from reawake.segments.yamlfile import ConfigError
+
+    if not (local_dir / "segments.yaml").exists():
+        return None
+    try:
+        here = load_local(local_dir)
+    except (ConfigError, OSError, ValueError):
+        here = None
+    if here is not None and here.definitions == definitions and here.scoring == scoring:
+        return None
+    return (f"{local_dir}/segments.yaml (or scoring.yaml) differs from the uploaded config: this shows the uploaded "
+            "definitions. `reawake segments upload` puts your edits in use; --local previews them first / "
+            "ローカルの設定はアップロード版と異なります (アップロード版を表示しています)")
 
 
 def load_local(local_dir: Path, note: str | None = None) -> LoadedConfig:

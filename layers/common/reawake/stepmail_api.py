@@ -16,7 +16,6 @@ Functions call.
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 from functools import cache
 from typing import Annotated, Any
@@ -34,20 +33,13 @@ from reawake.mail.templates import TemplateStore
 from reawake.observability import count
 from reawake.scoring import ScoringConfig
 from reawake.sequences import Send, Sequence
-from reawake.settings import get_settings
+from reawake.settings import StepmailFunctionSettings, get_settings
 from reawake.slot import Ref, collect, run_batch
 from reawake.stepmail_store import SequenceConfig, StepmailStore
 from reawake.store import Store
 
 logger = Logger(child=True)
 
-SLOT_BUCKET_ENV = "SEND_SLOT_BUCKET"
-SLOT_LIMIT_ENV = "SEND_SLOT_LIMIT"
-SLOT_CONCURRENCY_ENV = "SEND_SLOT_CONCURRENCY"
-FAILURE_QUEUE_ENV = "STEPMAIL_FAILURE_QUEUE_URL"
-DEFAULT_SLOT_LIMIT = 5000
-API_URL_ENV = "PUBLIC_API_URL"
-CONFIGURATION_SET_ENV = "MAIL_CONFIGURATION_SET"
 #: SES errors after which nothing was sent (HTTP 4xx); the throttling ones are retried slower.
 THROTTLING = {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException"}
 
@@ -117,7 +109,7 @@ class SesMailer:
         from reawake.mail.render import format_addr, render_email
         from reawake.mail.templates import TemplateProblem
 
-        settings = get_settings()
+        settings = get_settings(StepmailFunctionSettings)
         mail = self.templates.mail_config()
         if mail is None:
             raise TemplateProblem(["no mail config in the config bucket (config/mail.yaml): run "
@@ -125,15 +117,15 @@ class SesMailer:
         step = sequence.steps[send.step_index]
         context = build_context(lead, self.templates.owners(), mail.sender, sequence.name,
                                 step.name or step.label, now_ms, settings.time_zone)
-        key = str(secret_json(settings.signing_secret_arn)["signing_key"]).encode("utf-8")
-        signer = LinkSigner(os.environ.get(API_URL_ENV, ""), key, lead.lead_id, send.message_id, now_ms,
+        secret = secret_json(settings.signing_secret_arn, settings.secret_max_age_seconds)
+        key = str(secret["signing_key"]).encode("utf-8")
+        signer = LinkSigner(settings.public_api_url, key, lead.lead_id, send.message_id, now_ms,
                             LinkPolicy.current(mail))
         rendered = render_email(send.template, context, self.templates, signer, mail)
         to = format_addr(f"{lead.name} 様" if lead.name else "", lead.email)
         headers = {}
-        configuration_set = os.environ.get(CONFIGURATION_SET_ENV)
-        if configuration_set:
-            headers["X-SES-CONFIGURATION-SET"] = configuration_set
+        if settings.mail_configuration_set:
+            headers["X-SES-CONFIGURATION-SET"] = settings.mail_configuration_set
         raw = build_message(rendered, to, headers=headers, now_ms=now_ms, tz=settings.time_zone)
         return Outgoing(raw, lead.email, rendered.subject)
 
@@ -145,7 +137,7 @@ class SesMailer:
             "Content": {"Raw": {"Data": outgoing.raw}},
             "EmailTags": [{"Name": k, "Value": v} for k, v in tags.items()],
         }
-        configuration_set = os.environ.get(CONFIGURATION_SET_ENV)
+        configuration_set = get_settings(StepmailFunctionSettings).mail_configuration_set
         if configuration_set:
             args["ConfigurationSetName"] = configuration_set
         try:
@@ -207,7 +199,7 @@ class QueueFailures:
 
 @cache
 def failures() -> QueueFailures:
-    return QueueFailures(os.environ.get(FAILURE_QUEUE_ENV, ""))
+    return QueueFailures(get_settings(StepmailFunctionSettings).stepmail_failure_queue_url)
 
 
 def collect_slot(payload: dict[str, Any]) -> dict[str, Any]:
@@ -215,14 +207,14 @@ def collect_slot(payload: dict[str, Any]) -> dict[str, Any]:
     Map's ItemReader); ``batches`` = 0 when nothing is due."""
     body = CollectIn.model_validate(payload)
     now = int(body.now.timestamp() * 1000) if body.now is not None else clock.now_ms()
-    limit = int(os.environ.get(SLOT_LIMIT_ENV) or DEFAULT_SLOT_LIMIT)
-    batches = collect(store(), now, limit)
+    settings = get_settings(StepmailFunctionSettings)
+    batches = collect(store(), now, settings.send_slot_limit)
     result: dict[str, Any] = {"now": now, "batches": len(batches), "enrollments": sum(map(len, batches)),
-                              "concurrency": int(os.environ.get(SLOT_CONCURRENCY_ENV) or 4)}
+                              "concurrency": settings.send_slot_concurrency}
     if batches:
         from reawake.aws import client
 
-        bucket = os.environ[SLOT_BUCKET_ENV]
+        bucket = settings.send_slot_bucket
         key = f"slots/{now}.json"  # a replayed slot rewrites its own manifest
         client("s3").put_object(Bucket=bucket, Key=key, ContentType="application/json",
                                 Body=json.dumps([[r.as_list() for r in batch] for batch in batches]).encode())

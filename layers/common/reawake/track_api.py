@@ -78,7 +78,7 @@ def scoring() -> ScoringConfig | None:
 
 
 def signing_key(settings: Settings) -> bytes:
-    return str(secret_json(settings.signing_secret_arn)["signing_key"]).encode("utf-8")
+    return str(secret_json(settings.signing_secret_arn, settings.secret_max_age_seconds)["signing_key"]).encode("utf-8")
 
 
 def counted(result: tracking.Recorded) -> tracking.Recorded:
@@ -387,7 +387,7 @@ def post_unsubscribe(request: Request) -> Response:
                                                401: ("missing or wrong API key", "error"), **TOO_LARGE, **MEDIA})
 def post_activities(request: Request) -> Response:
     settings = get_settings()
-    expected = str(secret_json(settings.api_key_secret_arn)["api_key"])
+    expected = str(secret_json(settings.api_key_secret_arn, settings.secret_max_age_seconds)["api_key"])
     given = request.headers.get("x-api-key", "")
     if not given or not hmac.compare_digest(given.encode(), expected.encode()):
         return error_response(401, "unauthorized", "a valid x-api-key header is required")

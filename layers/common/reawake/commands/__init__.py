@@ -63,11 +63,11 @@ def moment(args: argparse.Namespace, info: dict[str, Any]) -> int:
     """--now, else the local stack's clock, else the wall clock; epoch ms."""
     from reawake.local.clock import now_of
     from reawake.segment_preview import parse_now
-    from reawake.settings import get_settings
+    from reawake.settings import Locale, get_settings
 
     if args.now:
         try:
-            return parse_now(args.now, get_settings().time_zone)
+            return parse_now(args.now, get_settings(Locale).time_zone)
         except ValueError as exc:
             raise Stop(str(exc)) from exc
     if args.stack is None:

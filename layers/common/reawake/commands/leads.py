@@ -43,6 +43,7 @@ def register(subparsers: Any) -> None:
         "timeline",
         help="a lead's profile and events, oldest first (Asia/Tokyo)",
         description="リードのプロフィールと行動履歴 (識別前のブラウザの行動を含む) を時系列で表示します.",
+        epilog="exit status: 0 = shown, 2 = no such lead, not an email address, or no stack.",
     )
     timeline.add_argument("email")
     timeline.add_argument("--limit", type=int, default=200, help="show only the latest N events (default 200, 0: all)")
@@ -157,7 +158,6 @@ def run_timeline(args: argparse.Namespace) -> int:
     settings = get_settings()
     timeline = build_timeline(Store(settings.table_name), email)
     if timeline is None:
-        sys.stderr.write(f"リードが見つかりません (no lead with the email {email})\n")
-        return 1
+        return fail(f"no lead with the address {email} / このメールアドレスのリードはありません")
     print(render(timeline, settings.time_zone, args.limit or None))
     return 0

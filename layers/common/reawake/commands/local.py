@@ -99,9 +99,28 @@ def schedule_lines(info: dict[str, Any]) -> list[str]:
     return lines
 
 
+def cli_command() -> str:
+    """How to type `reawake` in another terminal: bare when this one is on PATH, else its path
+    (`make local` runs .venv/bin/reawake without activating the virtualenv)."""
+    import os
+    import shutil
+
+    script = Path(sys.executable).parent / "reawake"
+    if not script.exists():
+        return "reawake"
+    on_path = shutil.which("reawake")
+    if on_path and Path(on_path).resolve() == script.resolve():
+        return "reawake"
+    relative = os.path.relpath(script)
+    return relative if not relative.startswith("..") else str(script)
+
+
 def banner(info: dict[str, Any]) -> str:
     samples = info.get("samples") or {}
     example = samples.get("example_email") or "EMAIL"
+    rw = cli_command()
+    activate = (f"  (`{rw}` is not on PATH: run it as shown, or `source {Path(rw).parent}/activate` first)"
+                if rw != "reawake" else "")
     lines = [
         "",
         "Reawake local stack is running / ローカル環境が起動しました",
@@ -121,12 +140,13 @@ def banner(info: dict[str, Any]) -> str:
     lines += [
         "",
         "  A lead's timeline / リードの行動履歴 (in another terminal / 別のターミナルで):",
-        f"    reawake leads timeline {example}",
-        "  Run the segments now / セグメントを今すぐ実行:  reawake segments run",
-        "  Preview one / プレビュー:  reawake segments preview dormant-no-visit",
-        "  Owners' call lists / コールリスト:  reawake calllists show",
-        "  Play the whole story / デモ (import → segments → mail → click → alert → call list):  reawake demo",
-        f"  Outbox / 送信メール: {info.get('outbox') or '.local/outbox'}   (list / 一覧: reawake outbox)",
+        f"    {rw} leads timeline {example}",
+        f"  Run the segments now / セグメントを今すぐ実行:  {rw} segments run",
+        f"  Preview one / プレビュー:  {rw} segments preview dormant-no-visit",
+        f"  Owners' call lists / コールリスト:  {rw} calllists show",
+        f"  Play the whole story / デモ (import → segments → mail → click → alert → call list):  {rw} demo",
+        f"  Outbox / 送信メール: {info.get('outbox') or '.local/outbox'}   (list / 一覧: {rw} outbox)",
+        *([activate] if activate else []),
         *state_lines(info),
         "  Stop / 停止: Ctrl-C",
         "",
@@ -201,7 +221,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         other = read_stack_file()
         print(f"reawake local is already running (pid {other['pid']}, API {other['api_url']}).", file=sys.stderr)
-        return 1
+        return 2
     except NotRunning:
         pass
 
@@ -241,7 +261,7 @@ def _run(args: argparse.Namespace) -> int:
         except OSError as exc:  # typically: the port is taken
             print(f"cannot start: {exc}. Is `reawake local` already running? Try --port / --site-port.",
                   file=sys.stderr)
-            return 1
+            return 2
         except ConfigError as exc:
             for issue in exc.issues:
                 print(issue, file=sys.stderr)

@@ -44,6 +44,22 @@ def outbox_dir(args: argparse.Namespace) -> Path:
     return Path(found) if found else stack_file().parent / "outbox"
 
 
+def next_runs() -> list[str]:
+    """When mail can next go out: the running stack's clock and its schedules' next fire times
+    (segment runs, send slots, call lists), as the stack last published them."""
+    from reawake.commands.local import schedule_lines
+    from reawake.local.connect import NotRunning, read_stack_file
+
+    try:
+        info = read_stack_file()
+    except NotRunning:
+        return ["No local stack is running / ローカル環境は起動していません: `make local` starts one."]
+    lines = schedule_lines(info)
+    if not info.get("schedules"):
+        return [*lines, "  The stack has no schedules / スケジュールがありません."]
+    return ["Next scheduled runs / 次回の送信・実行予定 (stack time / 環境の時計):", *lines]
+
+
 def run(args: argparse.Namespace) -> int:
     from reawake.local.outbox import list_outbox, part
 
@@ -52,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if args.show is None:
         if not mails:
             print(f"{directory}: no mail yet / まだ送信したメールはありません")
+            print("\n".join(next_runs()))
             return 0
         for number, mail in enumerate(mails, start=1):
             when = f"{mail.sent_at.astimezone(TOKYO):%Y-%m-%d %H:%M} JST" if mail.sent_at else "-"

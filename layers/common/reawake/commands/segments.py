@@ -18,16 +18,19 @@ from typing import TYPE_CHECKING, Any
 from reawake.commands import NOW_HELP, STACK_HELP, Stop, connect, guarded, moment, state_machine_arn
 
 if TYPE_CHECKING:
+    from reawake.scoring import ScoringConfig
     from reawake.segment_preview import LoadedConfig
     from reawake.segments.compile import Context
     from reawake.segments.model import SegmentDefinition
 
 DEFAULT_SEGMENTS = Path("config/segments.yaml")
 DEFAULT_SCORING = Path("config/scoring.yaml")
+LOCAL_HELP = "use the local config/segments.yaml (your edits) instead of the uploaded definitions"
 
 EPILOG = """\
 休眠顧客の定義 (セグメント) を検証します。エラーはファイル:行:列、YAML 内のパス、内容の順に表示します。
-exit status: 0 = valid, 1 = problems found (listed on stderr)."""
+Approaches that name a sequence are checked against config/sequences (--sequences DIR).
+exit status: 0 = valid, 1 = problems found (listed on stderr), 2 = bad arguments."""
 
 
 def register(subparsers: Any) -> None:
@@ -53,7 +56,25 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help=f"the scoring config that defines the bands (default: {DEFAULT_SCORING} when it exists)",
     )
+    validate.add_argument(
+        "--sequences",
+        type=Path,
+        metavar="DIR",
+        help="the step-mail sequences the approaches name must exist here (default: the `sequences` folder "
+             "beside each segment file, e.g. config/sequences)",
+    )
     validate.set_defaults(func=run_validate)
+    upload = actions.add_parser(
+        "upload",
+        help="validate config/segments.yaml and scoring.yaml, then put them in the config bucket (in use at once)",
+        description=("セグメント定義とスコア設定を検証し、設定バケットにアップロードします。次のプレビュー・実行から"
+                     "使われます (ローカル環境の再起動は不要です)。"),
+        epilog="exit status: 0 = uploaded, 1 = problems found (nothing uploaded), 2 = bad arguments or no stack.",
+    )
+    upload.add_argument("--config", type=Path, default=Path("config"), metavar="DIR",
+                        help="the folder with segments.yaml, scoring.yaml and sequences/ (default: config)")
+    upload.add_argument("--stack", metavar="NAME", help=STACK_HELP)
+    upload.set_defaults(func=run_upload)
     register_views(actions)
 
 
@@ -70,6 +91,7 @@ def register_views(actions: Any) -> None:
     preview.add_argument("--now", metavar="ISO-TIME", help=NOW_HELP)
     preview.add_argument("--sample", type=int, default=10, metavar="N", help="leads to show (default 10, 0: none)")
     preview.add_argument("--stack", metavar="NAME", help=STACK_HELP)
+    preview.add_argument("--local", action="store_true", help=LOCAL_HELP)
     preview.set_defaults(func=run_preview)
 
     explain = actions.add_parser(
@@ -82,6 +104,7 @@ def register_views(actions: Any) -> None:
     explain.add_argument("--lead", required=True, metavar="EMAIL", help="the lead's email address")
     explain.add_argument("--now", metavar="ISO-TIME", help=NOW_HELP)
     explain.add_argument("--stack", metavar="NAME", help=STACK_HELP)
+    explain.add_argument("--local", action="store_true", help=LOCAL_HELP)
     explain.set_defaults(func=run_explain)
 
     run = actions.add_parser(
@@ -117,7 +140,7 @@ def _shards(text: str) -> int:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from reawake.scoring import ScoringConfig, load_scoring_file
+    from reawake.scoring import load_scoring_file
     from reawake.segments.config import load_segment_files
     from reawake.segments.yamlfile import ConfigError
 
@@ -131,10 +154,13 @@ def run_validate(args: argparse.Namespace) -> int:
                 return 1
             scoring = load_scoring_file(scoring_path)
         definitions = load_segment_files(files, scoring, str(scoring_path or DEFAULT_SCORING))
+        issues = _sequence_issues(files, args.sequences, scoring)
     except ConfigError as exc:
-        for issue in exc.issues:
+        issues = list(exc.issues)
+    if issues:
+        for issue in issues:
             print(issue, file=sys.stderr)
-        count = len(exc.issues)
+        count = len(issues)
         print(f"{count} problem{'s' if count != 1 else ''} found", file=sys.stderr)
         return 1
     for definition in definitions:
@@ -148,16 +174,65 @@ def run_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sequence_issues(files: list[Path], sequences_dir: Path | None, scoring: ScoringConfig | None) -> list[Any]:
+    """An approach that names a sequence which does not exist (or an owner task with no call step)
+    would enroll no one: the same check as `reawake sequences validate`, from the segments' side."""
+    from reawake.commands.sequences import segment_issues
+    from reawake.sequences.config import load_sequence_docs
+
+    issues: list[Any] = []
+    for path in files:
+        folder = sequences_dir or path.parent / "sequences"  # config/segments.yaml -> config/sequences
+        found = load_sequence_docs([folder], None, scoring) if folder.exists() else []
+        issues += segment_issues(path, {sequence.id: sequence for _, sequence in found}, scoring)
+    return issues
+
+
+@guarded
+def run_upload(args: argparse.Namespace) -> int:
+    from reawake.aws import client
+    from reawake.config_store import upload_config
+    from reawake.scoring import load_scoring_file
+    from reawake.segments.yamlfile import ConfigError
+    from reawake.settings import get_settings
+
+    folder: Path = args.config
+    segments_file, scoring_file = folder / "segments.yaml", folder / "scoring.yaml"
+    if not segments_file.exists():
+        raise Stop(f"{segments_file}: no such file")
+    try:
+        scoring = load_scoring_file(scoring_file) if scoring_file.exists() else None
+        issues = _sequence_issues([segments_file], folder / "sequences", scoring)
+    except ConfigError as exc:
+        issues = list(exc.issues)
+    connect(args.stack)
+    bucket = get_settings().config_bucket
+    try:
+        keys = [] if issues else upload_config(client("s3"), bucket, folder)
+    except ConfigError as exc:
+        issues = list(exc.issues)
+    if issues:
+        for issue in issues:
+            print(issue, file=sys.stderr)
+        print(f"{len(issues)} problem(s) found: nothing uploaded / 問題があるためアップロードしませんでした",
+              file=sys.stderr)
+        return 1
+    for key in keys:
+        print(f"  s3://{bucket}/{key}")
+    print(f"{len(keys)} files uploaded: the next preview and run use them / アップロードしました")
+    return 0
+
+
 # --- preview / explain / run --------------------------------------------------------------------------
 
 
-def config(local_dir: Path = Path("config")) -> LoadedConfig:
+def config(local_dir: Path = Path("config"), local: bool = False) -> LoadedConfig:
     from reawake.segment_preview import load_config
     from reawake.segments.yamlfile import ConfigError
     from reawake.settings import get_settings
 
     try:
-        loaded = load_config(get_settings().config_bucket, local_dir)
+        loaded = load_config(get_settings().config_bucket, local_dir, local=local)
     except ConfigError as exc:
         raise Stop(f"the segment config is invalid:\n{exc}") from exc
     if loaded.note:
@@ -172,7 +247,7 @@ def _definition_at(args: argparse.Namespace) -> tuple[LoadedConfig, SegmentDefin
     from reawake.settings import get_settings
 
     now_ms = moment(args, connect(args.stack))
-    loaded = config()
+    loaded = config(local=args.local)
     try:
         definition = find_definition(loaded.definitions, args.segment_id)
     except UnknownSegment as exc:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,14 +21,13 @@ from reawake.commands import Stop, connect, guarded
 if TYPE_CHECKING:
     from reawake.scoring import ScoringConfig
     from reawake.segments.yamlfile import Issue, YamlDoc
-    from reawake.sequences.model import Sequence, StepmailSettings
+    from reawake.sequences.model import Sequence
 
 DEFAULT_SEQUENCES = Path("config/sequences")
 DEFAULT_SETTINGS = Path("config/stepmail.yaml")
 DEFAULT_SCORING = Path("config/scoring.yaml")
 DEFAULT_SEGMENTS = Path("config/segments.yaml")
 DEFAULT_TEMPLATES = Path("templates")
-HOLIDAY_WARNING_DAYS = 180
 
 EPILOG = """\
 ステップメールのシーケンス (config/sequences/*.yaml) を検証します。エラーはファイル:行:列、YAML 内の
@@ -116,7 +114,7 @@ def _template_issues(docs: list[tuple[YamlDoc, Sequence]], templates_dir: Path) 
     return issues, note
 
 
-def _segment_issues(path: Path, sequences: dict[str, Sequence], scoring: ScoringConfig | None) -> list[Any]:
+def segment_issues(path: Path, sequences: dict[str, Sequence], scoring: ScoringConfig | None) -> list[Any]:
     from reawake.segments.config import parse_segments
     from reawake.segments.yamlfile import ConfigError
 
@@ -163,16 +161,6 @@ def _schedule(sequence: Sequence) -> list[str]:
     return lines
 
 
-def _holiday_note(sequences: dict[str, Sequence], settings: StepmailSettings, today: date) -> str | None:
-    from reawake.sequences.holidays_jp import LAST_COVERED_DAY
-
-    uses_holidays = settings.send_window.holidays or any(s.window(settings).holidays for s in sequences.values())
-    if uses_holidays and today + timedelta(days=HOLIDAY_WARNING_DAYS) > LAST_COVERED_DAY:
-        return (f"the Japanese holiday list ends {LAST_COVERED_DAY}: add the next year's dates from 内閣府 "
-                "(layers/common/reawake/sequences/holidays_jp.py); after it, only weekends are days off")
-    return None
-
-
 def run_validate(args: argparse.Namespace) -> int:
     from reawake.scoring import load_scoring_file
     from reawake.segments.yamlfile import ConfigError
@@ -209,7 +197,7 @@ def run_validate(args: argparse.Namespace) -> int:
     template_issues, note = _template_issues(docs, args.templates)
     problems += template_issues
     if segments_path is not None:
-        problems += _segment_issues(segments_path, sequences, scoring)
+        problems += segment_issues(segments_path, sequences, scoring)
     if problems:
         return _report(problems)
     for _, sequence in docs:
@@ -218,22 +206,13 @@ def run_validate(args: argparse.Namespace) -> int:
     window = settings.send_window.describe()
     cap = settings.frequency_cap
     cap_text = f"at most {cap.max} mails per {cap.per} per lead" if cap else "no frequency cap"
-    from reawake.durations import local_day
-
-    today = local_day(_now_ms(), settings.tz)
-    for line in filter(None, (note, _holiday_note(sequences, settings, today))):
-        print(f"note: {line}", file=sys.stderr)
+    if note is not None:
+        print(f"note: {note}", file=sys.stderr)
     count = len(sequences)
     checked = "templates and their variables checked" if note is None else "template files found"
     print(f"{', '.join(map(str, paths))}: {count} sequence{'s' if count != 1 else ''} OK ({checked}; "
           f"send window {window} ({settings.time_zone}); {cap_text})")
     return 0
-
-
-def _now_ms() -> int:
-    import time
-
-    return int(time.time() * 1000)
 
 
 def _report(problems: list[Any]) -> int:

@@ -69,7 +69,8 @@ def register(subparsers: Any) -> None:
         description=("テンプレートをリード 1 件分レンダリングし、ブラウザで開ける NAME.html とメールソフトで開ける "
                      "NAME.eml を書き出します (送信はしません)。リンクは計測 URL に置き換わり、"
                      "ローカルスタックではそのままクリックできます。"),
-        epilog="exit status: 0 = written, 1 = the template has problems, 2 = unknown lead, bad arguments or no stack.",
+        epilog=("exit status: 0 = written, 1 = the template has problems, 2 = unknown template or lead, bad arguments "
+                "or no stack."),
     )
     preview.add_argument("name", metavar="NAME")
     who = preview.add_mutually_exclusive_group(required=True)
@@ -128,6 +129,9 @@ def _connect(stack: str | None) -> dict[str, Any]:
 
         # The sample templates link to the production site; the local stack serves it on loopback.
         os.environ.setdefault(REBASE_ENV, local_rebase(str(info["site_url"])))
+        from reawake.settings import get_settings
+
+        get_settings.cache_clear()
     return info
 
 
@@ -163,6 +167,9 @@ def run_preview(args: argparse.Namespace) -> int:
     from reawake.settings import get_settings
 
     store = _store(args)
+    if args.name not in store.list_names():
+        known = ", ".join(store.list_names()) or "none"
+        raise Stop(f"no template {args.name!r} in {args.dir} (templates: {known})")
     if args.sample:
         lead, key, api_url, now_ms = SAMPLE_LEAD, SAMPLE_KEY, SAMPLE_API_URL, int(time.time() * 1000)
     else:
@@ -180,7 +187,7 @@ def run_preview(args: argparse.Namespace) -> int:
         if found is None:
             raise Stop(f"no lead with the address {args.lead} / このメールアドレスのリードはありません")
         lead = found
-        key = str(secret_json(os.environ["SIGNING_SECRET_ARN"])["signing_key"]).encode("utf-8")
+        key = str(secret_json(settings.signing_secret_arn)["signing_key"]).encode("utf-8")
         api_url = str(info["api_url"]) if args.stack is None else stack_output(args.stack, "ApiUrl")
         now_ms = int(now_of(info).timestamp() * 1000) if args.stack is None else int(time.time() * 1000)
     problems = check_template(args.name, store)

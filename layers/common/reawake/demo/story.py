@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from reawake.alert_api import alert_settings
+from reawake.commands.local import cli_command
 from reawake.demo import scenario, visitor
 from reawake.demo.history import DemoLead
 from reawake.demo.stage import Stage, StepFailed
@@ -145,7 +146,7 @@ def tell_demo(story: Story) -> None:
     story.tell(f"done / 完了: {len(dormant)} dormant leads, {len(sent.mails)} mails, 1 click → "
                f"{alerted.owner_name or alerted.to} alerted in {alerted.latency_s:.1f} s, sequence {ended.status} "
                f"({ended.reason}), lead reactivated; {names[listed.role]} on {owner_name}'s call list",
-               [f"outbox / 送信メール: {stage.outbox}  (reawake outbox)"])
+               [f"outbox / 送信メール: {stage.outbox}  ({cli_command()} outbox)"])
 
 
 def run(stage: Stage, say: Callable[[Line], None], json_path: Path | None = None, began: float | None = None,

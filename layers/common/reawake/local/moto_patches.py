@@ -28,10 +28,12 @@ time, cut short when the clock jumps. Retry intervals still sleep on the wall cl
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _applied = False
+_stock: dict[str, Any] = {}  # what apply() replaced, for stock()
 _waits_follow_clock = False
 
 # (function name, event) -> (payload JSON, errored, logs): what _invoke_lambda returns.
@@ -45,6 +47,7 @@ def apply() -> None:
         return
     from moto.dynamodb.models import DynamoDBBackend
 
+    _stock["transact_write_items"] = DynamoDBBackend.transact_write_items
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
     from reawake.local import fast_scan
 
@@ -98,6 +101,20 @@ def _plain_json_results() -> None:
             return original_records(self)  # its own error answers
 
     DynamoDBStreamsHandler.get_records = get_records  # type: ignore[method-assign]
+
+
+@contextmanager
+def stock() -> Iterator[None]:
+    """moto as shipped for the duration (the tests run one file so: our TransactWriteItems must not
+    be the only witness of the conditional writes)."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    patched = DynamoDBBackend.transact_write_items
+    DynamoDBBackend.transact_write_items = _stock.get("transact_write_items", patched)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        DynamoDBBackend.transact_write_items = patched  # type: ignore[method-assign]
 
 
 _query_candidates = threading.local()  # the items the running query may answer with, per thread

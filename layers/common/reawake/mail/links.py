@@ -12,21 +12,18 @@ reads differently to a person than to a browser, a relative or ``javascript:`` l
 from __future__ import annotations
 
 import html
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from reawake.mail.config import MailConfig
-from reawake.settings import get_settings
+from reawake.settings import Locale, get_settings
 from reawake.tokens import Purpose, Token, sign
 from reawake.urls import naive_host, normalize_origin, reads_differently, web_url
 
 CLICK_TTL_DAYS = 180  # an expired click link still redirects, unidentified
 UNSUBSCRIBE_TTL_DAYS = 365  # the API accepts expired genuine unsubscribe tokens anyway
-#: "FROM=TO,FROM=TO": serve links written for one origin from another (the local stack maps the
-#: production site, https://www.example.co.jp, to its demo site on loopback).
-REBASE_ENV = "LINK_REBASE"
+REBASE_ENV = "LINK_REBASE"  # read by reawake.settings.Locale
 
 TRACK, KEEP, REFUSE = "track", "keep", "refuse"
 _KEEP_SCHEMES = ("mailto:", "tel:", "sms:")
@@ -49,13 +46,9 @@ class LinkPolicy:
     def current(cls, mail: MailConfig | None = None) -> LinkPolicy:
         """The stack's site origins (SITE_ORIGINS; template.yaml's default when unset, for checks
         without a stack), the mail config's untracked hosts and the LINK_REBASE environment."""
-        origins = get_settings().site_origins or default_site_origins()
-        rebase = []
-        for pair in os.environ.get(REBASE_ENV, "").split(","):
-            if "=" in pair:
-                source, target = pair.split("=", 1)
-                rebase.append((normalize_origin(source), normalize_origin(target)))
-        return cls(tuple(origins), frozenset(mail.untracked_link_hosts if mail else ()), tuple(rebase))
+        locale = get_settings(Locale)
+        origins = locale.site_origins or default_site_origins()
+        return cls(tuple(origins), frozenset(mail.untracked_link_hosts if mail else ()), locale.link_rebase)
 
     def decide(self, url: str) -> tuple[str, str]:
         """(TRACK, the target to sign) | (KEEP, url) | (REFUSE, why). Hosts are the ones a browser

@@ -559,12 +559,12 @@ def _check_render(compiled: CompiledTemplate, mail: MailConfig | None, policy: A
     from reawake.mail.context import SAMPLE_LEAD, build_context
     from reawake.mail.links import LinkReport, rewrite_html, rewrite_text
     from reawake.mail.render import render_parts
-    from reawake.settings import get_settings
+    from reawake.settings import Locale, get_settings
 
     mail = mail or PLACEHOLDER_MAIL
     source = compiled.source
     context = build_context(SAMPLE_LEAD, store.owners(), mail.sender, "check", source.name,
-                            int(time.time() * 1000), get_settings().time_zone)
+                            int(time.time() * 1000), get_settings(Locale).time_zone)
     try:
         parts = render_parts(compiled, context, mail)
     except SecurityError as exc:

@@ -88,12 +88,12 @@ def step_of(message_id: str) -> tuple[str, int] | None:
 
 def business_deadline(start: date, business_days: int) -> date:
     """The ``business_days``-th weekday after ``start`` that is not a Japanese public holiday."""
-    from reawake.sequences.holidays_jp import HOLIDAYS  # only when a follow-up arrives
+    from reawake.sequences.holidays_jp import is_holiday  # only when a follow-up arrives
 
     day, left = start, business_days
     while left:
         day += timedelta(days=1)
-        if day.weekday() < 5 and day not in HOLIDAYS:
+        if day.weekday() < 5 and not is_holiday(day):
             left -= 1
     return day
 

@@ -3,7 +3,6 @@ CLI, the local stack's ``/report``) or to the config bucket (the daily ``ReportF
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -17,7 +16,7 @@ from reawake.reports import csvout, html
 from reawake.reports.counters import CounterStore
 from reawake.reports.crosstab import CrossTab, cross_tab
 from reawake.reports.model import DefinitionInfo, Report, SequenceInfo, build_report
-from reawake.settings import get_settings
+from reawake.settings import ReportFunctionSettings, get_settings
 from reawake.store import Store
 
 logger = Logger(child=True)
@@ -114,16 +113,16 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
     """The daily ReportFunction: the last ``REPORT_DAYS`` days up to yesterday (a whole day)."""
     from reawake.aws import client
 
-    settings = get_settings()
+    settings = get_settings(ReportFunctionSettings)
     now_ms = clock.now_ms()
     if event.get("render") == "html":
         return {"html": live_page(event, now_ms)}
     yesterday = local_day(now_ms, settings.time_zone) - timedelta(days=1)
-    first, last = period(now_ms, last=yesterday, days=int(os.environ.get("REPORT_DAYS", DEFAULT_DAYS)))
+    first, last = period(now_ms, last=yesterday, days=settings.report_days)
     store = Store(settings.table_name)
     config = read_config(settings.config_bucket)
     report = build(store, config, first, last, now_ms)
-    axis = os.environ.get("REPORT_CROSSTAB_AXIS", "")
+    axis = settings.report_crosstab_axis
     table = crosstab(store, config, axis, now_ms) if axis else None
     keys = upload(client("s3"), settings.config_bucket, last, files(report, table))
     logger.info("report written", extra={"first": first.isoformat(), "last": last.isoformat(),

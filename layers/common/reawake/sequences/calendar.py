@@ -1,7 +1,7 @@
 """Send windows and business days on the lead's wall clock.
 
 - A **business day** is a weekday listed in the window's ``days`` (Monday–Friday by default)
-  that is not a Japanese public holiday (``holidays_jp``; unless the window says
+  that is not a Japanese public holiday (``holidays_jp``, every year; unless the window says
   ``holidays: false``) and not one of the window's ``closed`` dates. Holidays are looked up by
   the date on the lead's own wall clock.
 - The **window** of a business day runs from ``start`` (inclusive) to ``end`` (exclusive) on that
@@ -20,7 +20,8 @@
 from __future__ import annotations
 
 import calendar
-from collections.abc import Collection
+from collections.abc import Container
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -51,13 +52,23 @@ def later(duration: Duration, ts_ms: int, tz: ZoneInfo) -> int:
     return to_epoch_ms(wall.replace(tzinfo=tz))
 
 
-def closed_days(window: SendWindow) -> frozenset[date]:
+@dataclass(frozen=True)
+class ClosedDays:
+    """The window's closed dates, and every Japanese public holiday when ``holidays``."""
+
+    closed: frozenset[date]
+    holidays: bool
+
+    def __contains__(self, day: object) -> bool:
+        return day in self.closed or (self.holidays and day in JP_HOLIDAYS)
+
+
+def closed_days(window: SendWindow) -> ClosedDays:
     """The dates on which the window does not open besides its off weekdays."""
-    closed = frozenset(window.closed)
-    return closed | JP_HOLIDAYS if window.holidays else closed
+    return ClosedDays(frozenset(window.closed), window.holidays)
 
 
-def is_business_day(day: date, window: SendWindow, holidays: Collection[date] | None = None) -> bool:
+def is_business_day(day: date, window: SendWindow, holidays: Container[date] | None = None) -> bool:
     closed = closed_days(window) if holidays is None else holidays
     return day.weekday() in window.days and day not in closed
 
@@ -68,7 +79,7 @@ def _wall(day: date, minutes: int, tz: ZoneInfo) -> int:
 
 
 def next_send_slot(
-    earliest_ms: int, window: SendWindow, tz: ZoneInfo, holidays: Collection[date] | None = None
+    earliest_ms: int, window: SendWindow, tz: ZoneInfo, holidays: Container[date] | None = None
 ) -> int:
     """The first moment at or after ``earliest_ms`` inside the send window.
 
@@ -86,7 +97,7 @@ def next_send_slot(
     raise ValueError(f"the send window {window.describe()} has no opening within {MAX_SEARCH_DAYS} days")
 
 
-def in_window(ts_ms: int, window: SendWindow, tz: ZoneInfo, holidays: Collection[date] | None = None) -> bool:
+def in_window(ts_ms: int, window: SendWindow, tz: ZoneInfo, holidays: Container[date] | None = None) -> bool:
     return next_send_slot(ts_ms, window, tz, holidays) == ts_ms
 
 

@@ -1,60 +1,43 @@
-"""Japanese public holidays (国民の祝日・休日), 2026–2027.
+"""Japanese public holidays (国民の祝日・休日: 祝日、振替休日、国民の休日) for every year.
 
-Source: 内閣府「国民の祝日について」 https://www8.cao.go.jp/chosei/shukujitsu/gaiyou.html and its
-CSV https://www8.cao.go.jp/chosei/shukujitsu/syukujitsu.csv (dates as published; rows named
-「休日」 are 振替休日 (2026-05-06, 2027-03-22) and 国民の休日 (2026-09-22)).
-
-内閣府 publishes the following year's dates each February (春分の日・秋分の日 are fixed by the
-官報 the year before). To extend the list, add the new year's rows from the CSV here and widen
-``COVERED_YEARS``; `reawake sequences validate` warns when the list is about to run out. Dates
-outside the covered years have no holidays (weekends and configured closed dates still apply).
+From the ``jpholiday`` package, which applies the 祝日法 (fixed days, Happy Monday, substitute
+and in-between days; the equinoxes by the 国立天文台 formula), so the calendar holds past the
+years 内閣府 has published. ``tests/unit/cao_holidays.py`` keeps 内閣府's published list as the
+oracle the package is tested against.
 """
 
 from __future__ import annotations
 
 from datetime import date
+from functools import cache
 
-COVERED_YEARS = range(2026, 2028)
+import jpholiday
 
-HOLIDAYS: dict[date, str] = {
-    # 2026 (令和8年)
-    date(2026, 1, 1): "元日",
-    date(2026, 1, 12): "成人の日",
-    date(2026, 2, 11): "建国記念の日",
-    date(2026, 2, 23): "天皇誕生日",
-    date(2026, 3, 20): "春分の日",
-    date(2026, 4, 29): "昭和の日",
-    date(2026, 5, 3): "憲法記念日",
-    date(2026, 5, 4): "みどりの日",
-    date(2026, 5, 5): "こどもの日",
-    date(2026, 5, 6): "休日",  # 振替休日 (憲法記念日 is a Sunday)
-    date(2026, 7, 20): "海の日",
-    date(2026, 8, 11): "山の日",
-    date(2026, 9, 21): "敬老の日",
-    date(2026, 9, 22): "休日",  # 国民の休日 (between 敬老の日 and 秋分の日)
-    date(2026, 9, 23): "秋分の日",
-    date(2026, 10, 12): "スポーツの日",
-    date(2026, 11, 3): "文化の日",
-    date(2026, 11, 23): "勤労感謝の日",
-    # 2027 (令和9年)
-    date(2027, 1, 1): "元日",
-    date(2027, 1, 11): "成人の日",
-    date(2027, 2, 11): "建国記念の日",
-    date(2027, 2, 23): "天皇誕生日",
-    date(2027, 3, 21): "春分の日",
-    date(2027, 3, 22): "休日",  # 振替休日 (春分の日 is a Sunday)
-    date(2027, 4, 29): "昭和の日",
-    date(2027, 5, 3): "憲法記念日",
-    date(2027, 5, 4): "みどりの日",
-    date(2027, 5, 5): "こどもの日",
-    date(2027, 7, 19): "海の日",
-    date(2027, 8, 11): "山の日",
-    date(2027, 9, 20): "敬老の日",
-    date(2027, 9, 23): "秋分の日",
-    date(2027, 10, 11): "スポーツの日",
-    date(2027, 11, 3): "文化の日",
-    date(2027, 11, 23): "勤労感謝の日",
-}
 
-JP_HOLIDAYS: frozenset[date] = frozenset(HOLIDAYS)
-LAST_COVERED_DAY = date(COVERED_YEARS[-1], 12, 31)
+@cache
+def holidays_of(year: int) -> dict[date, str]:
+    """The year's holidays with their Japanese names (「休日」 for 振替休日 and 国民の休日, as 内閣府 writes them)."""
+    return {day: _cao_name(name) for day, name in jpholiday.year_holidays(year)}
+
+
+def _cao_name(name: str) -> str:
+    # jpholiday writes a substitute day as 「憲法記念日 振替休日」; 内閣府's list says 「休日」.
+    return "休日" if name.endswith("振替休日") or name == "国民の休日" else name
+
+
+def holiday_name(day: date) -> str | None:
+    return holidays_of(day.year).get(day)
+
+
+def is_holiday(day: date) -> bool:
+    return day in holidays_of(day.year)
+
+
+class JapaneseHolidays:
+    """Every Japanese public holiday, as a container: ``day in JP_HOLIDAYS``."""
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, date) and is_holiday(day)
+
+
+JP_HOLIDAYS = JapaneseHolidays()
