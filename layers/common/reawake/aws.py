@@ -47,7 +47,19 @@ def client(service: str) -> Any:
 def secret_json(arn: str, max_age: int = DEFAULT_SECRET_MAX_AGE_SECONDS) -> dict[str, Any]:
     """A JSON secret from Secrets Manager, read again once ``max_age`` seconds have passed, so a
     rotated secret is picked up by warm containers without a redeploy (one cache per container)."""
-    secret: dict[str, Any] = secrets().get(arn, max_age=max_age, transform="json")
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        secret: dict[str, Any] = secrets().get(arn, max_age=max_age, transform="json")
+    except GetParameterError as exc:
+        # Powertools wraps every error of the call; re-raise the AWS one (an IAM denial is a
+        # ClientError AccessDeniedException), as a direct boto3 call would, so callers and the
+        # Lambda's errorType see what AWS said.
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, (ClientError, BotoCoreError)):
+            raise cause from None
+        raise
     return secret
 
 

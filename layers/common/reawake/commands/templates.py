@@ -164,7 +164,7 @@ def run_preview(args: argparse.Namespace) -> int:
     from reawake.mail.render import render_email
     from reawake.mail.templates import TemplateProblem, check_template
     from reawake.normalize import normalize_email
-    from reawake.settings import get_settings
+    from reawake.settings import Locale, get_settings
 
     store = _store(args)
     if args.name not in store.list_names():
@@ -199,15 +199,16 @@ def run_preview(args: argparse.Namespace) -> int:
         raise Stop(str(exc)) from exc
     if mail is None:
         raise Stop(f"{args.config / 'mail.yaml'}: missing (the sender identity)")
-    settings = get_settings()
-    context = build_context(lead, store.owners(), mail.sender, "preview", args.name, now_ms, settings.time_zone)
+    # Only the locale: a --sample preview has no stack, so no function settings (TABLE_NAME, ...).
+    time_zone = get_settings(Locale).time_zone
+    context = build_context(lead, store.owners(), mail.sender, "preview", args.name, now_ms, time_zone)
     message_id = f"preview:{args.name}:{uuid.uuid4().hex[:12]}"
     signer = LinkSigner(api_url, key, lead.lead_id, message_id, now_ms, LinkPolicy.current(mail))
     try:
         rendered = render_email(args.name, context, store, signer, mail)
     except TemplateProblem as exc:
         return _print_problems({args.name: exc.problems})
-    raw = build_message(rendered, _to(lead.name, lead.email), now_ms=now_ms, tz=settings.time_zone)
+    raw = build_message(rendered, _to(lead.name, lead.email), now_ms=now_ms, tz=time_zone)
     args.out.mkdir(parents=True, exist_ok=True)
     html_path, eml_path = args.out / f"{args.name}.html", args.out / f"{args.name}.eml"
     html_path.write_text(rendered.html, encoding="utf-8")
