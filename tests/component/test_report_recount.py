@@ -244,6 +244,7 @@ class Recount:
         self.held: set[tuple[str, str, int]] = set()
         self.claims: list[dict[str, Any]] = []
         self.enrollments: list[dict[str, Any]] = []
+        self.deferrals: list[dict[str, Any]] = []
         self.alert_items: list[dict[str, Any]] = []
         self.reactivations: list[dict[str, Any]] = []
         for i in items:
@@ -264,6 +265,8 @@ class Recount:
                 self.claims.append(i)
             elif kind == "ENROLL":
                 self.enrollments.append(i)
+            elif kind == "DEFER":
+                self.deferrals.append(i)
             elif kind == "ALERT":
                 self.alert_items.append({**i, "lead_id": lead_id})
             elif kind == "REACTIVATED":
@@ -316,6 +319,8 @@ class Recount:
             out[(c["sequence"], int(c["step_index"]))]["sent"] += 1
         for e in self.enrollments:
             out[(e["sequence"], 0)]["enrolled"] += 1
+        for d in self.deferrals:  # one marker per enrollment step the cap or the gap moved
+            out[(d["sequence"], int(d["step_index"]))]["deferred"] += 1
         for lead_id, evs in self.events.items():
             firsts: dict[tuple[str, str], int] = {}
             for e in evs:

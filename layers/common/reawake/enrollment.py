@@ -167,6 +167,10 @@ class EnrollmentStore(Protocol):
 
     def put_task(self, task: OwnerTask) -> bool: ...
 
+    def mark_deferred(self, lead_id: str, sequence: str, step_index: int, message_id: str, at_ms: int) -> bool:
+        """Note once per enrollment step (per message id) that the cap or the gap deferred its mail,
+        counting it in the reports; False when it was noted before."""
+
 
 @dataclass(frozen=True)
 class Outgoing:
@@ -235,6 +239,7 @@ def enroll(
     decision = decide(sequence, fresh.state(), lead, MailHistory(sent=dict(lead.mail_log)), now_ms, settings, scoring)
     enrollment = replace(fresh, due_at=next_due(decision, now_ms))
     if store.create_enrollment(enrollment):
+        note_deferral(store, enrollment, decision, now_ms)
         return EnrollOutcome(ENROLLED, None, enrollment.due_at)
     existing = store.get_enrollment(lead.lead_id, sequence_id)
     if existing is None or existing.enrolled_at != enrolled_at or existing.status != ACTIVE:
@@ -291,6 +296,7 @@ class Engine:
                 continue
             if not is_due(decision, now):
                 self._plan(enrollment, next_due(decision, now), now)
+                note_deferral(self.store, enrollment, decision, now)
                 return outcome
             if isinstance(decision, Task):
                 self._task(lead, sequence, enrollment, decision, now)
@@ -314,6 +320,7 @@ class Engine:
                 # The usual case: the sent step and the next due time in one write.
                 self.store.save_progress(replace(enrollment, steps=state.steps, due_at=next_due(following, now),
                                                  attempts=0, error=None, updated_at=now), enrollment.next_step)
+                note_deferral(self.store, enrollment, following, now)
                 return outcome
             self._record(enrollment, state, now)
         raise TransientError("the enrollment kept changing; trying again later")
@@ -404,6 +411,15 @@ class Engine:
                                                 enrollment.segment_id))
         self.log("owner task " + ("created" if created else "existed already"),
                  {"lead_id": lead.lead_id, "task_id": task_id})
+
+
+def note_deferral(store: EnrollmentStore, enrollment: Enrollment, decision: Decision, now_ms: int) -> None:
+    """A planned mail the frequency cap or the minimum gap moved later: counted once per step
+    (``mark_deferred`` is a conditional write, so re-deciding the same step in later slots or a
+    replayed slot does not count it again)."""
+    if isinstance(decision, Send) and decision.deferred and decision.send_at_ms > now_ms:
+        store.mark_deferred(enrollment.lead_id, enrollment.sequence, decision.step_index, decision.message_id,
+                            now_ms)
 
 
 def pruned_mail_log(log: Mapping[str, int], now_ms: int, settings: StepmailSettings, tz: Any) -> dict[str, int]:

@@ -232,6 +232,19 @@ class StepmailStore(TableAdapter):
                 raise StaleLead() from exc
             raise
 
+    def mark_deferred(self, lead_id: str, sequence: str, step_index: int, message_id: str, at_ms: int) -> bool:
+        """``LEAD#<id> / DEFER#<message id>``, written once (conditional): the report's ``deferred``
+        counts the step when this write succeeds, never again for the same enrollment step."""
+        item = {"pk": lead_pk(lead_id), "sk": f"DEFER#{message_id}", "lead_id": lead_id, "message_id": message_id,
+                "sequence": sequence, "step_index": step_index, "deferred_at": at_ms}
+        try:
+            self.client.put_item(TableName=self.table, Item=serialize(item),
+                                 ConditionExpression="attribute_not_exists(pk)")
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        counters.step_event(self.store, sequence, step_index, "deferred", at_ms)
+        return True
+
     def get_claim(self, lead_id: str, message_id: str) -> Claim | None:
         item = self._get(lead_id, f"MAIL#{message_id}")
         return claim_from_item(item) if item else None

@@ -152,6 +152,9 @@ class Send:
     template: str
     send_at_ms: int
     message_id: str
+    # The frequency cap or the minimum gap moved the mail later than the window alone would
+    # (the reports' ``deferred``); not part of the decision's identity.
+    deferred: bool = field(default=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -326,7 +329,7 @@ def decide(
     mid = message_id(sequence.id, index, state.lead_id, state.enrolled_at)
     send_at = mail_slot(earliest, window, tz, settings.frequency_cap, booked_times(state, history, mid),
                         settings.min_gap)
-    return Send(index, step.template, send_at, mid)
+    return Send(index, step.template, send_at, mid, deferred=send_at > next_send_slot(earliest, window, tz))
 
 
 def advanced(state: EnrollmentState, decision: Decision, at_ms: int | None = None) -> EnrollmentState:
