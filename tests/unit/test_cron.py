@@ -18,6 +18,7 @@ from reawake.local.scheduler import (
     Scheduler,
     parse_expression,
     schedules_of,
+    send_slot_at_or_after,
 )
 from reawake.local.template import Created, load_template, parameter_defaults
 
@@ -332,3 +333,16 @@ def test_a_jump_plays_every_send_slot_with_work_in_order_and_the_daily_run_in_be
     assert [(name, payload["now"][11:16]) for name, payload in target.started] == [
         ("Slots.Slot", "05:55"), ("Machine.Daily", "06:00"), ("Slots.Slot", "06:30"), ("Slots.Slot", "08:05")]
     assert not work
+
+
+def test_a_due_time_inside_a_window_goes_out_at_the_next_send_slot() -> None:
+    """Due times are not aligned to the slots: the slot that sends a mail is the first at or after it."""
+    info = {"schedules": [{"name": "SendSlotStateMachine.Slot", "expression": "cron(0/5 * * * ? *)",
+                           "timezone": "Asia/Tokyo"}]}
+
+    def ms(text: str) -> int:
+        return int(datetime.fromisoformat(text).timestamp() * 1000)
+
+    assert send_slot_at_or_after(info, ms("2026-12-02T11:00:42.5+09:00")) == ms("2026-12-02T11:05:00+09:00")
+    assert send_slot_at_or_after(info, ms("2026-12-02T10:00:00+09:00")) == ms("2026-12-02T10:00:00+09:00")
+    assert send_slot_at_or_after({"schedules": []}, 1234) == 1234

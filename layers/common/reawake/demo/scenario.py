@@ -16,6 +16,7 @@ from reawake.demo.history import DemoLead, activities_csv, demo_leads, leads_csv
 from reawake.demo.stage import Stage, StepFailed, enrollments, mails_to, next_wake
 from reawake.demo.visitor import Clicked
 from reawake.enrollment import Enrollment
+from reawake.local.scheduler import send_slot_at_or_after
 
 # --- 1. leads with a year of history ---------------------------------------------------------------------
 
@@ -136,9 +137,11 @@ def send_first_mails(stage: Stage, imported: Imported) -> Sent:
     now_ms = stage.now_ms()
     # Only enrollments that have not sent yet: for the others the next wake is a later step.
     slots = [t for e, lead in enrolled.values() if not e.steps and (t := next_wake(e, lead, now_ms)) is not None]
-    slot = max(slots, default=now_ms)
+    due = max(slots, default=now_ms)
+    # Due times are not aligned to the slots: the mail goes out at the first slot at or after it.
+    slot = send_slot_at_or_after(stage.info, due) if slots else due
     moved = stage.jump_to(slot) if slot > now_ms else None
-    jumped = moved if slot > now_ms + 60_000 else None  # seconds away: "already in a send window"
+    jumped = moved if due > now_ms + 60_000 else None  # seconds away: "already in a send window"
     mails = []
     for role in enrolled:
         email = imported.lead(role).email
@@ -165,7 +168,7 @@ def sequence_ends(stage: Stage, imported: Imported, clicked: Clicked) -> Ended:
 
     if clicked.next_wake_ms is None:
         raise StepFailed("the clicked lead's sequence had no next step to stop")
-    moment = stage.jump_to(clicked.next_wake_ms)
+    moment = stage.jump_to(send_slot_at_or_after(stage.info, clicked.next_wake_ms))  # the slot that wakes it
     stepmail = StepmailStore(stage.store)
 
     def ended() -> Enrollment | None:

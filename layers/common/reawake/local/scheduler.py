@@ -520,3 +520,22 @@ class StackTarget:
         if isinstance(handle, threading.Thread):
             return handle.is_alive()
         return bool(self.sfn.describe_execution(executionArn=handle)["status"] == "RUNNING")
+
+
+SEND_SLOT_SCHEDULE = "SendSlotStateMachine.Slot"
+
+
+def send_slot_at_or_after(info: dict[str, Any], moment_ms: int) -> int:
+    """The send slot (epoch ms) that picks up an enrollment due at ``moment_ms``: the slot
+    schedule's first fire time at or after it, read from a running stack's stack.json. A due time
+    is not aligned to the slots (an enrollment made inside a send window is due at once), so a
+    caller that moves the clock to "when the mail goes out" has to move it to this slot, up to
+    ``SendSlotMinutes`` later. ``moment_ms`` itself when the stack has no slot schedule."""
+    for described in info.get("schedules") or []:
+        if described.get("name") != SEND_SLOT_SCHEDULE:
+            continue
+        expression = parse_expression(str(described["expression"]))
+        tz = ZoneInfo(str(described.get("timezone") or "UTC"))
+        fire = expression.next_after(datetime.fromtimestamp((moment_ms - 1) / 1000, UTC), tz)
+        return int(fire.timestamp() * 1000) if fire is not None else moment_ms
+    return moment_ms
