@@ -173,8 +173,8 @@ class Store:
                                  ConditionExpression="attribute_not_exists(pk)")
         except self.client.exceptions.ConditionalCheckFailedException:
             winner = self.lead_id_of(email)
-            assert winner is not None
-            return winner
+            # None only if the claim that beat ours was removed again meanwhile: claim afresh.
+            return winner if winner is not None else self.claim_lead_id(email, looked_up=True)
         return candidate
 
     def get_visitor_lead(self, visitor_id: str) -> str | None:
