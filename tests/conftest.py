@@ -138,7 +138,9 @@ def api(aws: Any) -> Callable[..., tuple[int, dict[str, str], bytes]]:
 
 
 @pytest.fixture
-def metrics_emitted(capsys: pytest.CaptureFixture[str]) -> Callable[[], dict[str, float]]:
+def metrics_emitted(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> Callable[[], dict[str, float]]:
     """The business metrics the handlers flushed since the last call, from the CloudWatch EMF lines
     Powertools prints, by name (a metric with a reason dimension as ``Name[reason]``). The metric
     set and the cold-start flag are reset first with Powertools' own helpers."""
@@ -148,6 +150,8 @@ def metrics_emitted(capsys: pytest.CaptureFixture[str]) -> Callable[[], dict[str
 
     from reawake.observability import NAMESPACE, metrics
 
+    # A local stack started earlier in this process turns metrics off in os.environ.
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     metrics.clear_metrics()
     reset_cold_start_flag()
     capsys.readouterr()
