@@ -32,7 +32,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def dormant(index: int, now_ms: int) -> Any:
-    from reawake.leads import Lead, new_lead_id
+    from reawake.core.leads import Lead, new_lead_id
 
     email = f"bench{index:04d}@kyumin.example.jp"
     since = now_ms - 40 * DAY
@@ -41,7 +41,7 @@ def dormant(index: int, now_ms: int) -> Any:
 
 
 def latency_on_stack() -> list[float]:
-    from reawake.local.clock import now_of
+    from reawake_tools.local.clock import now_of
     from tests.stack.harness import start, stop
     from tests.stack.test_alerts_on_stack import SentMail, come_back
 
@@ -70,20 +70,20 @@ def handler_cost() -> tuple[float, float]:
     with emulated_stack() as created:
         import boto3
 
-        from reawake import alert_api
-        from reawake.config_store import upload_config
-        from reawake.dynamo import serialize
-        from reawake.events import Event
-        from reawake.local.connect import reset_caches
-        from reawake.local.template import ROOT, function_environment, load_template
-        from reawake.settings import get_settings
-        from reawake.store import Store, event_to_item
-        from reawake.tracking import record
+        from reawake.alerts import entry as alert_entry
+        from reawake.core.config_store import upload_config
+        from reawake.core.dynamo import serialize
+        from reawake.core.events import Event
+        from reawake.core.settings import get_settings
+        from reawake.core.store import Store, event_to_item
+        from reawake.tracking.recording import record
+        from reawake_tools.local.connect import reset_caches
+        from reawake_tools.local.template import ROOT, function_environment, load_template
         from tests.conftest import LambdaContext, load_function
 
         os.environ.update(function_environment(load_template(), created, "AlertFunction"))
         reset_caches()
-        alert_api.reset()
+        alert_entry.reset()
         s3 = boto3.client("s3")
         bucket = os.environ["CONFIG_BUCKET"]
         upload_config(s3, bucket, ROOT / "config")
@@ -122,7 +122,7 @@ def handler_cost() -> tuple[float, float]:
                              Content={"Raw": {"Data": raw}})
             bare_ms.append((time.perf_counter() - began) * 1000)
         reset_caches()
-        alert_api.reset()
+        alert_entry.reset()
         return statistics.median(handler_ms[5:]), statistics.median(bare_ms[5:])
 
 

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RUNS = 9
 WITH_RESOLVER = """import app
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from reawake.events import EventBatchIn
+from reawake.core.events import EventBatchIn
 resolver = APIGatewayHttpResolver(enable_validation=True)
 def post_events(body: EventBatchIn) -> dict[str, int]:
     return {}

@@ -29,9 +29,9 @@ def emulated_stack() -> Iterator[Any]:
     import boto3
     from moto import mock_aws
 
-    from reawake.local import moto_patches
-    from reawake.local.connect import reset_caches
-    from reawake.local.template import create_resources, function_environment, load_template
+    from reawake_tools.local import moto_patches
+    from reawake_tools.local.connect import reset_caches
+    from reawake_tools.local.template import create_resources, function_environment, load_template
 
     moto_patches.apply()
     with mock_aws():
@@ -44,8 +44,8 @@ def emulated_stack() -> Iterator[Any]:
 
 def track_caller() -> Callable[[str, str, Any], tuple[int, bytes]]:
     """Call the real track handler with API Gateway v2 events (as the local stack does)."""
-    from reawake.local.apigw import http_event, match, proxy_result, routes_of
-    from reawake.local.template import load_template
+    from reawake_tools.local.apigw import http_event, match, proxy_result, routes_of
+    from reawake_tools.local.template import load_template
     from tests.conftest import LambdaContext, load_function
 
     routes = routes_of(load_template())

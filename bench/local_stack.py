@@ -132,7 +132,7 @@ def sample(pid: int) -> tuple[int, float]:
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 7200) -> tuple[float, str]:
-    from reawake.local.process import reawake_command
+    from reawake_tools.local.process import reawake_command
 
     began = time.perf_counter()
     done = subprocess.run([*reawake_command(), *args], env=env, cwd=ROOT, capture_output=True, text=True,
@@ -168,8 +168,8 @@ class Rows(list[tuple[str, str]]):
 
 
 def run(leads: int = LEADS, activities: int = ACTIVITIES, watch: bool = False) -> dict[str, float]:
-    from reawake.local.clock import advance_running
-    from reawake.local.process import start, stop
+    from reawake_tools.local.clock import advance_running
+    from reawake_tools.local.process import start, stop
 
     rows = Rows()
     figures: dict[str, float] = {}
@@ -246,7 +246,7 @@ def run(leads: int = LEADS, activities: int = ACTIVITIES, watch: bool = False) -
         saved = next((line for line in log.splitlines() if line.startswith("Stopped")), "no shutdown line")
         figures["stop_s"] = stopped
         rows.append(("SIGTERM -> exited", f"{stopped:.1f} s (exit {process.returncode}): {saved}"))
-        from reawake.local import state
+        from reawake_tools.local import state
 
         state.wait_for_saver(folder / "state" / "stack.pickle", say=lambda _: None)
         rows.append(("state written (in the background)", f"{time.perf_counter() - t:.1f} s after the signal, "

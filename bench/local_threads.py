@@ -33,8 +33,8 @@ GOAL_THREADS, GOAL_RSS_MB = 64, 2048
 
 
 def one(size: int, folder: Path) -> str:
-    from reawake.local.clock import advance_running
-    from reawake.local.process import start, stop
+    from reawake_tools.local.clock import advance_running
+    from reawake_tools.local.process import start, stop
 
     leads_csv, _ = write_data(folder, size, 0)
     stack_file = folder / "stack.json"
@@ -69,7 +69,7 @@ def one(size: int, folder: Path) -> str:
 
 
 def run(sizes: list[int] | None = None) -> None:
-    from reawake.local.process import start, stop
+    from reawake_tools.local.process import start, stop
 
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="reawake-threads-") as tmp:

@@ -23,7 +23,7 @@ SITE = "https://www.example.co.jp"
 
 
 def run() -> dict[str, float]:
-    from reawake.leads import Lead
+    from reawake.core.leads import Lead
     from reawake.mail.context import build_context
     from reawake.mail.links import LinkPolicy, LinkSigner
     from reawake.mail.mime import build_message

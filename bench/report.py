@@ -35,7 +35,7 @@ CROSSTAB_LEADS = 100_000
 
 
 def events_for(rng: random.Random, leads: list[Any], count: int, start: int, tag: str) -> list[Any]:
-    from reawake.events import Event
+    from reawake.core.events import Event
 
     out = []
     for n in range(count):
@@ -68,8 +68,8 @@ class PartitionReader:
 
 
 def record_all(store: Any, events: list[Any]) -> int:
-    from reawake import tracking
-    from reawake.settings import get_settings
+    from reawake.core.settings import get_settings
+    from reawake.tracking import recording
 
     settings = get_settings()
     by_lead: dict[str, list[Any]] = {}
@@ -79,16 +79,16 @@ def record_all(store: Any, events: list[Any]) -> int:
     for lead_events in by_lead.values():
         for start in range(0, len(lead_events), 10):  # the snippet's batches
             batch = lead_events[start:start + 10]
-            accepted += tracking.record(store, settings, batch, batch[-1].ts + 1000).accepted
+            accepted += recording.record(store, settings, batch, batch[-1].ts + 1000).accepted
     return accepted
 
 
 def crosstab_ratio() -> tuple[float, float, float]:
-    from reawake.dynamo import serialize
-    from reawake.leads import Lead
+    from reawake.core.dynamo import serialize
+    from reawake.core.leads import Lead
+    from reawake.core.scoring import load_scoring_file
+    from reawake.core.store import lead_from_item, lead_to_item
     from reawake.reports.crosstab import cross_tab
-    from reawake.scoring import load_scoring_file
-    from reawake.store import lead_from_item, lead_to_item
 
     rng = random.Random(5)
     scoring = load_scoring_file(Path("config/scoring.yaml"))
@@ -123,10 +123,10 @@ def crosstab_ratio() -> tuple[float, float, float]:
 
 def run() -> dict[str, float]:
     with emulated_stack():
-        from reawake.leads import Lead
+        from reawake.core.leads import Lead
+        from reawake.core.store import Store
         from reawake.reports.counters import CounterStore
         from reawake.reports.model import DefinitionInfo, SequenceInfo, build_report
-        from reawake.store import Store
 
         store = Store(os.environ["TABLE_NAME"])
         rng = random.Random(13)

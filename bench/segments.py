@@ -18,12 +18,12 @@ Figures, all measured in one run on the in-process emulator (``bench.common.emul
    lead and WCU per tracked event.
 
 Lead shapes come from ``tests.datagen`` (seeded: aggregates folded from generated events by
-``reawake.leads.fold_events``, scores by ``reawake.scoring.apply_events``); 2,500 distinct shapes
+``reawake.core.leads.fold_events``, scores by ``reawake.core.scoring.apply_events``); 2,500 distinct shapes
 are replicated with new emails and ids to reach 100k.
 
 The leads go straight into moto's table in-process (``load_items``: PutItem through boto3 costs
 minutes per 100k and adds nothing to what is measured: the items are already there on AWS). Scans
-are served by the local stack's own fast path (``reawake.local.fast_scan``: moto's Scan costs
+are served by the local stack's own fast path (``reawake_tools.local.fast_scan``: moto's Scan costs
 ~15 ms per item), with the projection a run uses (``reawake.segments.reads``); the time spent in
 it is reported ("emulator") and is part of both sides; the ratio without it is printed too, and
 so is the strictest one: JSON -> Lead alone (no HTTP, no botocore) vs. the same plus predicates.
@@ -61,7 +61,8 @@ RATIO_GOAL = 1.25
 DENSE_GOAL = 1.15
 
 
-# --- DynamoDB item size (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html)
+# --- DynamoDB item size
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html)
 
 
 def _number_size(text: str) -> int:
@@ -125,7 +126,7 @@ def load_items(shapes: list[dict[str, Any]], count: int) -> ItemSet:
 
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
 
-    from reawake.leads import new_lead_id
+    from reawake.core.leads import new_lead_id
 
     identity = ("pk", "lead_key", "lead_id", "email")
     prepared = []
@@ -166,7 +167,7 @@ def denser_events(dataset: Any, factor: int, seed: int = 7) -> dict[str, list[An
     the lead's own span (so the latest event stays the latest), and for page events a page,
     site, topic and campaign drawn as ``tests.datagen`` draws them (new ``last`` keys, new day
     buckets)."""
-    from reawake.events import Event
+    from reawake.core.events import Event
     from tests.datagen import CAMPAIGNS, PATHS, SHOP, SITE, TOPICS
 
     rng = random.Random(seed)
@@ -208,8 +209,8 @@ def denser_events(dataset: Any, factor: int, seed: int = 7) -> dict[str, list[An
 
 def denser_leads(dataset: Any, dense: dict[str, list[Any]], scoring: Any) -> list[Any]:
     """The dataset's leads with their aggregates and score rebuilt from ``dense`` events."""
-    from reawake.leads import fold_events
-    from reawake.scoring import apply_events
+    from reawake.core.leads import fold_events
+    from reawake.core.scoring import apply_events
     from tests.datagen import RETENTION_DAYS
 
     leads = []
@@ -222,16 +223,16 @@ def denser_leads(dataset: Any, dense: dict[str, list[Any]], scoring: Any) -> lis
 
 
 def load_config() -> tuple[Any, list[Any]]:
-    from reawake.scoring import load_scoring_file
-    from reawake.segments.config import load_segment_files
+    from reawake.core.scoring import load_scoring_file
+    from reawake.segments.rules.config import load_segment_files
 
     scoring = load_scoring_file(ROOT / "config" / "scoring.yaml")
     return scoring, load_segment_files([ROOT / "config" / "segments.yaml"], scoring)
 
 
 def to_wire(leads: list[Any]) -> list[dict[str, Any]]:
-    from reawake.dynamo import serialize
-    from reawake.store import lead_to_item
+    from reawake.core.dynamo import serialize
+    from reawake.core.store import lead_to_item
 
     return [serialize(lead_to_item(lead)) for lead in leads]
 
@@ -249,7 +250,7 @@ def shard_pass(store: Any, shard: int, total: int, evaluate: Callable[[], Any] |
     """(seconds, leads, matches): one parallel-scan segment read into Leads (projected to
     ``paths``, as ``run_shard`` reads it); with ``evaluate`` (which compiles the definitions, as
     ``run_shard`` does once per shard) every definition is tested on every lead."""
-    from reawake.segment_run import matching
+    from reawake.segments.run import matching
 
     start = time.perf_counter()
     leads = matches = 0
@@ -268,7 +269,7 @@ def dense_pass(store: Any, table: Any, small: ItemSet, dense: ItemSet, compiled:
                paths: Any) -> tuple[dict[str, float], dict[str, float]]:
     """Scan + evaluate of the 1x and the 10x leads, shard by shard, interleaved, order alternating:
     ({side: seconds}, {side: of which the emulator's})."""
-    from reawake.local.fast_scan import stats
+    from reawake_tools.local.fast_scan import stats
 
     seconds = {"1x": 0.0, "10x": 0.0}
     emulator = {"1x": 0.0, "10x": 0.0}
@@ -300,7 +301,7 @@ def client_work(
 ) -> tuple[float, float]:
     """Seconds per lead of the client work without HTTP, botocore or the emulator: DynamoDB JSON
     -> Lead, then (second figure) the same and every predicate. Interleaved, best of ``rounds``."""
-    from reawake.store import lead_from_item
+    from reawake.core.store import lead_from_item
 
     best = [math.inf, math.inf]
     for round_ in range(rounds):
@@ -321,11 +322,11 @@ def run() -> dict[str, float]:
         from moto.core.models import DEFAULT_ACCOUNT_ID
         from moto.dynamodb.models import dynamodb_backends
 
-        from reawake.local.fast_scan import stats as scan
-        from reawake.segment_run import run_shard
-        from reawake.segments.compile import Context, compile_definitions
+        from reawake.core.store import Store
         from reawake.segments.reads import lead_paths
-        from reawake.store import Store
+        from reawake.segments.rules.compile import Context, compile_definitions
+        from reawake.segments.run import run_shard
+        from reawake_tools.local.fast_scan import stats as scan
         from tests.datagen import generate
 
         store = Store(os.environ["TABLE_NAME"])

@@ -50,15 +50,15 @@ def running_engine() -> Iterator[dict[str, Any]]:
     from moto.core.config import default_user_config
 
     from bench.common import emulated_stack
-    from reawake import clock as handler_clock
-    from reawake.config_store import upload_config
-    from reawake.local import moto_patches
-    from reawake.local.connect import reset_caches
-    from reawake.local.lambdas import Functions
-    from reawake.local.stepfunctions import create_state_machines, register_functions
-    from reawake.local.template import function_environment, load_template, resources_of
+    from reawake.core import clock as handler_clock
+    from reawake.core.config_store import upload_config
     from reawake.mail.templates import DirectoryTemplateStore, upload_templates
-    from reawake.stepmail_store import upload_sequences
+    from reawake.stepmail.store import upload_sequences
+    from reawake_tools.local import moto_patches
+    from reawake_tools.local.connect import reset_caches
+    from reawake_tools.local.lambdas import Functions
+    from reawake_tools.local.stepfunctions import create_state_machines, register_functions
+    from reawake_tools.local.template import function_environment, load_template, resources_of
 
     saved = dict(os.environ)
     previous = default_user_config.get("stepfunctions")
@@ -105,12 +105,12 @@ def running_engine() -> Iterator[dict[str, Any]]:
 
 def enroll_leads(engine: dict[str, Any], count: int, prefix: str, sequence: str = "webinar-invite") -> list[str]:
     """``count`` new leads enrolled at START (their first mail is due at SLOT); their emails."""
-    from reawake.enrollment import ENROLLED, enroll
-    from reawake.leads import Lead
-    from reawake.settings import get_settings
-    from reawake.stepmail_api import scoring, sequence_config
-    from reawake.stepmail_store import StepmailStore
-    from reawake.store import Store
+    from reawake.core.leads import Lead
+    from reawake.core.settings import get_settings
+    from reawake.core.store import Store
+    from reawake.stepmail.enrollment import ENROLLED, enroll
+    from reawake.stepmail.entry import scoring, sequence_config
+    from reawake.stepmail.store import StepmailStore
 
     store = Store(get_settings().table_name)
     stepmail, config = StepmailStore(store), sequence_config()
@@ -132,7 +132,7 @@ def run_slot(engine: dict[str, Any], moment: datetime, name: str) -> dict[str, A
     """One execution of the send-slot state machine for ``moment``; its transitions and timing."""
     import boto3
 
-    from reawake.local.stepfunctions import wait_for
+    from reawake_tools.local.stepfunctions import wait_for
 
     sfn = boto3.client("stepfunctions")
     engine["now"]["ms"] = int(moment.timestamp() * 1000)

@@ -51,9 +51,9 @@ class CallCounter:
 
 def run() -> dict[str, float]:
     with emulated_stack():
-        from reawake import aws
-        from reawake.dynamo import serialize
-        from reawake.store import Store
+        from reawake.core import aws
+        from reawake.core.dynamo import serialize
+        from reawake.core.store import Store
 
         call = track_caller()
         client = aws.client("dynamodb")

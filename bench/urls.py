@@ -1,4 +1,4 @@
-"""The browser-grade allow-list (reawake.urls, ada-url) per URL vs. the urllib check it replaced."""
+"""The browser-grade allow-list (reawake.core.urls, ada-url) per URL vs. the urllib check it replaced."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 from urllib.parse import urlsplit
 
 from bench.common import SITE, median, report
-from reawake import urls
+from reawake.core import urls
 from tests.url_corpus import tricky_urls
 
 RUNS = 5
@@ -42,10 +42,10 @@ def run() -> dict[str, float]:
         baseline.append(_time(lambda u: urllib_origin(u) == SITE, inputs))
     o, b = median(ours) / COUNT * 1e6, median(baseline) / COUNT * 1e6
     report(
-        "URL allow-list: reawake.urls (WHATWG, ada-url) vs. the urllib check it replaced",
+        "URL allow-list: reawake.core.urls (WHATWG, ada-url) vs. the urllib check it replaced",
         [
             ("URLs", f"{COUNT} (half tricky, half plain page URLs), {RUNS} runs, median"),
-            ("reawake.urls.is_site_url", f"{o:.1f} µs per URL"),
+            ("reawake.core.urls.is_site_url", f"{o:.1f} µs per URL"),
             ("urllib.parse.urlsplit check", f"{b:.1f} µs per URL"),
             ("ratio", f"{o / b:.2f}"),
         ],

@@ -28,7 +28,7 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 @cache
 def function_logical_id(name: str) -> str:
     """The template's function whose code is functions/<name>/."""
-    from reawake.local.template import load_template, resources_of
+    from reawake_tools.local.template import load_template, resources_of
 
     for logical, res in resources_of(load_template(), "AWS::Serverless::Function").items():
         if str(res["Properties"]["CodeUri"]).strip("/") == f"functions/{name}":
@@ -39,9 +39,9 @@ def function_logical_id(name: str) -> str:
 def load_function(name: str) -> Any:
     """Import functions/<name>/app.py under a unique module name (every function has an app.py).
     Its handler runs as the template's function: its AWS calls are checked against that function's
-    role (reawake.local.iam; the `aws` fixture fails a test whose function made a call its role
+    role (reawake_tools.local.iam; the `aws` fixture fails a test whose function made a call its role
     does not allow)."""
-    from reawake.local.iam import running_as
+    from reawake_tools.local.iam import running_as
 
     logical = function_logical_id(name)
     path = ROOT / "functions" / name / "app.py"
@@ -80,7 +80,7 @@ def _no_shared_stack_sites(request: pytest.FixtureRequest, monkeypatch: pytest.M
     (template checks, link policies), as a user's shell does."""
     if "local_stack" in request.fixturenames:
         return
-    from reawake.settings import get_settings
+    from reawake.core.settings import get_settings
 
     monkeypatch.delenv("SITE_ORIGINS", raising=False)
     monkeypatch.delenv("LINK_REBASE", raising=False)
@@ -92,9 +92,9 @@ def aws(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iter
     """moto in-process with the template's resources; the environment the functions get."""
     from moto import mock_aws
 
-    from reawake.local import iam, moto_patches
-    from reawake.local.connect import reset_caches
-    from reawake.local.template import create_resources, function_environment, load_template
+    from reawake_tools.local import iam, moto_patches
+    from reawake_tools.local.connect import reset_caches
+    from reawake_tools.local.template import create_resources, function_environment, load_template
 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # a shared local stack points the process at its emulator
     moto_patches.apply()
@@ -118,8 +118,8 @@ def aws(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iter
 @pytest.fixture
 def api(aws: Any) -> Callable[..., tuple[int, dict[str, str], bytes]]:
     """Call the real track handler with real-shaped API Gateway v2 events."""
-    from reawake.local.apigw import http_event, match, proxy_result, routes_of
-    from reawake.local.template import load_template
+    from reawake_tools.local.apigw import http_event, match, proxy_result, routes_of
+    from reawake_tools.local.template import load_template
 
     routes = routes_of(load_template())
     app = load_function("track")

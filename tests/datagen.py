@@ -1,7 +1,7 @@
 """A generated, seeded dataset of leads with realistic histories, for segment and scoring tests.
 
-Raw events are made first; each Lead's aggregates come from ``reawake.leads.fold_events`` and its
-score from ``reawake.scoring.apply_events`` fed in several ingest batches, as production does.
+Raw events are made first; each Lead's aggregates come from ``reawake.core.leads.fold_events`` and its
+score from ``reawake.core.scoring.apply_events`` fed in several ingest batches, as production does.
 Besides random histories the dataset holds deliberate edge cases (``Dataset.edges``): events and
 registrations exactly on the 30-day / 90-day / 3-month / 1-year cutoffs and one millisecond
 before them, events at 23:59:59.999 and 00:00:00.000 JST around the first counted day, leads
@@ -19,10 +19,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reawake.durations import Duration, cutoff
-from reawake.events import Event
-from reawake.leads import Lead, fold_events, legacy_lead_id
-from reawake.scoring import ScoringConfig, apply_events
+from reawake.core.durations import Duration, cutoff
+from reawake.core.events import Event
+from reawake.core.leads import Lead, fold_events, legacy_lead_id
+from reawake.core.scoring import ScoringConfig, apply_events
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 SITE = "https://www.example.co.jp"

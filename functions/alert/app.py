@@ -1,15 +1,15 @@
 """Alert function: revisit events from the table's stream (the template's filter lets only those
-through), one record at a time with partial-batch failure. All logic lives in reawake.alert_api."""
+through), one record at a time with partial-batch failure. All logic lives in reawake.alerts.entry."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from reawake.alert_api import handle_record
-from reawake.logs import function_logger
+from reawake.alerts.entry import handle_record
+from reawake.core.logs import function_logger
+from reawake.core.settings import AlertFunctionSettings, get_settings
 from reawake.observability import metrics, tracer
-from reawake.settings import AlertFunctionSettings, get_settings
 
 logger = function_logger()  # masks email addresses in every line
 settings = get_settings(AlertFunctionSettings)  # cold start: a missing or invalid variable fails here, by name

@@ -1,12 +1,12 @@
 """Call-list function: every business morning (the template's schedule), mail each owner the call
-tasks of their dormant leads. All logic lives in reawake.calllist_api."""
+tasks of their dormant leads. All logic lives in reawake.calllists.entry."""
 
 from typing import Any
 
-from reawake.calllist_api import handle
-from reawake.logs import function_logger
+from reawake.calllists.entry import handle
+from reawake.core.logs import function_logger
+from reawake.core.settings import CallListFunctionSettings, get_settings
 from reawake.observability import metrics, tracer
-from reawake.settings import CallListFunctionSettings, get_settings
 
 logger = function_logger()  # masks email addresses in every line
 settings = get_settings(CallListFunctionSettings)  # cold start: a missing or invalid variable fails here, by name

@@ -5,9 +5,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from reawake.core.settings import ReportFunctionSettings, get_settings
 from reawake.observability import metrics, tracer
 from reawake.reports.entry import handle
-from reawake.settings import ReportFunctionSettings, get_settings
 
 logger = Logger()
 settings = get_settings(ReportFunctionSettings)  # cold start: a missing or invalid variable fails here, by name

@@ -1,11 +1,11 @@
-"""Segment function: plan, evaluate one shard, or finish a daily segment run (reawake.segment_api)."""
+"""Segment function: plan, evaluate one shard, or finish a daily segment run (reawake.segments.entry)."""
 
 from typing import Any
 
-from reawake.logs import function_logger
+from reawake.core.logs import function_logger
+from reawake.core.settings import SegmentFunctionSettings, get_settings
 from reawake.observability import metrics, tracer
-from reawake.segment_api import handle
-from reawake.settings import SegmentFunctionSettings, get_settings
+from reawake.segments.entry import handle
 
 logger = function_logger()  # masks email addresses in every line
 settings = get_settings(SegmentFunctionSettings)  # cold start: a missing or invalid variable fails here, by name

@@ -1,12 +1,12 @@
 """Step-mail function: collect a send slot's due enrollments, or work one batch of them
-(reawake.stepmail_api), called by SendSlotStateMachine."""
+(reawake.stepmail.entry), called by SendSlotStateMachine."""
 
 from typing import Any
 
-from reawake.logs import function_logger
+from reawake.core.logs import function_logger
+from reawake.core.settings import StepmailFunctionSettings, get_settings
 from reawake.observability import metrics, tracer
-from reawake.settings import StepmailFunctionSettings, get_settings
-from reawake.stepmail_api import handle
+from reawake.stepmail.entry import handle
 
 logger = function_logger()  # masks email addresses in every line
 settings = get_settings(StepmailFunctionSettings)  # cold start: a missing or invalid variable fails here, by name

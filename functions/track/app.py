@@ -1,13 +1,13 @@
-"""Track function: the public HTTP API. All logic lives in reawake.track_api."""
+"""Track function: the public HTTP API. All logic lives in reawake.tracking.routes."""
 
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from reawake.logs import function_logger
+from reawake.core.logs import function_logger
+from reawake.core.settings import TrackFunctionSettings, get_settings
 from reawake.observability import metrics, tracer
-from reawake.settings import TrackFunctionSettings, get_settings
-from reawake.track_api import handle
+from reawake.tracking.routes import handle
 
 logger = function_logger()  # masks email addresses in every line
 settings = get_settings(TrackFunctionSettings)  # cold start: a missing or invalid variable fails here, by name

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reawake.leads import Lead
+from reawake.core.leads import Lead
 from reawake.reports import html
 from reawake.reports.crosstab import cross_tab
 from reawake.reports.model import build_report

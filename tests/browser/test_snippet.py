@@ -11,14 +11,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from reawake.aws import secret_json
-from reawake.events import Event
-from reawake.leads import Lead
-from reawake.normalize import normalize_email
-from reawake.store import Store
-from reawake.timeline import build_timeline
-from reawake.tokens import Purpose, Token, sign
-from reawake.tracking import ensure_lead
+from reawake.core.aws import secret_json
+from reawake.core.events import Event
+from reawake.core.leads import Lead
+from reawake.core.normalize import normalize_email
+from reawake.core.store import Store
+from reawake.core.tokens import Purpose, Token, sign
+from reawake.tracking.recording import ensure_lead
+from reawake_tools.timeline import build_timeline
 from tests.browser.conftest import Tab
 
 pytestmark = pytest.mark.browser

@@ -1,7 +1,7 @@
 """The URL corpus and the allow-list against a real browser: headless Chromium's ``new URL()``.
 
 tests/url_corpus.py states the host a WHATWG parser gives each tricky URL; here Chromium confirms it,
-and agrees with our allow-list (reawake.urls) on thousands of generated URLs. No stack is needed.
+and agrees with our allow-list (reawake.core.urls) on thousands of generated URLs. No stack is needed.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from reawake import urls
+from reawake.core import urls
 from tests.url_corpus import CORPUS, SITE, tricky_urls
 
 pytestmark = pytest.mark.browser

@@ -12,14 +12,14 @@ from zoneinfo import ZoneInfo
 import boto3
 import pytest
 
-from reawake import cli
-from reawake.activities_import import import_activities_file
-from reawake.commands import leads as leads_command
-from reawake.csvfile import CsvFileError
-from reawake.leads import Lead
-from reawake.leads_import import import_csv_file
-from reawake.settings import get_settings
-from reawake.store import Store
+from reawake.core.leads import Lead
+from reawake.core.settings import get_settings
+from reawake.core.store import Store
+from reawake_tools import cli
+from reawake_tools.commands import leads as leads_command
+from reawake_tools.imports.activities import import_activities_file
+from reawake_tools.imports.csvfile import CsvFileError
+from reawake_tools.imports.leads import import_csv_file
 from tests.conftest import ROOT, SITE
 
 SAMPLES = ROOT / "config" / "sample"

@@ -17,12 +17,12 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from reawake.events import Event
-from reawake.leads import Lead
-from reawake.local.streams import StreamConsumer, lambda_record, mappings_of, passes
-from reawake.local.template import function_environment, load_template
-from reawake.settings import get_settings
-from reawake.store import Store
+from reawake.core.events import Event
+from reawake.core.leads import Lead
+from reawake.core.settings import get_settings
+from reawake.core.store import Store
+from reawake_tools.local.streams import StreamConsumer, lambda_record, mappings_of, passes
+from reawake_tools.local.template import function_environment, load_template
 from tests.conftest import ROOT, SITE, LambdaContext, load_function
 
 ACCOUNT = "123456789012"
@@ -42,16 +42,16 @@ def now_ms() -> int:
 def env(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The alert function's environment, the config bucket as `reawake local` fills it, SES verified,
     and an SQS queue subscribed to the sales alert topic (what Slack/Chatbot would receive)."""
-    from reawake import alert_api
-    from reawake.config_store import upload_config
-    from reawake.local.connect import reset_caches
+    from reawake.alerts import entry as alert_entry
+    from reawake.core.config_store import upload_config
+    from reawake_tools.local.connect import reset_caches
 
     template = load_template()
     for k, v in function_environment(template, aws, "AlertFunction").items():
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("ALERT_CLICK_SETTLE_MS", "0")
     reset_caches()
-    alert_api.reset()
+    alert_entry.reset()
     s3 = boto3.client("s3")
     bucket = os.environ["CONFIG_BUCKET"]
     upload_config(s3, bucket, ROOT / "config")
@@ -64,7 +64,7 @@ def env(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     boto3.client("sns").subscribe(TopicArn=os.environ["ALERT_TOPIC_ARN"], Protocol="sqs", Endpoint=queue_arn)
     aws.names["slack"] = queue
     yield aws
-    alert_api.reset()
+    alert_entry.reset()
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ def dormant_lead(email_addr: str, owner: str | None = OWNER, name: str = "山田
 def visit(lead: Lead, n: int = 1, ua: str = CHROME, kind: str = "page_view", at: int | None = None,
           message_id: str | None = None, prefix: str = "pv", purpose: str | None = None) -> list[Event]:
     """n events of the lead, recorded by the real tracking code (so flagged as revisits)."""
-    from reawake.tracking import record
+    from reawake.tracking.recording import record
 
     start = (at or now_ms() - 5_000)
     events = [Event(id=f"{prefix}{lead.lead_id[:8]}{i:04d}", kind=kind, ts=start + i, source="email" if kind ==
@@ -221,7 +221,7 @@ def test_a_burst_of_100_page_views_in_one_visit_gives_one_alert(stream: Any, han
 
 
 def test_the_window_allows_the_next_return(stream: Any, handler: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from reawake import clock
+    from reawake.core import clock
 
     lead = dormant_lead("again@example.jp")
     visit(lead, 1)
@@ -250,7 +250,7 @@ def test_a_lead_without_an_owner_alerts_the_team(stream: Any, handler: Any, env:
     "python-requests/2.32.3",
 ])
 def test_bots_never_alert_and_are_recorded(stream: Any, handler: Any, ua: str, metrics_emitted: Any) -> None:
-    from reawake.alert_store import AlertStore
+    from reawake.alerts.store import AlertStore
 
     lead = dormant_lead("bot@example.jp")
     visit(lead, 2, ua=ua)
@@ -265,7 +265,7 @@ def test_bots_never_alert_and_are_recorded(stream: Any, handler: Any, ua: str, m
 
 
 def test_prefetch_never_alerts(stream: Any, handler: Any) -> None:
-    from reawake.alert_store import AlertStore
+    from reawake.alerts.store import AlertStore
 
     lead = dormant_lead("prefetch@example.jp")
     visit(lead, 1, purpose="prefetch")
@@ -275,8 +275,8 @@ def test_prefetch_never_alerts(stream: Any, handler: Any) -> None:
 
 
 def test_a_click_seconds_after_delivery_is_a_scanner(stream: Any, handler: Any) -> None:
-    from reawake.alert_store import AlertStore
-    from reawake.tracking import suppress
+    from reawake.alerts.store import AlertStore
+    from reawake.tracking.recording import suppress
 
     lead = dormant_lead("scanner@example.jp")
     delivered = now_ms() - 10_000
@@ -290,7 +290,7 @@ def test_a_click_seconds_after_delivery_is_a_scanner(stream: Any, handler: Any) 
 
 
 def test_many_links_clicked_within_a_second_is_a_scanner(stream: Any, handler: Any) -> None:
-    from reawake.alert_store import AlertStore
+    from reawake.alerts.store import AlertStore
 
     lead = dormant_lead("burstclick@example.jp")
     visit(lead, 4, kind="email_click", at=now_ms() - 60_000, message_id="win-back:0:y")  # 4 links within 4 ms
@@ -308,8 +308,8 @@ def test_a_person_clicking_a_mail_a_day_later_alerts(stream: Any, handler: Any) 
 
 
 def test_a_failing_ses_call_fails_only_its_record(stream: Any, handler: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from reawake.aws import client
-    from reawake.local.iam import running_as
+    from reawake.core.aws import client
+    from reawake_tools.local.iam import running_as
 
     good = dormant_lead("good@example.jp", owner="suzuki.misaki@example.co.jp")
     bad = dormant_lead("bad@example.jp", owner="takahashi.ryo@example.co.jp")
@@ -339,8 +339,8 @@ def test_a_failing_ses_call_fails_only_its_record(stream: Any, handler: Any, mon
 
 def test_a_failing_sns_publish_after_the_mail_is_retried_without_a_second_mail(
         stream: Any, handler: Any, env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from reawake.aws import client
-    from reawake.local.iam import running_as
+    from reawake.core.aws import client
+    from reawake_tools.local.iam import running_as
 
     lead = dormant_lead("sns@example.jp", owner="suzuki.misaki@example.co.jp")
     visit(lead, 1)
@@ -366,8 +366,8 @@ def test_a_failing_sns_publish_after_the_mail_is_retried_without_a_second_mail(
 
 def test_retries_end_in_the_failure_queue_without_blocking_the_rest(env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The local event source mapping: Lambda's retries, then the on-failure destination (SQS)."""
-    from reawake.aws import client
-    from reawake.local.iam import running_as
+    from reawake.core.aws import client
+    from reawake_tools.local.iam import running_as
 
     app = load_function("alert")
     calls: list[int] = []
@@ -408,7 +408,7 @@ def test_retries_end_in_the_failure_queue_without_blocking_the_rest(env: Any, mo
 
 
 def test_reactivation_ends_the_running_sequences(stream: Any, handler: Any) -> None:
-    sequences = pytest.importorskip("reawake.sequences")
+    sequences = pytest.importorskip("reawake.stepmail.sequences")
     settings = sequences.load_stepmail_settings(ROOT / "config" / "stepmail.yaml")
     loaded = sequences.load_sequences([ROOT / "config" / "sequences"], settings, None)
     lead = dormant_lead("enrolled@example.jp")

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
-from reawake import alert_api, calllist_api
-from reawake.calllist_store import CallListStore
-from reawake.leads import Lead
-from reawake.local.outbox import part
-from reawake.local.template import function_environment, load_template
-from reawake.stepmail_store import StepmailStore
+from reawake.alerts import entry as alert_entry
+from reawake.calllists import entry as calllist_entry
+from reawake.calllists.store import CallListStore
+from reawake.core.leads import Lead
+from reawake.stepmail.store import StepmailStore
+from reawake_tools.local.outbox import part
+from reawake_tools.local.template import function_environment, load_template
 from tests.component.test_stepmail import (  # noqa: F401 - env is a fixture
     TOKYO,
     Now,
@@ -44,7 +45,7 @@ def ms(iso: str) -> int:
 def lists_env(env: Now, aws: Any, monkeypatch: pytest.MonkeyPatch) -> Now:  # noqa: F811 - the fixture
     for k, v in function_environment(load_template(), aws, "CallListFunction").items():
         monkeypatch.setenv(k, v)
-    alert_api.reset()
+    alert_entry.reset()
     return env
 
 
@@ -149,19 +150,19 @@ def test_one_owners_failing_mail_does_not_hold_back_the_others_and_is_sent_on_th
         lists_env: Now, monkeypatch: pytest.MonkeyPatch) -> None:
     call_task_lead(lists_env, "山田 太郎", SATO)
     call_task_lead(lists_env, "田中 一郎", SUZUKI)
-    real_send = calllist_api.send_mail
+    real_send = calllist_entry.send_mail
 
     def flaky(call_list: Any, settings: Any, now_ms: int) -> str:
         if call_list.owner_email == SUZUKI:
             raise ConnectionError("SES is unreachable")
         return real_send(call_list, settings, now_ms)
 
-    monkeypatch.setattr(calllist_api, "send_mail", flaky)
+    monkeypatch.setattr(calllist_entry, "send_mail", flaky)
     with pytest.raises(RuntimeError, match="1 call list"):
         morning_run("2026-12-04T08:30")
     assert len(lists_to(SATO)) == 1 and not lists_to(SUZUKI)
 
-    monkeypatch.setattr(calllist_api, "send_mail", real_send)
+    monkeypatch.setattr(calllist_entry, "send_mail", real_send)
     soon = morning_run("2026-12-04T08:35")  # the claim of the failed run is still fresh
     assert not lists_to(SUZUKI) and {x["status"] for x in soon["lists"]} == {"already"}
     retried = morning_run("2026-12-04T09:00")  # the scheduler's retry, after the claim went stale
@@ -173,8 +174,8 @@ def test_one_owners_failing_mail_does_not_hold_back_the_others_and_is_sent_on_th
 
 def test_the_cli_shows_the_lists_without_mailing_then_sends_them_once(
         lists_env: Now, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from reawake.cli import main
-    from reawake.commands import calllists as command
+    from reawake_tools.cli import main
+    from reawake_tools.commands import calllists as command
 
     call_task_lead(lists_env, "山田 太郎", SATO, attrs={"電話番号": "03-5555-0101"})
     monkeypatch.setattr(command, "connect", lambda stack_name: {})

@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 
-from reawake.store import Store
+from reawake.core.store import Store
 from tests.conftest import SITE
 
 Api = Callable[..., tuple[int, dict[str, str], bytes]]

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from reawake import cli
-from reawake.commands import leads, segments, sequences, templates
-from reawake.leads_import import import_csv_file
-from reawake.settings import get_settings
-from reawake.store import Store
+from reawake.core.settings import get_settings
+from reawake.core.store import Store
+from reawake_tools import cli
+from reawake_tools.commands import leads, segments, sequences, templates
+from reawake_tools.imports.leads import import_csv_file
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = "2026-11-23T12:00:00+09:00"

@@ -1,4 +1,4 @@
-"""The local stack's Scan (reawake.local.fast_scan) answers as moto's own Scan does: the same items
+"""The local stack's Scan (reawake_tools.local.fast_scan) answers as moto's own Scan does: the same items
 in each parallel-scan segment, the same projections, every item once across pages, and items
 written during a scan never returned twice."""
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import boto3
 
-from reawake.local import fast_scan
 from reawake.segments.reads import projection_expression
+from reawake_tools.local import fast_scan
 
 PATHS = [("lead_id",), ("email",), ("last", "page_view"), ("last", "purchase@site:https://x.jp"), ("days", "nope")]
 

@@ -1,5 +1,5 @@
 """Each function runs under its own role, as SAM expands template.yaml's policies
-(reawake.local.iam): a call the role does not allow fails, here as it would on AWS."""
+(reawake_tools.local.iam): a call the role does not allow fails, here as it would on AWS."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from reawake.local import iam
-from reawake.local.connect import reset_caches
-from reawake.local.template import Created, load_template
+from reawake_tools.local import iam
+from reawake_tools.local.connect import reset_caches
+from reawake_tools.local.template import Created, load_template
 
 Api = Any
 
@@ -55,7 +55,7 @@ def test_a_grant_missing_from_the_track_role_fails_the_request(api: Api, enforce
 
 
 def test_a_secret_one_function_read_is_not_served_to_another(aws: Created, enforcer_of: Any) -> None:
-    from reawake.aws import secret_json
+    from reawake.core.aws import secret_json
 
     enforcer = enforcer_of(load_template())
     arn = os.environ["SIGNING_SECRET_ARN"]
@@ -139,8 +139,8 @@ def test_the_component_tests_run_handlers_as_their_function(api: Api) -> None:
 
 def test_the_local_stacks_lambda_runner_runs_each_function_under_its_role(aws: Created, enforcer_of: Any) -> None:
     """The path the local stack takes (HTTP gateway, Step Functions tasks, stream consumer)."""
-    from reawake.local.apigw import http_event, match, routes_of
-    from reawake.local.lambdas import Functions
+    from reawake_tools.local.apigw import http_event, match, routes_of
+    from reawake_tools.local.lambdas import Functions
 
     template = load_template()
     functions = Functions(template)

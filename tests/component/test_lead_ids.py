@@ -12,15 +12,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from reawake import tracking
-from reawake.aws import secret_json
-from reawake.dynamo import serialize
-from reawake.events import Event
-from reawake.lead_ids import _switch, migrate
-from reawake.leads import Lead, legacy_lead_id
-from reawake.settings import get_settings
-from reawake.store import Store
-from reawake.tokens import Purpose, Token, sign
+from reawake.core.aws import secret_json
+from reawake.core.dynamo import serialize
+from reawake.core.events import Event
+from reawake.core.leads import Lead, legacy_lead_id
+from reawake.core.settings import get_settings
+from reawake.core.store import Store
+from reawake.core.tokens import Purpose, Token, sign
+from reawake.tracking import recording
+from reawake_tools.lead_ids import _switch, migrate
 from tests.conftest import SITE
 
 Api = Callable[..., tuple[int, dict[str, str], bytes]]
@@ -55,8 +55,8 @@ def legacy_data(api: Api) -> str:
     db, settings = store(), get_settings()
     db.save_lead(Lead(lead_id=old, email=EMAIL, registered_at=now_ms() - 400 * 86_400_000, name="山田 花子"), None)
     api("POST", "/v1/events", [view("legacy-v001", "browser-1")])
-    tracking.link(db, settings, "browser-1", old, now_ms())
-    tracking.record(db, settings, [Event(id="legacy-e001", kind="webinar_view", ts=now_ms(), source="activity",
+    recording.link(db, settings, "browser-1", old, now_ms())
+    recording.record(db, settings, [Event(id="legacy-e001", kind="webinar_view", ts=now_ms(), source="activity",
                                          lead_id=old)], now_ms())
     db.client.put_item(TableName=db.table_name, Item=serialize(
         {"pk": f"LEAD#{old}", "sk": "ENROLL#webinar-invite", "lead_id": old, "sequence": "webinar-invite",
@@ -82,7 +82,7 @@ def test_two_first_sightings_of_one_email_at_once_make_one_lead(aws: Any) -> Non
     first, second = Store(os.environ["TABLE_NAME"]), Store(os.environ["TABLE_NAME"])
     ids = {first.claim_lead_id(email, looked_up=True), second.claim_lead_id(email, looked_up=True)}
     assert len(ids) == 1
-    leads = {tracking.ensure_lead(db, email, now_ms(), source="form").lead_id for db in (first, second)}
+    leads = {recording.ensure_lead(db, email, now_ms(), source="form").lead_id for db in (first, second)}
     assert leads == ids
     assert [lead.email for lead in profiles()] == [email]
 
@@ -164,7 +164,7 @@ def test_a_migration_interrupted_after_the_switch_is_finished_by_the_next_run(ap
 
 def test_copied_events_do_not_alert_again(api: Api) -> None:
     """The revisit alert listens for new events on the stream: the migration's copies are marked."""
-    from reawake.alert_api import event_of
+    from reawake.alerts.entry import event_of
 
     old = legacy_data(api)
     revisit = Event(id="legacy-r001", kind="page_view", ts=now_ms(), source="browser", lead_id=old,

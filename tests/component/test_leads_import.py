@@ -11,15 +11,16 @@ from typing import Any
 import boto3
 import pytest
 
-from reawake import cli, tracking
-from reawake.commands import leads as leads_command
-from reawake.commands.leads import ProgressLine
-from reawake.csvfile import CsvFileError
-from reawake.events import Event
-from reawake.leads import Lead
-from reawake.leads_import import import_csv_file
-from reawake.settings import get_settings
-from reawake.store import Store
+from reawake.core.events import Event
+from reawake.core.leads import Lead
+from reawake.core.settings import get_settings
+from reawake.core.store import Store
+from reawake.tracking import recording
+from reawake_tools import cli
+from reawake_tools.commands import leads as leads_command
+from reawake_tools.commands.leads import ProgressLine
+from reawake_tools.imports.csvfile import CsvFileError
+from reawake_tools.imports.leads import import_csv_file
 from tests.conftest import ROOT, SITE
 
 SAMPLE = ROOT / "config" / "sample" / "leads.csv"
@@ -92,7 +93,7 @@ def test_update_changes_identity_and_attributes_but_never_activity_or_consent(aw
     import_csv_file(
         store(), write(tmp_path, HEADER + f"{email},山田 太郎,旧社名株式会社,,2024/01/10,製造業\r\n"), settings, now
     )
-    tracking.record(
+    recording.record(
         store(),
         settings,
         [
@@ -107,7 +108,7 @@ def test_update_changes_identity_and_attributes_but_never_activity_or_consent(aw
         ],
         now,
     )
-    tracking.unsubscribe(store(), settings, store().lead_id_of(email) or "", now, via="link")
+    recording.unsubscribe(store(), settings, store().lead_id_of(email) or "", now, via="link")
     tracked = lead(email)
 
     text = HEADER + f"{email.upper()},山田 太郎,㈱新社名,Sato@Example.co.jp,,IT\r\n"
@@ -128,7 +129,7 @@ def test_a_lead_changed_by_tracking_during_the_import_keeps_its_activity(
     settings, now, email = get_settings(), now_ms(), "hanako@example.jp"
     import_csv_file(store(), write(tmp_path, HEADER + f"{email},花子,,,,\r\n"), settings, now)
     stale = lead(email)
-    tracking.record(
+    recording.record(
         store(),
         settings,
         [Event(id="event-0002", kind="page_view", ts=now, source="browser", lead_id=stale.lead_id, url=f"{SITE}/")],

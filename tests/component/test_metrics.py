@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from reawake.store import Store
+from reawake.core.store import Store
 from tests.component.test_ses_feedback import bounce, notification, sns
 from tests.component.test_track_api import event, new_lead, now_ms, unsubscribe_token
 from tests.conftest import LambdaContext, load_function
@@ -53,8 +53,8 @@ def test_unsubscribes_bounces_and_complaints(api: Any, metrics_emitted: Metrics)
 
 
 def test_the_track_functions_log_lines_carry_api_gateways_request_id(aws: Any) -> None:
-    from reawake.local.apigw import http_event, match, routes_of
-    from reawake.local.template import load_template
+    from reawake_tools.local.apigw import http_event, match, routes_of
+    from reawake_tools.local.template import load_template
 
     route, params = match(routes_of(load_template()), "POST", "/v1/events") or (None, {})
     assert route is not None

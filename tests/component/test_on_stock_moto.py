@@ -1,5 +1,5 @@
 """The replay tests of the conditional writes, again on moto as shipped (without
-``reawake.local.moto_patches``' TransactWriteItems), so that our patch of the emulator is not the only
+``reawake_tools.local.moto_patches``' TransactWriteItems), so that our patch of the emulator is not the only
 witness that a tracked event is stored once and a step-mail send is claimed once.
 
 The tests are the ones of test_track_api.py and test_stepmail.py, collected here a second time under
@@ -30,7 +30,7 @@ def test_the_patch_is_off_here_and_on_elsewhere(aws: object) -> None:
     """The positive control of this file: the tests above really ran on moto's own code."""
     from moto.dynamodb.models import DynamoDBBackend
 
-    from reawake.local import moto_patches
+    from reawake_tools.local import moto_patches
 
     assert DynamoDBBackend.transact_write_items is not moto_patches._transact_write_items
     assert moto_patches._stock["transact_write_items"] is DynamoDBBackend.transact_write_items

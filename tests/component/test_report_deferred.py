@@ -8,11 +8,11 @@ import dataclasses
 from datetime import date
 from typing import Any
 
-from reawake.leads import Lead
+from reawake.core.leads import Lead
 from reawake.reports.counters import CounterStore
 from reawake.reports.counting import step_scope
 from reawake.reports.model import SequenceInfo, build_report
-from reawake.stepmail_store import StepmailStore
+from reawake.stepmail.store import StepmailStore
 from tests.component.test_stepmail import (  # noqa: F401 - the fixture
     DAY,
     MONDAY_10,

@@ -10,10 +10,10 @@ from typing import Any
 
 import boto3
 
-from reawake import clock
+from reawake.core import clock
 from reawake.reports.counters import CounterStore
-from reawake.stepmail_store import StepmailStore
-from reawake.timeline import build_timeline, render
+from reawake.stepmail.store import StepmailStore
+from reawake_tools.timeline import build_timeline, render
 from tests.component.test_call_lists import (  # noqa: F401 - fixtures
     SATO,
     call_task_lead,

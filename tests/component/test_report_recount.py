@@ -22,22 +22,25 @@ from typing import Any
 import boto3
 import pytest
 
-from reawake import alert_api, alerts, clock, tracking
-from reawake.dynamo import deserialize
-from reawake.enrollment import Claim, Enrollment
-from reawake.events import Event
-from reawake.leads import Lead
+from reawake.alerts import domain as alerts
+from reawake.alerts import entry as alert_entry
+from reawake.core import clock
+from reawake.core.dynamo import deserialize
+from reawake.core.events import Event
+from reawake.core.leads import Lead
+from reawake.core.settings import get_settings
+from reawake.core.store import Store
 from reawake.reports import counters
 from reawake.reports.counters import CounterStore
 from reawake.reports.holdout import compare
 from reawake.reports.model import DefinitionInfo, SequenceInfo, build_report
-from reawake.segment_run import run_shard
-from reawake.segment_store import SegmentStore
-from reawake.segments.config import load_segments
-from reawake.sequences.holidays_jp import JP_HOLIDAYS
-from reawake.settings import get_settings
-from reawake.stepmail_store import StepmailStore
-from reawake.store import Store
+from reawake.segments.rules.config import load_segments
+from reawake.segments.run import run_shard
+from reawake.segments.store import SegmentStore
+from reawake.stepmail.enrollment import Claim, Enrollment
+from reawake.stepmail.sequences.holidays_jp import JP_HOLIDAYS
+from reawake.stepmail.store import StepmailStore
+from reawake.tracking import recording
 from tests.datagen import TOKYO, ms
 
 HOUR = 3_600_000
@@ -90,26 +93,26 @@ class World:
         settings = get_settings()
         for _ in range(2 if self.rng.random() < 0.33 else 1):
             if event.kind == "unsubscribe":
-                tracking.unsubscribe(self.store, settings, event.lead_id or "", event.ts, "one_click")
+                recording.unsubscribe(self.store, settings, event.lead_id or "", event.ts, "one_click")
             elif event.kind in ("email_bounce", "email_complaint"):
                 reason = "bounce" if event.kind == "email_bounce" else "complaint"
-                tracking.suppress(self.store, settings, event.lead_id or "", event, reason, event.ts)
+                recording.suppress(self.store, settings, event.lead_id or "", event, reason, event.ts)
             else:
-                tracking.record(self.store, settings, [event], event.ts)
+                recording.record(self.store, settings, [event], event.ts)
         if event.kind == "page_view" and event.user_agent == CHROME and event.lead_id not in self.alerted:
             stored = next(e for e in self.store.lead_events(event.lead_id or "") if e.id == event.id)
             if stored.revisit:
                 clock.set_source(lambda: event.ts + 1000)
                 try:
-                    alert_api.process(stored, alerts.AlertSettings())
-                    alert_api.process(stored, alerts.AlertSettings())  # a redelivered stream record
+                    alert_entry.process(stored, alerts.AlertSettings())
+                    alert_entry.process(stored, alerts.AlertSettings())  # a redelivered stream record
                 finally:
                     clock.set_source(None)
                 self.alerted[event.lead_id or ""] = event.ts
 
 
 def simulate(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    monkeypatch.setattr(alert_api, "deliver", lambda *a, **k: None)  # the mail itself is not the point here
+    monkeypatch.setattr(alert_entry, "deliver", lambda *a, **k: None)  # the mail itself is not the point here
     definitions = load_segments(SEGMENTS)
     rng = random.Random(13)
     world = World(store, rng, iter(range(10**9)), {})

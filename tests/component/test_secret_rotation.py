@@ -11,8 +11,8 @@ from typing import Any
 import boto3
 import pytest
 
-from reawake import aws as aws_clients
-from reawake.settings import DEFAULT_SECRET_MAX_AGE_SECONDS
+from reawake.core import aws as aws_clients
+from reawake.core.settings import DEFAULT_SECRET_MAX_AGE_SECONDS
 
 
 class FrozenClock:

@@ -9,13 +9,13 @@ from typing import Any
 import boto3
 import pytest
 
-from reawake.leads import Lead
-from reawake.scoring import ScoringConfig, load_scoring_file
-from reawake.segment_run import run_shard, summarize
-from reawake.segment_store import SegmentStore
-from reawake.segments.config import load_segment_files
-from reawake.segments.model import SegmentDefinition
-from reawake.store import Store
+from reawake.core.leads import Lead
+from reawake.core.scoring import ScoringConfig, load_scoring_file
+from reawake.core.store import Store
+from reawake.segments.rules.config import load_segment_files
+from reawake.segments.rules.model import SegmentDefinition
+from reawake.segments.run import run_shard, summarize
+from reawake.segments.store import SegmentStore
 from tests.datagen import TOKYO, Dataset, generate
 from tests.unit.test_segment_bruteforce import Reference, facts_by_kind
 
@@ -142,7 +142,7 @@ class RecordingEnroller:
         self.store, self.failing, self.calls = store, failing, list[str]()
 
     def dispatch(self, lead: Lead, approach: Any, now_ms: int) -> str:
-        from reawake.stepmail_store import StepmailStore
+        from reawake.stepmail.store import StepmailStore
 
         self.calls.append(approach.key)
         if self.failing:
@@ -178,7 +178,7 @@ def test_a_run_reads_only_what_the_rules_read_and_leaves_the_rest_of_the_lead_as
     aws: Any, data: Dataset, definitions: list[SegmentDefinition], scoring: ScoringConfig,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from reawake.store import lead_from_item
+    from reawake.core.store import lead_from_item
 
     store = Store(os.environ["TABLE_NAME"])
     load(store, data.leads[:40])

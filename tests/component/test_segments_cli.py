@@ -17,13 +17,13 @@ from typing import Any
 import boto3
 import pytest
 
-from reawake.cli import main
-from reawake.durations import parse_time
-from reawake.local.stack import SAMPLES_DIR, load_sample_data
-from reawake.segment_preview import load_local
-from reawake.segments.compile import TOKYO, Context
-from reawake.segments.explain import explain
-from reawake.store import Store
+from reawake.core.durations import parse_time
+from reawake.core.store import Store
+from reawake.segments.rules.compile import TOKYO, Context
+from reawake.segments.rules.explain import explain
+from reawake_tools.cli import main
+from reawake_tools.local.stack import SAMPLES_DIR, load_sample_data
+from reawake_tools.segment_preview import load_local
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = "2026-11-23T12:00:00+09:00"
@@ -42,7 +42,7 @@ def item_count() -> int:
 
 
 def upload(config_dir: Path) -> None:
-    from reawake.config_store import upload_config
+    from reawake.core.config_store import upload_config
 
     upload_config(boto3.client("s3"), os.environ["CONFIG_BUCKET"], config_dir)
 
@@ -50,17 +50,17 @@ def upload(config_dir: Path) -> None:
 @pytest.fixture
 def commands(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """The commands pointed at the emulator (the stack description they get is this dict)."""
-    from reawake import segment_api
-    from reawake.commands import segments
+    from reawake.segments import entry as segment_entry
+    from reawake_tools.commands import segments
 
     info: dict[str, Any] = {}
     monkeypatch.setattr(segments, "connect", lambda stack_name: info)
     monkeypatch.chdir(ROOT)  # the local config/ fallback is relative, as for a user in the repository
-    segment_api.store.cache_clear()
-    segment_api.config.cache_clear()
+    segment_entry.store.cache_clear()
+    segment_entry.config.cache_clear()
     yield info
-    segment_api.store.cache_clear()
-    segment_api.config.cache_clear()
+    segment_entry.store.cache_clear()
+    segment_entry.config.cache_clear()
 
 
 @pytest.fixture
@@ -201,7 +201,7 @@ def test_explain_refuses_an_unknown_lead_or_a_bad_address(commands: Any, capsys:
 
 
 def test_run_arguments(capsys: pytest.CaptureFixture[str]) -> None:
-    from reawake.commands.segments import execution_input
+    from reawake_tools.commands.segments import execution_input
 
     with pytest.raises(SystemExit) as exit_:
         main(["segments", "run", "--shards", "0"])
@@ -225,10 +225,10 @@ def state_machine(commands: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> 
     """The template's functions and state machines in moto's executing Step Functions."""
     from moto.core.config import default_user_config
 
-    from reawake.local import moto_patches
-    from reawake.local.lambdas import Functions
-    from reawake.local.stepfunctions import create_state_machines, register_functions
-    from reawake.local.template import Created, load_template
+    from reawake_tools.local import moto_patches
+    from reawake_tools.local.lambdas import Functions
+    from reawake_tools.local.stepfunctions import create_state_machines, register_functions
+    from reawake_tools.local.template import Created, load_template
 
     monkeypatch.setitem(default_user_config, "stepfunctions", {"execute_state_machine": True})  # type: ignore[misc]
     template = load_template()
@@ -269,7 +269,7 @@ def test_run_executes_the_state_machine_and_the_same_moment_again_changes_nothin
 
 def test_a_failed_run_exits_1_with_the_error(state_machine: Any, capsys: pytest.CaptureFixture[str],
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from reawake.commands import waiting
+    from reawake_tools.commands import waiting
 
     failed = {"status": "FAILED", "error": "States.TaskFailed", "cause": json.dumps({"errorMessage": "boom"})}
     monkeypatch.setattr(waiting, "wait", lambda *args, **kwargs: waiting.Outcome(failed, 1.0))
@@ -293,7 +293,7 @@ def test_follow_waits_for_a_run_already_started(stack: Any, state_machine: Any,
 def test_a_run_still_going_when_the_wait_ends_exits_3_and_says_how_to_follow_it(
     state_machine: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reawake.commands import waiting
+    from reawake_tools.commands import waiting
 
     monkeypatch.setattr(waiting, "wait", lambda *args, **kwargs: waiting.Outcome(None, 3600.0))
     code, _, err = cli(capsys, "segments", "run", "--now", NOW)

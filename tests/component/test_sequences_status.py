@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from reawake.cli import main
-from reawake.commands import sequences
-from reawake.stepmail_store import StepmailStore
+from reawake.stepmail.store import StepmailStore
+from reawake_tools.cli import main
+from reawake_tools.commands import sequences
 from tests.component.test_stepmail import WEBINAR, Now, enrolled, env, new_lead, play, store  # noqa: F401
 
 DAY = 86_400_000

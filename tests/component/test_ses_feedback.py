@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any
 
-from reawake.store import Store
+from reawake.core.store import Store
 from tests.conftest import LambdaContext, load_function
 
 EMAIL = "taro@example.co.jp"
@@ -50,11 +50,11 @@ def test_hard_bounce_suppresses_and_a_replay_records_once(api: Any) -> None:
 
 def test_complaint_suppresses_even_after_an_unsubscribe(api: Any) -> None:
     lead_id = setup_lead(api)
-    from reawake import tracking
-    from reawake.settings import get_settings
+    from reawake.core.settings import get_settings
+    from reawake.tracking import recording
 
     store = Store(os.environ["TABLE_NAME"])
-    tracking.unsubscribe(store, get_settings(), lead_id, 1, via="link")
+    recording.unsubscribe(store, get_settings(), lead_id, 1, via="link")
     complaint = notification("Complaint", complaint={"complainedRecipients": [{"emailAddress": EMAIL}]})
     load_function("track").handler(sns(complaint), LambdaContext())
     lead = store.get_lead(lead_id)

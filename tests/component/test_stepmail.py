@@ -4,7 +4,7 @@ and that nothing is ever sent twice.
 A send slot is played the way the send-slot state machine plays it: ``collect`` at the slot's
 time, then ``batch`` for each batch of the manifest it wrote; the slots follow each other every
 5 minutes, from the earliest enrollment due (``play``). The clock the handlers read
-(``reawake.clock``) is moved by hand.
+(``reawake.core.clock``) is moved by hand.
 """
 
 from __future__ import annotations
@@ -28,15 +28,17 @@ from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reawake import clock, stepmail_api, tracking
-from reawake.enrollment import ENROLLED, SKIPPED, enroll
-from reawake.events import Event
-from reawake.leads import Lead
-from reawake.local.outbox import parse
-from reawake.local.template import function_environment, load_template
-from reawake.settings import get_settings
-from reawake.stepmail_store import StepmailStore
-from reawake.store import Store
+from reawake.core import clock
+from reawake.core.events import Event
+from reawake.core.leads import Lead
+from reawake.core.settings import get_settings
+from reawake.core.store import Store
+from reawake.stepmail import entry as stepmail_entry
+from reawake.stepmail.enrollment import ENROLLED, SKIPPED, enroll
+from reawake.stepmail.store import StepmailStore
+from reawake.tracking import recording
+from reawake_tools.local.outbox import parse
+from reawake_tools.local.template import function_environment, load_template
 from tests.conftest import SITE, LambdaContext, load_function
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,9 +67,9 @@ class Now:
 def env(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Now]:
     """The step-mail function's environment, the mail config, templates and sequences uploaded,
     the sender verified, and a hand-moved clock."""
-    from reawake.local.connect import reset_caches
     from reawake.mail.templates import DirectoryTemplateStore, upload_templates
-    from reawake.stepmail_store import upload_sequences
+    from reawake.stepmail.store import upload_sequences
+    from reawake_tools.local.connect import reset_caches
 
     for k, v in function_environment(load_template(), aws, "StepmailFunction").items():
         monkeypatch.setenv(k, v)
@@ -76,7 +78,7 @@ def env(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Now]:
     reset_caches()
     s3 = boto3.client("s3")
     bucket = os.environ["CONFIG_BUCKET"]
-    from reawake.config_store import upload_config
+    from reawake.core.config_store import upload_config
 
     upload_config(s3, bucket, ROOT / "config")
     upload_templates(s3, bucket, DirectoryTemplateStore(ROOT / "templates", ROOT / "config"))
@@ -117,7 +119,7 @@ def new_lead(now: Now, **changes: Any) -> Lead:
 
 def enrolled(lead: Lead, now: Now, sequence: str = WEBINAR, segment: str | None = SEGMENT) -> dict[str, Any]:
     stepmail = StepmailStore(store())
-    config = stepmail_api.sequence_config()
+    config = stepmail_entry.sequence_config()
     outcome = enroll(stepmail, config.sequences(), lead, sequence, segment, now.ms, now.ms, config.settings())
     assert outcome.status == ENROLLED, outcome
     return {"lead_id": lead.lead_id, "sequence": sequence, "enrolled_at": now.ms}
@@ -181,7 +183,7 @@ def play(now: Now, until_ms: int) -> Counter[str]:
 
 def record(lead_id: str, kind: str, ts: int, **fields: Any) -> None:
     event = Event(id=f"t{kind}{ts}{lead_id}"[:60], kind=kind, ts=ts, source="activity", lead_id=lead_id, **fields)
-    tracking.record(store(), get_settings(), [event], ts, None)
+    recording.record(store(), get_settings(), [event], ts, None)
 
 
 def enrollment_status(lead_id: str, sequence: str = WEBINAR) -> str:
@@ -257,10 +259,10 @@ def _exit_by(kind: str, lead: Lead, at: int) -> None:
     elif kind == "conversion":
         record(lead.lead_id, "webinar_application", at)
     elif kind == "unsubscribe":
-        assert tracking.unsubscribe(store(), settings, lead.lead_id, at, via="link")
+        assert recording.unsubscribe(store(), settings, lead.lead_id, at, via="link")
     elif kind in ("bounce", "complaint"):
         event = Event(id=f"f{kind}{at}", kind=f"email_{kind}", ts=at, source="ses", lead_id=lead.lead_id)
-        assert tracking.suppress(store(), settings, lead.lead_id, event, kind, at)
+        assert recording.suppress(store(), settings, lead.lead_id, event, kind, at)
     elif kind == "segment_left":
         current = store().get_lead(lead.lead_id)
         assert current is not None
@@ -290,7 +292,7 @@ def test_every_exit_is_taken_at_the_next_due_check(env: Now, kind: str) -> None:
 
 
 def test_a_suppressed_lead_is_not_enrolled_and_a_second_enrollment_is_refused(env: Now) -> None:
-    stepmail, config = StepmailStore(store()), stepmail_api.sequence_config()
+    stepmail, config = StepmailStore(store()), stepmail_entry.sequence_config()
     sequences, settings = config.sequences(), config.settings()
     bounced = new_lead(env, suppressed="bounce")
     outcome = enroll(stepmail, sequences, bounced, WEBINAR, SEGMENT, env.ms, env.ms, settings)
@@ -343,7 +345,7 @@ def test_two_overlapping_slot_runs_send_every_due_step_once(env: Now) -> None:
 def test_a_batch_retried_after_a_crash_sends_nothing_twice(env: Now, monkeypatch: pytest.MonkeyPatch) -> None:
     leads = _due_leads(3, env)
     slot_now, batches = collected(env.ms)
-    store_ = stepmail_api.store()
+    store_ = stepmail_entry.store()
     original = store_.save_progress
     calls = Counter[str]()
 
@@ -380,7 +382,7 @@ def test_a_lead_that_keeps_failing_is_recorded_and_queued_without_holding_back_t
     env: Now, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     good, bad = _due_leads(2, env)
-    mailer = stepmail_api.engine().mailer
+    mailer = stepmail_entry.engine().mailer
     compose = mailer.compose
 
     def broken(lead: Lead, *args: Any) -> Any:
@@ -408,7 +410,7 @@ def test_ses_throttling_is_retried_later_and_the_mail_goes_once(env: Now, monkey
                                                                  metrics_emitted: Any) -> None:
     (lead,) = _due_leads(1, env)
     metrics_emitted()
-    client = stepmail_api.engine().mailer.client  # type: ignore[attr-defined]
+    client = stepmail_entry.engine().mailer.client  # type: ignore[attr-defined]
     error = {"Error": {"Code": "TooManyRequestsException", "Message": "Maximum sending rate exceeded."},
              "ResponseMetadata": {"HTTPStatusCode": 429}}
     original = client.send_email

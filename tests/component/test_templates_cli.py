@@ -20,9 +20,9 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 
-from reawake.cli import main
-from reawake.leads import Lead
-from reawake.store import Store
+from reawake.core.leads import Lead
+from reawake.core.store import Store
+from reawake_tools.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 API = "http://127.0.0.1:8787"
@@ -37,7 +37,7 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def stack(aws: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    from reawake.commands import templates
+    from reawake_tools.commands import templates
 
     info: dict[str, Any] = {"api_url": API}
     monkeypatch.setattr(templates, "_connect", lambda stack_name: info)

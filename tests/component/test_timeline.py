@@ -13,13 +13,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reawake import cli
-from reawake.activities_import import import_activities_file
-from reawake.commands import leads as leads_command
-from reawake.leads_import import import_csv_file
-from reawake.settings import get_settings
-from reawake.store import Store
-from reawake.timeline import build_timeline, render
+from reawake.core.settings import get_settings
+from reawake.core.store import Store
+from reawake_tools import cli
+from reawake_tools.commands import leads as leads_command
+from reawake_tools.imports.activities import import_activities_file
+from reawake_tools.imports.leads import import_csv_file
+from reawake_tools.timeline import build_timeline, render
 from tests.conftest import SITE
 
 Api = Callable[..., tuple[int, dict[str, str], bytes]]

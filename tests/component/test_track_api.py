@@ -12,9 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 
-from reawake.aws import secret_json
-from reawake.store import Store
-from reawake.tokens import Purpose, Token, sign
+from reawake.core.aws import secret_json
+from reawake.core.store import Store
+from reawake.core.tokens import Purpose, Token, sign
 from tests.conftest import SITE
 
 Api = Callable[..., tuple[int, dict[str, str], bytes]]
@@ -107,17 +107,17 @@ def test_one_event_costs_three_writes_and_a_batch_of_ten_twenty_one(api: Api) ->
     """Each event is its item and its id claim (stored once whoever it is attributed to), plus the lead."""
     new_lead(api)
     client = boto3.client("dynamodb")
-    import reawake.aws
+    import reawake.core.aws
 
     writes: list[int] = []
 
     def count(params: dict[str, Any], **_: Any) -> None:
         writes.append(len(params.get("TransactItems", [None])))
 
-    from reawake.local.iam import running_as
+    from reawake_tools.local.iam import running_as
 
     with running_as("TrackFunction"):  # the function's own client (one per container)
-        dynamodb = reawake.aws.client("dynamodb")
+        dynamodb = reawake.core.aws.client("dynamodb")
     for operation in ("TransactWriteItems", "PutItem", "UpdateItem"):
         dynamodb.meta.events.register(f"provide-client-params.dynamodb.{operation}", count)
     api("POST", "/v1/events", [event(100)])

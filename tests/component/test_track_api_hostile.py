@@ -12,7 +12,7 @@ from urllib.parse import quote
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reawake.tokens import Purpose, Token, sign
+from reawake.core.tokens import Purpose, Token, sign
 from tests.component.test_track_api import (
     GIF_MAGIC,
     Api,

@@ -23,8 +23,8 @@ from urllib.parse import quote
 import ada_url
 import pytest
 
-from reawake import urls
-from reawake.tokens import Purpose, verify
+from reawake.core import urls
+from reawake.core.tokens import Purpose, verify
 from tests.component.test_alert_function import CHROME, OWNER, dormant_lead, env, handler, mail_to, stream
 from tests.component.test_track_api import Api, click_token, error_of, item_count, key, new_lead, store
 from tests.conftest import ROOT, SITE
@@ -62,7 +62,7 @@ def test_misread_urls_exist_in_the_corpus() -> None:
 def test_the_backslash_url_sent_as_a_customers_page_view_never_becomes_a_link_in_the_alert(
     api: Api, request: pytest.FixtureRequest,
 ) -> None:
-    from reawake.aws import secret_json
+    from reawake.core.aws import secret_json
 
     alert_stream, alert_handler = request.getfixturevalue("stream"), request.getfixturevalue("handler")
 
@@ -148,7 +148,7 @@ def copied(tmp_path: Path) -> tuple[Path, Path]:
 def test_a_template_link_a_browser_opens_elsewhere_is_refused_by_the_check(
     copied: tuple[Path, Path], capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from reawake.cli import main
+    from reawake_tools.cli import main
 
     templates, config = copied
     code = main(["templates", "check", "case-study", "--dir", str(templates), "--config", str(config)])
@@ -162,12 +162,12 @@ def test_a_template_link_a_browser_opens_elsewhere_goes_out_dead_and_every_click
 ) -> None:
     """A template uploaded before this check (or a link from a lead's attribute) still never links off
     the site: the rule is '#', as for javascript: links."""
-    from reawake.leads import Lead
+    from reawake.core.leads import Lead
+    from reawake.core.settings import get_settings
     from reawake.mail.context import build_context
     from reawake.mail.links import LinkPolicy, LinkSigner
     from reawake.mail.render import render_email
     from reawake.mail.templates import DirectoryTemplateStore
-    from reawake.settings import get_settings
 
     templates, config = copied
     address = "t.yamada@sakura-seiki.example.jp"
@@ -197,7 +197,7 @@ def test_a_template_link_a_browser_opens_elsewhere_goes_out_dead_and_every_click
 
 @pytest.fixture
 def demo_site() -> Iterator[str]:
-    from reawake.local.site import SiteServer
+    from reawake_tools.local.site import SiteServer
 
     server = SiteServer("127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

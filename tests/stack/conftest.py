@@ -24,12 +24,12 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
 
 @pytest.fixture(autouse=True)
 def _calls_within_each_role(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every function of the stack runs under its own role (reawake.local.iam): a call its role
+    """Every function of the stack runs under its own role (reawake_tools.local.iam): a call its role
     does not allow is refused and logged; such a line fails the test that caused it."""
     if "local_stack" not in request.fixturenames:
         yield
         return
-    from reawake.local.iam import DENIED
+    from reawake_tools.local.iam import DENIED
 
     stack: RunningStack = request.getfixturevalue("local_stack")
     before = len(stack.log())

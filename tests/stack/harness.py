@@ -3,7 +3,7 @@
 The stack runs in its own process, not in the test process: moto's backends are process-wide,
 and every `mock_aws()` of the component tests resets them, which would wipe an in-process stack.
 While the shared stack is up, the test process's environment points at it (as `use_local()`
-does for a CLI command), so `reawake.aws.secret_json(os.environ["SIGNING_SECRET_ARN"])` and
+does for a CLI command), so `reawake.core.aws.secret_json(os.environ["SIGNING_SECRET_ARN"])` and
 `Store(get_settings().table_name)` work in tests too.
 """
 
@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reawake.local.connect import emulator_environment, reset_caches
-from reawake.local.process import StartFailed
-from reawake.local.process import reawake_command as reawake_command  # the tests run the CLI with it
-from reawake.local.process import start as process_start
-from reawake.local.process import stop as process_stop
-from reawake.store import Store
+from reawake.core.store import Store
+from reawake_tools.local.connect import emulator_environment, reset_caches
+from reawake_tools.local.process import StartFailed
+from reawake_tools.local.process import reawake_command as reawake_command  # the tests run the CLI with it
+from reawake_tools.local.process import start as process_start
+from reawake_tools.local.process import stop as process_stop
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60
@@ -82,7 +82,7 @@ class RunningStack:
     def now_s(self) -> int:
         """The stack clock, epoch seconds (stack.json is rewritten when the clock jumps): what the
         functions compare token expiries with."""
-        from reawake.local.clock import now_of
+        from reawake_tools.local.clock import now_of
 
         return int(now_of(json.loads(self.stack_file.read_text(encoding="utf-8"))).timestamp())
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from reawake.leads import Lead
-from reawake.local.clock import now_of
+from reawake.core.leads import Lead
+from reawake_tools.local.clock import now_of
 from tests.stack.harness import RunningStack
 
 pytestmark = pytest.mark.stack

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from reawake.local.connect import NotRunning, deployed_environment, read_stack_file
+from reawake_tools.local.connect import NotRunning, deployed_environment, read_stack_file
 
 
 def test_a_stack_file_left_by_a_dead_process_means_not_running(tmp_path: Path) -> None:

@@ -28,8 +28,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reawake.local.connect import STACK_FILE_ENV
-from reawake.local.outbox import OutboxMail, list_outbox
+from reawake_tools.local.connect import STACK_FILE_ENV
+from reawake_tools.local.outbox import OutboxMail, list_outbox
 from tests.stack.harness import ROOT, reawake_command
 
 pytestmark = pytest.mark.stack

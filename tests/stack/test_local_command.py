@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reawake.cli import main
+from reawake_tools.cli import main
 from tests.stack.harness import ROOT, RunningStack, reawake_command, start, stop
 
 pytestmark = pytest.mark.stack

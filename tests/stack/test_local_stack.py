@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from reawake.leads import new_lead_id
-from reawake.tokens import Purpose, Token, sign
+from reawake.core.leads import new_lead_id
+from reawake.core.tokens import Purpose, Token, sign
 from tests.stack.harness import RunningStack
 
 pytestmark = pytest.mark.stack

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reawake.local.clock import advance_running
+from reawake_tools.local.clock import advance_running
 from tests.stack.harness import start, stop
 from tests.stack.test_local_stack import identify, new_id, page_view, post_events
 

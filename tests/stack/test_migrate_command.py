@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from reawake.leads import Lead, legacy_lead_id
+from reawake.core.leads import Lead, legacy_lead_id
 from tests.stack.harness import RunningStack
 from tests.stack.test_local_command import run_cli
 from tests.stack.test_local_stack import new_id

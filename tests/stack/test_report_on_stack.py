@@ -9,7 +9,7 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
-from reawake.local.connect import STACK_FILE_ENV
+from reawake_tools.local.connect import STACK_FILE_ENV
 from tests.stack.harness import ROOT, RunningStack, reawake_command
 
 

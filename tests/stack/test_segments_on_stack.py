@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reawake.local.clock import advance_running, now_of
-from reawake.local.connect import STACK_FILE_ENV
-from reawake.local.stepfunctions import wait_for
-from reawake.segment_store import SegmentStore
+from reawake.segments.store import SegmentStore
+from reawake_tools.local.clock import advance_running, now_of
+from reawake_tools.local.connect import STACK_FILE_ENV
+from reawake_tools.local.stepfunctions import wait_for
 from tests.stack.harness import ROOT, RunningStack, reawake_command, settle_stepmail
 
 pytestmark = pytest.mark.stack

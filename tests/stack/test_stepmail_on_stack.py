@@ -26,11 +26,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reawake.local.clock import advance_running, now_of
-from reawake.local.connect import STACK_FILE_ENV
-from reawake.local.outbox import OutboxMail, list_outbox, part
-from reawake.local.scheduler import send_slot_at_or_after
-from reawake.stepmail_store import StepmailStore
+from reawake.stepmail.store import StepmailStore
+from reawake_tools.local.clock import advance_running, now_of
+from reawake_tools.local.connect import STACK_FILE_ENV
+from reawake_tools.local.outbox import OutboxMail, list_outbox, part
+from reawake_tools.local.scheduler import send_slot_at_or_after
 from tests.stack.harness import ROOT, RunningStack, reawake_command
 
 pytestmark = pytest.mark.stack

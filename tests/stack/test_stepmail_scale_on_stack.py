@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from reawake.dynamo import serialize
-from reawake.enrollment import Enrollment
-from reawake.leads import Lead, new_lead_id
-from reawake.local.clock import advance_running, now_of
-from reawake.stepmail_store import enrollment_item
-from reawake.store import lead_to_item
+from reawake.core.dynamo import serialize
+from reawake.core.leads import Lead, new_lead_id
+from reawake.core.store import lead_to_item
+from reawake.stepmail.enrollment import Enrollment
+from reawake.stepmail.store import enrollment_item
+from reawake_tools.local.clock import advance_running, now_of
 from tests.stack.harness import RunningStack, start, stop
 
 pytestmark = pytest.mark.stack

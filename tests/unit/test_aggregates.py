@@ -6,8 +6,16 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from reawake.events import Event
-from reawake.leads import Lead, dimension_keys, flag_revisits, fold_events, legacy_lead_id, new_lead_id, path_prefixes
+from reawake.core.events import Event
+from reawake.core.leads import (
+    Lead,
+    dimension_keys,
+    flag_revisits,
+    fold_events,
+    legacy_lead_id,
+    new_lead_id,
+    path_prefixes,
+)
 
 JST = ZoneInfo("Asia/Tokyo")
 SITE = "https://www.example.co.jp"
@@ -86,9 +94,9 @@ def test_revisit_only_for_visits_of_a_dormant_lead() -> None:
 
 
 def test_day_counts_survive_the_table_packed_and_are_unpacked_only_when_read() -> None:
-    from reawake.dynamo import serialize
-    from reawake.leads import DayBuckets
-    from reawake.store import lead_from_item, lead_to_item
+    from reawake.core.dynamo import serialize
+    from reawake.core.leads import DayBuckets
+    from reawake.core.store import lead_from_item, lead_to_item
 
     events = [view(f"e{i}", f"2026-11-{20 + i % 3}T10:00:00+09:00") for i in range(6)]
     folded = fold_events(lead(), events, JST, ms("2026-11-23T12:00:00+09:00"), 400)

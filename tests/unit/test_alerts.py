@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reawake.alerts import (
+from reawake.alerts.domain import (
     AlertSettings,
     alert_id,
     build_alert,
@@ -20,8 +20,8 @@ from reawake.alerts import (
     visit_pages,
     window_start,
 )
-from reawake.events import Event
-from reawake.leads import Lead
+from reawake.core.events import Event
+from reawake.core.leads import Lead
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NOW = int(datetime(2026, 11, 24, 14, 30, tzinfo=TOKYO).timestamp() * 1000)
@@ -219,7 +219,7 @@ def test_a_page_a_browser_opens_off_the_sites_is_shown_as_words_never_as_a_link(
     salesperson's mail links only to pages a browser opens on the sites."""
     import re
 
-    from reawake import urls
+    from reawake.core import urls
     from reawake.mail.config import load_mail_config_file
     from reawake.mail.transactional import render_transactional
     from tests.conftest import ROOT

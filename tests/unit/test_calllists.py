@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from reawake.calllists import CallListSettings, CallTask, is_list_day, plan_lists, template_context
-from reawake.leads import Lead
+from reawake.calllists.domain import CallListSettings, CallTask, is_list_day, plan_lists, template_context
+from reawake.core.leads import Lead
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 SATO, SUZUKI, TEAM = "sato.kenji@example.co.jp", "suzuki.misaki@example.co.jp", "sales@example.co.jp"

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from reawake.commands import local as local_command
-from reawake.commands import outbox
-from reawake.local.connect import STACK_FILE_ENV, write_stack_file
+from reawake_tools.commands import local as local_command
+from reawake_tools.commands import outbox
+from reawake_tools.local.connect import STACK_FILE_ENV, write_stack_file
 
 INFO: dict[str, Any] = {
     "api_url": "http://127.0.0.1:8787", "site_url": "http://127.0.0.1:8788", "endpoint_url": "http://127.0.0.1:5000",

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reawake.local.clock import Clock, time_of
-from reawake.local.scheduler import (
+from reawake_tools.local.clock import Clock, time_of
+from reawake_tools.local.scheduler import (
     Schedule,
     ScheduleError,
     Scheduler,
@@ -20,7 +20,7 @@ from reawake.local.scheduler import (
     schedules_of,
     send_slot_at_or_after,
 )
-from reawake.local.template import Created, load_template, parameter_defaults
+from reawake_tools.local.template import Created, load_template, parameter_defaults
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -7,7 +7,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reawake.csvfile import ACTIVITY_HEADERS, LEAD_HEADERS, CsvFileError, decode, parse, parse_datetime, shown_value
+from reawake_tools.imports.csvfile import (
+    ACTIVITY_HEADERS,
+    LEAD_HEADERS,
+    CsvFileError,
+    decode,
+    parse,
+    parse_datetime,
+    shown_value,
+)
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 TEXT = "メールアドレス,会社名,氏名,業種\r\ntaro@example.co.jp,株式会社サンプル,山田 太郎,製造業\r\n"

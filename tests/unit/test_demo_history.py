@@ -8,15 +8,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reawake import activities_import, leads_import
-from reawake.csvfile import ACTIVITY_HEADERS, LEAD_HEADERS, ImportReport, parse
-from reawake.demo.history import ROLES, activities_csv, demo_leads, leads_csv
-from reawake.leads import Lead, fold_events, new_lead_id
+from reawake.core.leads import Lead, fold_events, new_lead_id
+from reawake.core.scoring import load_scoring_file
+from reawake.core.settings import Settings
 from reawake.mail.config import load_owners_file
-from reawake.scoring import load_scoring_file
-from reawake.segments.compile import Context, compile_definitions
-from reawake.segments.config import load_segment_files
-from reawake.settings import Settings
+from reawake.segments.rules.compile import Context, compile_definitions
+from reawake.segments.rules.config import load_segment_files
+from reawake_tools.demo.history import ROLES, activities_csv, demo_leads, leads_csv
+from reawake_tools.imports import activities as activities_import
+from reawake_tools.imports import leads as leads_import
+from reawake_tools.imports.csvfile import ACTIVITY_HEADERS, LEAD_HEADERS, ImportReport, parse
 from tests.conftest import ROOT
 
 TOKYO = ZoneInfo("Asia/Tokyo")

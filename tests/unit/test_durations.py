@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reawake.durations import Duration, cutoff, format_time, parse_duration, parse_time
+from reawake.core.durations import Duration, cutoff, format_time, parse_duration, parse_time
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ReadTimeoutError
 
-from reawake.commands.waiting import Outcome, wait
+from reawake_tools.commands.waiting import Outcome, wait
 
 ARN = "arn:aws:states:ap-northeast-1:123456789012:execution:reawake-SegmentStateMachine:cli-1"
 

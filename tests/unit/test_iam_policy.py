@@ -1,8 +1,8 @@
-"""The policy evaluation the local stack's roles rest on (reawake.local.iam.allows)."""
+"""The policy evaluation the local stack's roles rest on (reawake_tools.local.iam.allows)."""
 
 from __future__ import annotations
 
-from reawake.local.iam import allows
+from reawake_tools.local.iam import allows
 
 TABLE = "arn:aws:dynamodb:ap-northeast-1:123456789012:table/reawake-Table"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
-from reawake.logs import RedactingFormatter, function_logger, redact
+from reawake.core.logs import RedactingFormatter, function_logger, redact
 
 EMAIL = "yamada.taro+news@example.co.jp"
 

@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reawake.leads import Lead
+from reawake.core.leads import Lead
+from reawake.core.tokens import Purpose, verify
+from reawake.core.yamlfile import ConfigError
 from reawake.mail.config import Owner, OwnerDirectory, load_mail_config
 from reawake.mail.context import KNOWN_VARIABLES, build_context
 from reawake.mail.links import KEEP, REFUSE, TRACK, LinkPolicy, LinkReport, LinkSigner, rewrite_html, rewrite_text
-from reawake.segments.yamlfile import ConfigError
-from reawake.tokens import Purpose, verify
 
 SITE = "https://www.example.co.jp"
 KEY = b"k" * 32

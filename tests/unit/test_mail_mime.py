@@ -13,14 +13,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reawake.leads import Lead
+from reawake.core.leads import Lead
+from reawake.core.tokens import Purpose, verify
 from reawake.mail.config import load_mail_config_file, load_owners_file
 from reawake.mail.context import build_context
 from reawake.mail.links import LinkPolicy, LinkSigner
 from reawake.mail.mime import build_message
 from reawake.mail.render import RenderedEmail, render_email
 from reawake.mail.templates import DirectoryTemplateStore
-from reawake.tokens import Purpose, verify
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKYO = ZoneInfo("Asia/Tokyo")

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from jinja2.exceptions import SecurityError
 
-from reawake.leads import Lead
+from reawake.core.leads import Lead
 from reawake.mail.config import load_mail_config_file
 from reawake.mail.context import SAMPLE_LEAD, build_context
 from reawake.mail.links import LinkPolicy, LinkSigner

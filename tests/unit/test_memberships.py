@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from reawake.leads import Lead
-from reawake.memberships import reconcile
+from reawake.core.leads import Lead
+from reawake.segments.memberships import reconcile
 
 T0, T1 = 1_790_000_000_000, 1_790_086_400_000
 

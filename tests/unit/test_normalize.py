@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reawake.normalize import company_key, normalize_email, normalize_text
+from reawake.core.normalize import company_key, normalize_email, normalize_text
 
 
 @pytest.mark.parametrize(

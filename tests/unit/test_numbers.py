@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from reawake import dynamo
-from reawake.events import BrowserEventIn
+from reawake.core import dynamo
+from reawake.core.events import BrowserEventIn
 
 EVENT = '{"id":"event0001","type":"page_view","ts":1,"visitor_id":"visitor01","url":"https://www.example.co.jp/",'
 

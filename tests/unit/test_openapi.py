@@ -7,8 +7,8 @@ from typing import Any
 
 from openapi_spec_validator import validate
 
-from reawake.openapi import document
-from reawake.track_api import router
+from reawake.tracking.openapi import document
+from reawake.tracking.routes import router
 
 
 def doc() -> dict[str, Any]:

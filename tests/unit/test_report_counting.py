@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from reawake.events import Event
-from reawake.leads import Lead
+from reawake.core.events import Event
+from reawake.core.leads import Lead
 from reawake.reports.counting import Bump, count_events
 from tests.datagen import NOW, TOKYO
 

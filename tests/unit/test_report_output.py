@@ -9,13 +9,13 @@ from pathlib import Path
 
 import yaml
 
-from reawake.leads import Lead
+from reawake.core.leads import Lead
+from reawake.core.scoring import load_scoring_file
 from reawake.reports import csvout
 from reawake.reports.crosstab import cell_definition, cross_tab, raw_rules
 from reawake.reports.model import build_report
-from reawake.scoring import load_scoring_file
-from reawake.segments.compile import Context, compile_definitions
-from reawake.segments.config import load_segments
+from reawake.segments.rules.compile import Context, compile_definitions
+from reawake.segments.rules.config import load_segments
 from tests import reportdata
 from tests.datagen import NOW, TOKYO
 

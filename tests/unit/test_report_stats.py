@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reawake.reports.holdout import compare, in_holdout, newcombe, sample_size, verdict, wilson
-from reawake.segments.config import load_segments
+from reawake.segments.rules.config import load_segments
 
 
 @pytest.mark.parametrize(

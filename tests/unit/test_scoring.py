@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reawake.events import Event
-from reawake.leads import Lead
-from reawake.scoring import (
+from reawake.core.events import Event
+from reawake.core.leads import Lead
+from reawake.core.scoring import (
     ScoringConfig,
     apply_events,
     band,
@@ -20,7 +20,7 @@ from reawake.scoring import (
     load_scoring,
     load_scoring_file,
 )
-from reawake.segments.yamlfile import ConfigError
+from reawake.core.yamlfile import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = 86_400_000

@@ -20,14 +20,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from dateutil.relativedelta import relativedelta
 
-from reawake.durations import Duration, parse_duration
-from reawake.events import Event
-from reawake.leads import Lead
-from reawake.scoring import ScoringConfig, load_scoring_file
-from reawake.segments.compile import Context, compile_definitions
-from reawake.segments.config import load_segment_files, load_segments
-from reawake.segments.explain import explain
-from reawake.segments.model import (
+from reawake.core.durations import Duration, parse_duration
+from reawake.core.events import Event
+from reawake.core.leads import Lead
+from reawake.core.scoring import ScoringConfig, load_scoring_file
+from reawake.segments.rules.compile import Context, compile_definitions
+from reawake.segments.rules.config import load_segment_files, load_segments
+from reawake.segments.rules.explain import explain
+from reawake.segments.rules.model import (
     AllOf,
     AnyOf,
     AttrCondition,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reawake.scoring import load_scoring_file
-from reawake.segments.config import load_segment_files
-from reawake.segments.model import SegmentDefinition
+from reawake.core.scoring import load_scoring_file
 from reawake.segments.reads import MAX_NESTED, RUN_PATHS, lead_paths, projection_expression
+from reawake.segments.rules.config import load_segment_files
+from reawake.segments.rules.model import SegmentDefinition
 
 ROOT = Path(__file__).resolve().parents[2]
 

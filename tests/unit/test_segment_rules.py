@@ -8,14 +8,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reawake.cli import main
-from reawake.leads import Lead
-from reawake.scoring import ScoringConfig, load_scoring_file
-from reawake.segments.compile import CompileError, Context, compile_rule
-from reawake.segments.config import load_segment_files, load_segments
-from reawake.segments.explain import explain
-from reawake.segments.model import OwnerTaskApproach, SequenceApproach, WatchApproach
-from reawake.segments.yamlfile import ConfigError
+from reawake.core.leads import Lead
+from reawake.core.scoring import ScoringConfig, load_scoring_file
+from reawake.core.yamlfile import ConfigError
+from reawake.segments.rules.compile import CompileError, Context, compile_rule
+from reawake.segments.rules.config import load_segment_files, load_segments
+from reawake.segments.rules.explain import explain
+from reawake.segments.rules.model import OwnerTaskApproach, SequenceApproach, WatchApproach
+from reawake_tools.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -356,8 +356,8 @@ def test_validate_command_rejects_an_approach_whose_sequence_does_not_exist(
 
 
 def test_a_date_that_is_no_date_is_reported_with_its_line() -> None:
-    from reawake.segments.config import load_segments
-    from reawake.segments.yamlfile import ConfigError
+    from reawake.core.yamlfile import ConfigError
+    from reawake.segments.rules.config import load_segments
 
     text = (
         "segments:\n  - id: x\n    name: x\n    approach: {type: watch}\n"

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reawake.durations import Duration, to_epoch_ms
-from reawake.sequences.calendar import in_window, later
-from reawake.sequences.cap import allowed, earliest_under_cap, mail_slot
-from reawake.sequences.model import FrequencyCap, SendWindow
+from reawake.core.durations import Duration, to_epoch_ms
+from reawake.stepmail.sequences.calendar import in_window, later
+from reawake.stepmail.sequences.cap import allowed, earliest_under_cap, mail_slot
+from reawake.stepmail.sequences.model import FrequencyCap, SendWindow
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 HOUR = 3_600_000

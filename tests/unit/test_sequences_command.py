@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-from reawake.cli import main
+from reawake_tools.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reawake.durations import to_epoch_ms
-from reawake.leads import Lead
-from reawake.scoring import ScoringConfig, load_scoring_file
-from reawake.sequences import (
+from reawake.core.durations import to_epoch_ms
+from reawake.core.leads import Lead
+from reawake.core.scoring import ScoringConfig, load_scoring_file
+from reawake.core.tokens import Purpose, Token
+from reawake.stepmail.sequences import (
     Done,
     EnrollmentState,
     Exit,
@@ -32,8 +33,7 @@ from reawake.sequences import (
     parse_message_id,
     parse_sequence,
 )
-from reawake.tokens import Purpose, Token
-from reawake.tracking import email_event
+from reawake.tracking.recording import email_event
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKYO = ZoneInfo("Asia/Tokyo")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from reawake.durations import Duration
-from reawake.scoring import ScoringConfig, load_scoring_file
-from reawake.segments.yamlfile import ConfigError
-from reawake.sequences import load_sequences, load_stepmail_settings, parse_sequence, parse_stepmail_settings
+from reawake.core.durations import Duration
+from reawake.core.scoring import ScoringConfig, load_scoring_file
+from reawake.core.yamlfile import ConfigError
+from reawake.stepmail.sequences import load_sequences, load_stepmail_settings, parse_sequence, parse_stepmail_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SEQUENCES = ROOT / "config" / "sequences"

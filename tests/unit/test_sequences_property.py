@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reawake.durations import to_epoch_ms
-from reawake.leads import Lead
-from reawake.sequences import (
+from reawake.core.durations import to_epoch_ms
+from reawake.core.leads import Lead
+from reawake.stepmail.sequences import (
     Done,
     EnrollmentState,
     Exit,
@@ -31,7 +31,7 @@ from reawake.sequences import (
     load_stepmail_settings,
     parse_sequence,
 )
-from reawake.sequences.calendar import in_window, later
+from reawake.stepmail.sequences.calendar import in_window, later
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKYO = ZoneInfo("Asia/Tokyo")

@@ -9,8 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reawake.local.template import load_template
-from reawake.settings import (
+from reawake.core.settings import (
     AlertFunctionSettings,
     CallListFunctionSettings,
     Locale,
@@ -23,6 +22,7 @@ from reawake.settings import (
     from_environment,
     get_settings,
 )
+from reawake_tools.local.template import load_template
 from tests.conftest import ROOT
 
 BASE = {

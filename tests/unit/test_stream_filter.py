@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from reawake.local.streams import PatternError, lambda_record, matches, parse_filters, passes
-from reawake.local.template import load_template
+from reawake_tools.local.streams import PatternError, lambda_record, matches, parse_filters, passes
+from reawake_tools.local.template import load_template
 
 
 def revisit_record(event_name: str = "INSERT", revisit: Any = True, key: str = "BOOL") -> dict[str, Any]:

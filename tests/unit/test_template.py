@@ -11,8 +11,8 @@ from typing import Any
 import samtranslator
 from samtranslator.translator.transform import transform
 
-from reawake.local.apigw import routes_of
-from reawake.local.template import load_template, resources_of
+from reawake_tools.local.apigw import routes_of
+from reawake_tools.local.template import load_template, resources_of
 
 POLICIES = Path(samtranslator.__file__).parent / "internal" / "data" / "aws_managed_policies.json"
 
@@ -40,7 +40,7 @@ def cloudformation() -> dict[str, Any]:
 def test_sam_transform_succeeds_and_creates_the_routes_of_the_route_table() -> None:
     """One route table (the track router's) is the source: the template's routes, as SAM builds them,
     are exactly its routes and its fallback."""
-    from reawake.track_api import router
+    from reawake.tracking.routes import router
 
     cfn = cloudformation()
     routes = {
@@ -58,7 +58,7 @@ def test_sam_transform_succeeds_and_creates_the_routes_of_the_route_table() -> N
 
 
 def test_template_routes_all_go_to_the_track_function_and_equal_the_route_table() -> None:
-    from reawake.track_api import router
+    from reawake.tracking.routes import router
 
     routes = routes_of(load_template())
     assert {r.function for r in routes} == {"TrackFunction"}

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from reawake.local.template import load_template, resources_of
+from reawake_tools.local.template import load_template, resources_of
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGE = ROOT / "layers" / "common" / "reawake"
+PACKAGES = (ROOT / "layers" / "common" / "reawake", ROOT / "tools" / "reawake_tools")
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_every_reference_names_a_resource_or_parameter(template: dict[str, Any])
 
 def outputs_the_code_reads() -> set[str]:
     found: set[str] = set()
-    for path in PACKAGE.rglob("*.py"):
+    for path in (p for package in PACKAGES for p in package.rglob("*.py")):
         text = path.read_text(encoding="utf-8")
         found |= set(re.findall(r'stack_output\([^,()]+,\s*"(\w+)"\)', text))
         found |= {f"{m}Arn" for m in re.findall(r'state_machine_arn\([^()]*"(\w+)"\)', text)}

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reawake.tokens import Purpose, Token, TokenError, sign, verify
+from reawake.core.tokens import Purpose, Token, TokenError, sign, verify
 
 KEY = b"test-signing-key-0123456789"
 NOW = 1_800_000_000

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from reawake import urls
-from reawake.events import Event
-from reawake.settings import Settings
+from reawake.core import urls
+from reawake.core.events import Event
+from reawake.core.settings import Settings
 from tests import url_corpus
 from tests.url_corpus import CORPUS, SITE, SITE_HOST
 

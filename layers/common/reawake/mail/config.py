@@ -11,9 +11,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from reawake.normalize import normalize_email
-from reawake.segments.yamlfile import ConfigError, load_yaml, validate
-from reawake.urls import normalize_host, web_url
+from reawake.core.normalize import normalize_email
+from reawake.core.urls import normalize_host, web_url
+from reawake.core.yamlfile import ConfigError, load_yaml, validate
 
 MAIL_KEY = "config/mail.yaml"
 OWNERS_KEY = "config/owners.yaml"

@@ -20,7 +20,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reawake.leads import Lead
+from reawake.core.leads import Lead
 from reawake.mail.config import OwnerDirectory, Sender
 
 #: Marks an open mapping in CONTRACT: any key is allowed (imported columns).

@@ -6,7 +6,7 @@ endpoint only ever redirects there), *kept* when it is an anchor, ``mailto:``/``
 the mail config lists in ``untracked_link_hosts``, and *refused* otherwise (another host, a host that
 reads differently to a person than to a browser, a relative or ``javascript:`` link):
 ``check_template`` reports refused links before upload. Hosts are always the browser's reading
-(``reawake.urls``), and what is signed or kept is the browser's serialization of the link.
+(``reawake.core.urls``), and what is signed or kept is the browser's serialization of the link.
 """
 
 from __future__ import annotations
@@ -15,15 +15,18 @@ import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import yaml
+
+from reawake.core.settings import Locale, get_settings
+from reawake.core.tokens import Purpose, Token, sign
+from reawake.core.urls import naive_host, normalize_origin, reads_differently, web_url
 from reawake.mail.config import MailConfig
-from reawake.settings import Locale, get_settings
-from reawake.tokens import Purpose, Token, sign
-from reawake.urls import naive_host, normalize_origin, reads_differently, web_url
 
 CLICK_TTL_DAYS = 180  # an expired click link still redirects, unidentified
 UNSUBSCRIBE_TTL_DAYS = 365  # the API accepts expired genuine unsubscribe tokens anyway
-REBASE_ENV = "LINK_REBASE"  # read by reawake.settings.Locale
+REBASE_ENV = "LINK_REBASE"  # read by reawake.core.settings.Locale
 
 TRACK, KEEP, REFUSE = "track", "keep", "refuse"
 _KEEP_SCHEMES = ("mailto:", "tel:", "sms:")
@@ -52,7 +55,7 @@ class LinkPolicy:
 
     def decide(self, url: str) -> tuple[str, str]:
         """(TRACK, the target to sign) | (KEEP, url) | (REFUSE, why). Hosts are the ones a browser
-        reads (reawake.urls); the target to sign is the browser's serialization of the link."""
+        reads (reawake.core.urls); the target to sign is the browser's serialization of the link."""
         stripped = url.strip()
         lowered = stripped.lower()
         if not stripped:
@@ -88,9 +91,7 @@ class LinkPolicy:
 def default_site_origins() -> tuple[str, ...]:
     """template.yaml's SiteOrigins default, for checking templates without a stack."""
     try:
-        from reawake.local.template import load_template
-
-        default = load_template()["Parameters"]["SiteOrigins"]["Default"]
+        default = _template_default("SiteOrigins")
     except Exception:  # no template.yaml beside the package (e.g. in Lambda, where SITE_ORIGINS is set)
         return ()
     return tuple(normalize_origin(o) for o in str(default).split(",") if o.strip())
@@ -234,3 +235,19 @@ def local_rebase(site_url: str) -> str:
     template.yaml's default SiteOrigins, where the sample templates link, mapped onto it."""
     return ",".join(f"{origin}={normalize_origin(site_url)}" for origin in default_site_origins()
                     if origin != normalize_origin(site_url))
+
+
+class _TagsAsNull(yaml.SafeLoader):
+    """Reads template.yaml with CloudFormation's short-form tags (!Ref, !Sub...) as null: only literal
+    parameter defaults are read here, and the layer must not import the tools' template reader."""
+
+
+_TagsAsNull.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def _template_default(parameter: str) -> object:
+    """A parameter's default in the project's template.yaml (beside the layer in a checkout)."""
+    path = Path(__file__).resolve().parents[4] / "template.yaml"
+    with path.open(encoding="utf-8") as f:
+        template = yaml.load(f, Loader=_TagsAsNull)  # noqa: S506 - a SafeLoader subclass
+    return template["Parameters"][parameter]["Default"]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
 
+from reawake.core.normalize import normalize_email
 from reawake.mail.config import MailConfig, Sender
 from reawake.mail.links import (
     LinkReport,
@@ -22,7 +23,6 @@ from reawake.mail.links import (
     rewrite_text,
 )
 from reawake.mail.templates import AnyTemplateStore, CompiledTemplate, TemplateProblem
-from reawake.normalize import normalize_email
 
 _SPACE = re.compile(r"\s+")
 # Zero-width fillers after the preheader keep the inbox preview from running on into the body.

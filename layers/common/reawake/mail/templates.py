@@ -36,7 +36,7 @@ from jinja2.meta import find_undeclared_variables
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from reawake.config_store import ConfigStore
+from reawake.core.config_store import ConfigStore
 from reawake.mail.config import (
     MAIL_KEY,
     OWNERS_KEY,
@@ -555,11 +555,11 @@ def check_template(
 
 def _check_render(compiled: CompiledTemplate, mail: MailConfig | None, policy: Any, store: AnyTemplateStore) \
         -> list[str]:
+    from reawake.core.settings import Locale, get_settings
     from reawake.mail.config import PLACEHOLDER_MAIL
     from reawake.mail.context import SAMPLE_LEAD, build_context
     from reawake.mail.links import LinkReport, rewrite_html, rewrite_text
     from reawake.mail.render import render_parts
-    from reawake.settings import Locale, get_settings
 
     mail = mail or PLACEHOLDER_MAIL
     source = compiled.source

@@ -25,9 +25,10 @@ from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools import Logger
 
-from reawake.dynamo import deserialize, value
-from reawake.events import Event
-from reawake.leads import Lead, day_of
+from reawake.core.dynamo import deserialize, value
+from reawake.core.events import Event
+from reawake.core.leads import Lead, day_of
+from reawake.core.settings import get_settings
 from reawake.reports.counting import (
     ALERTS,
     CALLS,
@@ -39,7 +40,6 @@ from reawake.reports.counting import (
     segment_marks,
     step_scope,
 )
-from reawake.settings import get_settings
 
 logger = Logger(child=True)
 PREFIX = "STATS#"

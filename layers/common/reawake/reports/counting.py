@@ -23,9 +23,9 @@ from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reawake.alerts import BROWSER_SOURCES, NOT_A_VIEW, AlertSettings, is_bot
-from reawake.events import Event
-from reawake.leads import Lead, day_of
+from reawake.alerts.domain import BROWSER_SOURCES, NOT_A_VIEW, AlertSettings, is_bot
+from reawake.core.events import Event
+from reawake.core.leads import Lead, day_of
 
 DAY_MS = 86_400_000
 KEEP_MS = 180 * DAY_MS
@@ -65,7 +65,7 @@ def owner_field(name: str, owner: str | None) -> str:
 
 
 def is_machine(event: Event) -> bool:
-    """Prefetch, a bot or a library: the alert function's own tests (``reawake.alerts``)."""
+    """Prefetch, a bot or a library: the alert function's own tests (``reawake.alerts.domain``)."""
     if (event.fetch_purpose or "").lower() in NOT_A_VIEW:
         return True
     return event.source in BROWSER_SOURCES and is_bot(event.user_agent)
@@ -79,7 +79,7 @@ def is_return(event: Event) -> bool:
 
 def step_of(message_id: str) -> tuple[str, int] | None:
     """(sequence, step index) of a step mail's message id ``<sequence>:<step>:<lead>:<enrolled at>``
-    (``reawake.sequences.decide.message_id``; parsed here so tracking does not import step mail)."""
+    (``reawake.stepmail.sequences.decide.message_id``; parsed here so tracking does not import step mail)."""
     parts = message_id.split(":")
     if len(parts) != 4 or not parts[1].isdigit() or not parts[3].isdigit():
         return None
@@ -88,7 +88,7 @@ def step_of(message_id: str) -> tuple[str, int] | None:
 
 def business_deadline(start: date, business_days: int) -> date:
     """The ``business_days``-th weekday after ``start`` that is not a Japanese public holiday."""
-    from reawake.sequences.holidays_jp import is_holiday  # only when a follow-up arrives
+    from reawake.stepmail.sequences.holidays_jp import is_holiday  # only when a follow-up arrives
 
     day, left = start, business_days
     while left:

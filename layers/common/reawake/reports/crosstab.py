@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from reawake.leads import Lead
-from reawake.scoring import ScoringConfig, band
+from reawake.core.leads import Lead
+from reawake.core.scoring import ScoringConfig, band
 
 NO_BAND = "none"
 OWNER_AXIS = "owner"

@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 
-from reawake.leads import Lead
+from reawake.core.leads import Lead
 from reawake.reports.crosstab import CrossTab
 from reawake.reports.model import Report
 

@@ -10,14 +10,14 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from reawake import clock
-from reawake.durations import local_day
+from reawake.core import clock
+from reawake.core.durations import local_day
+from reawake.core.settings import ReportFunctionSettings, get_settings
+from reawake.core.store import Store
 from reawake.reports import csvout, html
 from reawake.reports.counters import CounterStore
 from reawake.reports.crosstab import CrossTab, cross_tab
 from reawake.reports.model import DefinitionInfo, Report, SequenceInfo, build_report
-from reawake.settings import ReportFunctionSettings, get_settings
-from reawake.store import Store
 
 logger = Logger(child=True)
 REPORTS_PREFIX = "reports/"
@@ -36,7 +36,7 @@ class ReportConfig:
 def read_config(bucket: str) -> ReportConfig:
     """Definitions, sequences and owners' names from the config bucket."""
     from reawake.mail.templates import TemplateStore
-    from reawake.stepmail_store import SequenceConfig
+    from reawake.stepmail.store import SequenceConfig
 
     templates = TemplateStore(bucket)
     segments = templates.segments()
@@ -111,7 +111,7 @@ def live_page(query: dict[str, Any], now_ms: int) -> str:
 
 def handle(event: dict[str, Any]) -> dict[str, Any]:
     """The daily ReportFunction: the last ``REPORT_DAYS`` days up to yesterday (a whole day)."""
-    from reawake.aws import client
+    from reawake.core.aws import client
 
     settings = get_settings(ReportFunctionSettings)
     now_ms = clock.now_ms()

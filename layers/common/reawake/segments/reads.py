@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from reawake.segments.compile import dimension
-from reawake.segments.model import (
+from reawake.segments.rules.compile import dimension
+from reawake.segments.rules.model import (
     AllOf,
     AnyOf,
     AttrCondition,

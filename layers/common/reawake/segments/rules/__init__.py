@@ -1,0 +1,2 @@
+"""The segment rule language: the YAML model, loading files, the compiled predicate and per-condition
+explanations."""

@@ -1,0 +1,172 @@
+"""A segment run: evaluate every definition over every lead, once per lead, and record changes.
+
+The run is split into shards (DynamoDB parallel-scan segments of the sparse ``leads`` index);
+each shard is one Lambda invocation under a Step Functions Map. Each lead is read once, every
+definition evaluated on it, and only a change of membership is written, so running the same
+day twice writes nothing and enrolls no one twice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from aws_lambda_powertools import Logger
+
+from reawake.core.leads import Lead
+from reawake.core.scoring import ScoringConfig
+from reawake.core.store import CommitConflict, Store
+from reawake.reports import counters
+from reawake.segments.approaches import HOLDOUT, PENDING, Approach, approach_for
+from reawake.segments.memberships import reconcile
+from reawake.segments.reads import lead_paths
+from reawake.segments.rules.compile import Context, Predicate, compile_definitions
+from reawake.segments.rules.model import SegmentDefinition
+from reawake.segments.store import SegmentStore
+
+MAX_ATTEMPTS = 5
+logger = Logger(child=True)
+
+
+class Enroller(Protocol):
+    def dispatch(self, lead: Lead, approach: Approach, now_ms: int) -> str:
+        """Start a pending approach (enroll the lead in its sequence); the approach's new status."""
+
+
+@dataclass
+class ShardResult:
+    shard: int
+    scanned: int = 0
+    members: Counter[str] = field(default_factory=Counter)
+    entered: Counter[str] = field(default_factory=Counter)
+    left: Counter[str] = field(default_factory=Counter)
+    approaches: Counter[str] = field(default_factory=Counter)
+    redispatched: int = 0  # approaches an earlier run left pending, dispatched again
+    retries: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "shard": self.shard,
+            "scanned": self.scanned,
+            "members": dict(self.members),
+            "entered": dict(self.entered),
+            "left": dict(self.left),
+            "approaches": dict(self.approaches),
+            "retries": self.retries,
+            "redispatched": self.redispatched,
+        }
+
+
+def run_id_for(now_ms: int, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(now_ms / 1000, tz).strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def matching(compiled: list[tuple[SegmentDefinition, Predicate]], lead: Lead) -> list[str]:
+    return [definition.id for definition, predicate in compiled if predicate(lead)]
+
+
+def run_shard(
+    store: Store,
+    definitions: list[SegmentDefinition],
+    shard: int,
+    total_shards: int,
+    now_ms: int,
+    tz: ZoneInfo,
+    scoring: ScoringConfig | None = None,
+    enroller: Enroller | None = None,
+) -> ShardResult:
+    """enroller: hands ``sequence`` / ``owner_task`` approaches to step mail right after the
+    membership transaction (None: they stay pending)."""
+    compiled = compile_definitions(definitions, Context(now_ms, tz, scoring))
+    by_id = {d.id: d for d in definitions}
+    dormant_ids = set(by_id)  # every configured definition is a definition of dormancy
+    segments = SegmentStore(store)
+    result = ShardResult(shard)
+    paths = lead_paths(definitions)  # only what the rules and the run read (membership: by update)
+    for lead in store.scan_leads(shard, total_shards, paths):
+        result.scanned += 1
+        approaches: list[Approach] = []
+        change = None
+        for _ in range(MAX_ATTEMPTS):
+            matched = matching(compiled, lead)
+            change = reconcile(lead, matched, dormant_ids, now_ms)
+            if change is None:
+                break
+            approaches = [approach_for(by_id[s], lead.lead_id, change.after.segments[s]) for s in change.entered]
+            waiting = [a.key for a in approaches if a.status == PENDING]
+            if waiting:  # marked with the membership, in the same transaction
+                after = replace(change.after, pending_approaches=[*change.after.pending_approaches, *waiting])
+                change = replace(change, after=after)
+            held = [a.segment_id for a in approaches if a.status == HOLDOUT]
+            after, counts = counters.on_membership(change.before, change.after, held, now_ms, tz)
+            change = replace(change, after=after)
+            try:
+                segments.record_change(change, approaches, now_ms)
+                counters.add(store, counts)
+            except CommitConflict:
+                # Tracking (or an overlapping run) changed the lead: evaluate it again as it is now.
+                result.retries += 1
+                fresh = store.get_lead(lead.lead_id)
+                if fresh is None:
+                    break
+                lead = fresh
+                continue
+            result.entered.update(change.entered)
+            result.left.update(change.left)
+            result.approaches.update(a.type for a in approaches)
+            lead = change.after
+            break
+        if enroller is not None and lead.pending_approaches:
+            whole = store.get_lead(lead.lead_id)  # step mail reads more of the lead than the rules
+            if whole is not None:
+                result.redispatched += dispatch(enroller, segments, whole, {a.key: a for a in approaches}, now_ms)
+        result.members.update(lead.segments.keys())
+    return result
+
+
+def dispatch(enroller: Enroller, segments: SegmentStore, lead: Lead, fresh: dict[str, Approach],
+             now_ms: int) -> int:
+    """Hand the lead's pending approaches to step mail: this run's new ones (``fresh``) and any an
+    earlier run could not dispatch (the lead's ``pending_approaches`` marker), then clear the marker
+    of those no longer pending. A failed dispatch is logged and stays marked: the next run retries
+    it (failing the shard would not: its retry sees no membership change). Returns the retries."""
+    still: list[str] = []
+    retried = 0
+    for key in lead.pending_approaches:
+        approach = fresh.get(key) or segments.get_approach(lead.lead_id, key)
+        if approach is None or approach.status != PENDING:
+            continue
+        retried += key not in fresh
+        try:
+            if enroller.dispatch(lead, approach, now_ms) == PENDING:
+                still.append(key)
+        except Exception:
+            still.append(key)
+            logger.exception("approach not dispatched", extra={"lead_id": lead.lead_id,
+                                                                "segment_id": approach.segment_id})
+    if still != lead.pending_approaches:
+        segments.set_pending(lead.lead_id, still)
+    return retried
+
+
+def summarize(run_id: str, now_ms: int, shard_results: list[dict[str, Any]]) -> dict[str, Any]:
+    total: dict[str, Any] = {
+        "run_id": run_id,
+        "now_ms": now_ms,
+        "shards": len(shard_results),
+        "scanned": 0,
+        "members": Counter(),
+        "entered": Counter(),
+        "left": Counter(),
+        "approaches": Counter(),
+    }
+    total["redispatched"] = 0
+    for part in shard_results:
+        total["scanned"] += part["scanned"]
+        total["redispatched"] += part.get("redispatched", 0)
+        for key in ("members", "entered", "left", "approaches"):
+            total[key].update(part[key])
+    return {k: dict(v) if isinstance(v, Counter) else v for k, v in total.items()}

@@ -1,0 +1,156 @@
+"""DynamoDB adapter for segment runs: membership changes, approach records, run summaries.
+
+| item | pk | sk |
+|---|---|---|
+| membership (history) | ``LEAD#<lead_id>`` | ``MEMBER#<segment>#<entered_at>`` (``left_at`` once left) |
+| approach | ``LEAD#<lead_id>`` | ``APPROACH#<segment>#<entered_at>`` |
+| reactivation (the lead came back) | ``LEAD#<lead_id>`` | ``REACTIVATED#<segment>#<at>`` |
+| run summary | ``RUN#segments`` | ``<run id>`` |
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reawake.core.dynamo import deserialize, serialize, value
+from reawake.core.store import PROFILE, CommitConflict, TableAdapter, lead_pk
+from reawake.segments.approaches import Approach
+from reawake.segments.memberships import MembershipChange
+
+
+def membership_item(lead_id: str, segment_id: str, entered_at: int, left_at: int | None = None) -> dict[str, Any]:
+    return {
+        "pk": lead_pk(lead_id),
+        "sk": f"MEMBER#{segment_id}#{entered_at}",
+        "segment_id": segment_id,
+        "entered_at": entered_at,
+        "left_at": left_at,
+    }
+
+
+def reactivation_item(lead_id: str, segment_id: str, entered_at: int, at_ms: int) -> dict[str, Any]:
+    """The note that a member of ``segment_id`` came back at ``at_ms`` (written by the alert function)."""
+    return {
+        "pk": lead_pk(lead_id),
+        "sk": f"REACTIVATED#{segment_id}#{at_ms}",
+        "segment_id": segment_id,
+        "entered_at": entered_at,
+        "reactivated_at": at_ms,
+    }
+
+
+def approach_item(approach: Approach) -> dict[str, Any]:
+    return {
+        "pk": lead_pk(approach.lead_id),
+        "sk": f"APPROACH#{approach.key}",
+        "segment_id": approach.segment_id,
+        "entered_at": approach.entered_at,
+        "type": approach.type,
+        "sequence": approach.sequence,
+        "status": approach.status,
+    }
+
+
+class SegmentStore(TableAdapter):
+    def record_change(self, change: MembershipChange, approaches: list[Approach], now_ms: int) -> None:
+        """The lead's new memberships, their history and the approaches, all or nothing.
+
+        Raises CommitConflict(stale_lead=True) when the lead changed since it was read; an approach
+        that already exists (an overlapping run) cancels the whole change the same way. ``change``
+        may carry a lead read with a projection (``reawake.segments.reads``): only the fields the
+        run owns are written.
+        """
+        table = self.table
+        lead_id = change.after.lead_id
+        items: list[dict[str, Any]] = [{"Update": self._membership_update(change)}]
+        for segment_id in change.entered:
+            item = membership_item(lead_id, segment_id, change.after.segments[segment_id])
+            items.append({"Put": {"TableName": table, "Item": serialize(item)}})
+        for segment_id in change.left:
+            item = membership_item(lead_id, segment_id, change.before.segments[segment_id], left_at=now_ms)
+            items.append({"Put": {"TableName": table, "Item": serialize(item)}})
+        for approach in approaches:
+            items.append({"Put": {"TableName": table, "Item": serialize(approach_item(approach)),
+                                  "ConditionExpression": "attribute_not_exists(pk)"}})
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except self.client.exceptions.TransactionCanceledException as exc:
+            raise CommitConflict(set(), True) from exc
+
+    def _membership_update(self, change: MembershipChange) -> dict[str, Any]:
+        """The profile's memberships, dormancy, pending approaches and report marks, on condition that the lead
+        is still at the version read: an update, so the run never writes back (or even reads) the
+        rest of the item (aggregates, history) and its cost does not grow with the lead's events."""
+        after = change.after
+        sets = ["#segments = :segments", "#version = :next"]
+        removes = []
+        values: dict[str, Any] = {":segments": value(after.segments), ":next": value(change.before.version + 1),
+                                  ":read": value(change.before.version)}
+        if after.dormant_since is None:
+            removes.append("#dormant")
+        else:
+            sets.append("#dormant = :dormant")
+            values[":dormant"] = value(after.dormant_since)
+        if after.pending_approaches:
+            sets.append("#pending = :pending")
+            values[":pending"] = value(after.pending_approaches)
+        else:
+            removes.append("#pending")
+        if after.report:
+            sets.append("#report = :report")
+            values[":report"] = value(after.report)
+        else:
+            removes.append("#report")
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        return {
+            "TableName": self.table,
+            "Key": {"pk": {"S": lead_pk(after.lead_id)}, "sk": {"S": PROFILE}},
+            "UpdateExpression": expression,
+            "ConditionExpression": "#version = :read",
+            "ExpressionAttributeNames": {"#segments": "segments", "#version": "version", "#dormant": "dormant_since",
+                                         "#pending": "pending_approaches", "#report": "report"},
+            "ExpressionAttributeValues": values,
+        }
+
+    def get_approach(self, lead_id: str, key: str) -> Approach | None:
+        item = self.client.get_item(TableName=self.table, ConsistentRead=True,
+                                          Key={"pk": {"S": lead_pk(lead_id)}, "sk": {"S": f"APPROACH#{key}"}})
+        if "Item" not in item:
+            return None
+        data = deserialize(item["Item"])
+        return Approach(lead_id, data["segment_id"], int(data["entered_at"]), data["type"], data.get("sequence"),
+                        data["status"])
+
+    def set_pending(self, lead_id: str, keys: list[str]) -> None:
+        """The lead's approaches still to dispatch (the marker its next scan reads). Not versioned:
+        a tracking write from an older read may bring settled keys back, and the next run clears
+        them again after one read each."""
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": {"pk": {"S": lead_pk(lead_id)}, "sk": {"S": "PROFILE"}},
+            "UpdateExpression": "SET pending_approaches = :k" if keys else "REMOVE pending_approaches",
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+        if keys:
+            request["ExpressionAttributeValues"] = {":k": value(keys)}
+        self.client.update_item(**request)
+
+    def history(self, lead_id: str) -> list[dict[str, Any]]:
+        """Membership history and approaches of one lead, oldest first."""
+        items = [
+            deserialize(i)
+            for prefix in ("MEMBER#", "APPROACH#", "REACTIVATED#")
+            for i in self.store.query_items(lead_pk(lead_id), prefix)
+        ]
+        return sorted(items, key=lambda i: (i["entered_at"], i["sk"]))
+
+    def save_run(self, run_id: str, summary: dict[str, Any]) -> None:
+        self.client.put_item(
+            TableName=self.table, Item=serialize({"pk": "RUN#segments", "sk": run_id, **summary})
+        )
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        item = self.client.get_item(
+            TableName=self.table, Key={"pk": {"S": "RUN#segments"}, "sk": {"S": run_id}}
+        ).get("Item")
+        return deserialize(item) if item else None

@@ -1,0 +1,334 @@
+"""Where moto differs from AWS in ways that matter to us, and the local fix.
+
+DynamoDB TransactWriteItems: moto deep-copies every table it touches before applying the
+operations one by one, and rolls back by swapping the copy in. That costs O(table size) per
+transaction (hundreds of ms once a table holds a few thousand items) and leaves stream records
+of cancelled writes behind. Real DynamoDB checks every condition first and then writes all or
+nothing. This patch does the same: check phase, then apply phase; no copy, no stray records.
+
+DynamoDB Scan (``fast_scan``): moto's costs ~15 ms per item; the scans Reawake makes (a segment
+run's parallel scan of the leads index, projected) are served from the stored items instead.
+
+Lambda (``route_lambda``): moto would start a Docker container in ``LambdaFunction._invoke_lambda``,
+the one place that direct invokes, Step Functions Lambda tasks and event source mappings all pass
+through. The local stack routes it to the template's handlers, called in-process.
+
+DynamoDB Query (``_fast_query``): moto answers a query by sorting the whole table (with its slow
+typed comparisons) and then filtering it: about a second per query once a table holds 50,000
+items, for the one partition or index key it wants. Patched, a query starts from that partition
+(base table) or from the items carrying that index key (a GSI), and moto sorts and filters only
+those, as DynamoDB reads only them. The send slots' due-index queries depend on it.
+
+Step Functions ``Wait`` states (``follow_clock``): moto's engine sleeps the wall-clock interval
+(and compares a ``Timestamp`` with the machine's naive local time). Patched, a wait lasts until the
+stack clock (``reawake_tools.local.clock.current()``) reaches its moment: ``seconds / speed`` of wall
+time, cut short when the clock jumps. Retry intervals still sleep on the wall clock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+_applied = False
+_stock: dict[str, Any] = {}  # what apply() replaced, for stock()
+_waits_follow_clock = False
+
+# (function name, event) -> (payload JSON, errored, logs): what _invoke_lambda returns.
+LambdaInvoker = Callable[[str, Any], tuple[str, bool, str]]
+
+
+def apply() -> None:
+    """Install the patches (idempotent). Call before the emulator serves requests."""
+    global _applied
+    if _applied:
+        return
+    from moto.dynamodb.models import DynamoDBBackend
+
+    _stock["transact_write_items"] = DynamoDBBackend.transact_write_items
+    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    from reawake_tools.local import fast_scan
+
+    fast_scan.install()
+    _plain_json_results()
+    _fast_query()
+    _applied = True
+
+
+# DynamoDB operations whose results are plain DynamoDB JSON (items, keys, counts): moto's generic
+# response serializer walks the botocore shape of every attribute of every item (milliseconds per
+# lead item, and the imports and segment runs read and write thousands); json.dumps is the same
+# bytes for these.
+PLAIN_JSON_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem",
+                                   "TransactWriteItems", "TransactGetItems", "BatchWriteItem"})
+
+
+def _plain_json_results() -> None:
+    import datetime
+    import json
+
+    from moto.dynamodb.responses import DynamoResult
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    original = DynamoResult.execute_result
+
+    def execute_result(self: Any, context: Any) -> Any:
+        if context.operation_model.name in PLAIN_JSON_OPERATIONS and isinstance(self.result, dict):
+            try:
+                body = json.dumps(self.result, separators=(",", ":"))
+            except (TypeError, ValueError):
+                return original(self, context)
+            return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+        return original(self, context)
+
+    DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
+
+    original_records = DynamoDBStreamsHandler.get_records
+
+    def when(value: Any) -> Any:
+        if isinstance(value, datetime.datetime):
+            return value.timestamp()
+        raise TypeError(type(value).__name__)
+
+    def get_records(self: Any) -> Any:
+        # The stream poller reads every write's old and new image 20 times a second.
+        try:
+            result = self.backend.get_records(self._get_param("ShardIterator"), self._get_param("Limit") or 1000)
+            return json.dumps(result, separators=(",", ":"), default=when)
+        except Exception:
+            return original_records(self)  # its own error answers
+
+    DynamoDBStreamsHandler.get_records = get_records  # type: ignore[method-assign]
+
+
+@contextmanager
+def stock() -> Iterator[None]:
+    """moto as shipped for the duration (the tests run one file so: our TransactWriteItems must not
+    be the only witness of the conditional writes)."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    patched = DynamoDBBackend.transact_write_items
+    DynamoDBBackend.transact_write_items = _stock.get("transact_write_items", patched)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        DynamoDBBackend.transact_write_items = patched  # type: ignore[method-assign]
+
+
+_query_candidates = threading.local()  # the items the running query may answer with, per thread
+
+
+def _fast_query() -> None:
+    from moto.dynamodb.models.table import Table
+
+    original_all_items = Table.all_items
+    original_query = Table.query
+
+    def all_items(self: Any) -> list[Any]:
+        pick = getattr(_query_candidates, "pick", None)
+        return original_all_items(self) if pick is None else list(pick(self))
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        conditions = kwargs.get("hash_key_conditions") or []
+
+        def every(table: Any) -> Any:
+            for partition in table.items.values():
+                yield from (partition.values() if table.range_key_attr else [partition])
+
+        if index_name is None and hash_key is not None:
+            def pick(table: Any) -> Any:
+                partition = table.items.get(hash_key, {})
+                return partition.values() if table.range_key_attr else [partition]
+        elif index_name is not None and len(conditions) == 1:
+            name, wanted = conditions[0][0], conditions[0][1].value
+
+            def pick(table: Any) -> Any:
+                return (i for i in every(table) if (v := i.attrs.get(name)) is not None and v.value == wanted)
+        else:
+            return original_query(self, hash_key, *args, **kwargs)
+        _query_candidates.pick = pick
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            _query_candidates.pick = None
+
+    Table.all_items = all_items  # type: ignore[method-assign]
+    Table.query = query  # type: ignore[method-assign]
+
+
+def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    seen: set[tuple[str, str]] = set()
+    planned: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    errors: list[Any] = []
+    for entry in transact_items:
+        if len(entry) > 1:
+            raise TransactWriteSingleOpException
+        op_type, op = next(iter(entry.items()))
+        if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+            raise ValueError("Unsupported transaction operation")
+        table = self.get_table(op["TableName"])
+        if op_type == "Put":
+            key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+            if table.range_key_attr is not None:
+                key[table.range_key_attr] = op["Item"][table.range_key_attr]
+        else:
+            key = op["Key"]
+        marker = (op["TableName"], str(dict(sorted(key.items()))))
+        if marker in seen:
+            raise MultipleTransactionsException()
+        seen.add(marker)
+        current = self.get_item(op["TableName"], key)
+        condition = op.get("ConditionExpression")
+        failed = False
+        if condition is not None:
+            check = get_filter_expression(
+                condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+            )
+            failed = not check.expr(current)
+        if failed:
+            old = (
+                current.to_json()["Attributes"]
+                if current and op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+                else None
+            )
+            errors.append(("ConditionalCheckFailed", "The conditional request failed", old))
+        else:
+            errors.append((None, None, None))
+        planned.append((op_type, op, key))
+    if any(code is not None for code, _, _ in errors):
+        raise TransactionCanceledException(errors)
+    for op_type, op, key in planned:
+        names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+        if op_type == "Put":
+            self.put_item(
+                op["TableName"], op["Item"], expression_attribute_names=names, expression_attribute_values=values
+            )
+        elif op_type == "Delete":
+            self.delete_item(op["TableName"], key, expression_attribute_names=names, expression_attribute_values=values)
+        elif op_type == "Update":
+            self.update_item(
+                op["TableName"],
+                key,
+                update_expression=op["UpdateExpression"],
+                expression_attribute_names=names,
+                expression_attribute_values=values,
+            )
+
+
+_original_invoke: Any = None
+
+
+def route_lambda(invoke: LambdaInvoker | None) -> None:
+    """Every Lambda invocation moto handles (invoke API, Step Functions tasks, event source
+    mappings) calls ``invoke(function_name, event)`` instead of starting a container; None puts
+    moto's own back."""
+    global _original_invoke
+    import json
+
+    from moto.awslambda.models import LambdaFunction
+
+    if _original_invoke is None:
+        _original_invoke = LambdaFunction._invoke_lambda
+    if invoke is None:
+        LambdaFunction._invoke_lambda = _original_invoke  # type: ignore[method-assign]
+        return
+
+    def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
+        if isinstance(event, str | bytes):  # moto passes the string "{}" for an empty body
+            event = json.loads(event or b"{}")
+        return invoke(self.function_name, {} if event is None else event)
+
+    LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
+
+
+def follow_clock() -> None:
+    """Step Functions Wait states follow ``reawake_tools.local.clock.current()`` (idempotent); without an
+    installed clock they wait on the wall clock as before."""
+    global _waits_follow_clock
+    if _waits_follow_clock:
+        return
+    from datetime import UTC
+
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+    from reawake_tools.local import clock
+
+    original_wait = WaitFunction._wait_interval
+    original_seconds = Timestamp._get_wait_seconds
+
+    def _wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
+        stack_clock = clock.current()
+        if stack_clock is None:
+            return original_wait(self, env, wait_seconds)
+        target = getattr(env, "_reawake_wait_target", None) or stack_clock.time() + wait_seconds
+        env._reawake_wait_target = None
+        stack_clock.sleep_until(target, env.is_running)
+        return None
+
+    def _get_wait_seconds(self: Any, env: Any) -> int:
+        stack_clock = clock.current()
+        if stack_clock is None:
+            return int(original_seconds(self, env))
+        self.string.eval(env=env)
+        text = env.stack.pop()
+        moment = self._from_timestamp_string(timestamp=text)
+        if moment is None:
+            from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+                FailureEventException,
+            )
+
+            raise FailureEventException(self._create_failure_event(env, text))
+        target = moment.replace(tzinfo=UTC).timestamp()
+        env._reawake_wait_target = target  # exact, where the returned whole seconds would round
+        return max(0, int(target - stack_clock.time()))
+
+    WaitFunction._wait_interval = _wait_interval  # type: ignore[method-assign]
+    Timestamp._get_wait_seconds = _get_wait_seconds  # type: ignore[method-assign]
+    _waits_follow_clock = True
+
+
+# (raw message text) -> None: called after moto's SES accepted a message (SES v1 raw, SESv2 raw).
+MailObserver = Callable[[str], None]
+_mail_observer: MailObserver | None = None
+_mail_patched = False
+
+
+def observe_sent_mail(observer: MailObserver | None) -> None:
+    """Call ``observer(raw)`` for every raw message the emulator's SES accepts (the local stack's
+    outbox); None stops it. The send itself is moto's (sender verification included)."""
+    global _mail_observer, _mail_patched
+    _mail_observer = observer
+    if _mail_patched:
+        return
+    from moto.ses.models import SESBackend
+
+    original = SESBackend.send_raw_email
+
+    def send_raw_email(self: Any, source: str, destinations: list[str], raw_data: str) -> Any:
+        message = original(self, source, destinations, raw_data)
+        observer_now = _mail_observer
+        if observer_now is not None:
+            try:
+                observer_now(raw_data)
+            except Exception:  # the outbox must never fail a send
+                import logging
+
+                logging.getLogger("reawake_local").exception("the outbox could not write a mail")
+        return message
+
+    SESBackend.send_raw_email = send_raw_email  # type: ignore[method-assign]
+    _mail_patched = True
