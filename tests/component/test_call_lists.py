@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from reawake.alerts import entry as alert_entry
 from reawake.calllists import entry as calllist_entry
 from reawake.calllists.store import CallListStore
 from reawake.core.leads import Lead
@@ -45,7 +44,7 @@ def ms(iso: str) -> int:
 def lists_env(env: Now, aws: Any, monkeypatch: pytest.MonkeyPatch) -> Now:  # noqa: F811 - the fixture
     for k, v in function_environment(load_template(), aws, "CallListFunction").items():
         monkeypatch.setenv(k, v)
-    alert_entry.reset()
+    calllist_entry.reset()
     return env
 
 

@@ -44,6 +44,7 @@ def emulator_environment(endpoint_url: str) -> dict[str, str]:
 def reset_caches() -> None:
     """Forget settings and clients built from the previous environment."""
     from reawake.alerts import entry as alert_entry
+    from reawake.calllists import entry as calllist_entry
     from reawake.core import aws
     from reawake.core.settings import get_settings
     from reawake.segments import entry as segment_entry
@@ -59,7 +60,8 @@ def reset_caches() -> None:
     for cached in (stepmail_entry.store, stepmail_entry.sequence_config, stepmail_entry.scoring_config,
                    stepmail_entry.templates, stepmail_entry.engine, stepmail_entry.failures):
         cached.cache_clear()
-    alert_entry.reset()  # also the call lists' store and config
+    alert_entry.reset()
+    calllist_entry.reset()
 
 
 def write_stack_file(info: dict[str, Any], path: Path | None = None) -> Path:

@@ -50,7 +50,7 @@ def alert_settings() -> alerts.AlertSettings:
     )
 
 
-@per_container  # shared with the call lists' code, never across the two functions
+@per_container
 def store() -> Store:
     return Store(get_settings().table_name)
 

@@ -10,18 +10,38 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from reawake.alerts.entry import config, store  # the same cached adapters as the owners' alerts
 from reawake.calllists import domain as calllists
 from reawake.calllists.domain import CallList, CallListSettings, Plan
 from reawake.calllists.store import CallListStore
 from reawake.core import clock
+from reawake.core.aws import per_container
 from reawake.core.durations import local_day
 from reawake.core.settings import CallListFunctionSettings, get_settings
+from reawake.core.store import Store
 from reawake.observability import count
 from reawake.reports import counters
 
 logger = Logger(child=True)
 CALL_LIST_TEMPLATE = "call-list"
+
+
+@per_container
+def store() -> Store:
+    return Store(get_settings().table_name)
+
+
+@per_container
+def config() -> Any:
+    """The config bucket: scoring, mail.yaml and owners.yaml (the templates' store)."""
+    from reawake.mail.templates import TemplateStore
+
+    return TemplateStore(get_settings().config_bucket)
+
+
+def reset() -> None:
+    """Forget the adapters built from the previous environment (tests, the local stack)."""
+    store.cache_clear()
+    config.cache_clear()
 
 
 class RunIn(BaseModel):
