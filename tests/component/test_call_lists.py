@@ -14,6 +14,7 @@ import pytest
 from reawake.calllists import entry as calllist_entry
 from reawake.calllists.store import CallListStore
 from reawake.core.leads import Lead
+from reawake.mail.mailer import Outgoing, SesMailer
 from reawake.stepmail.store import StepmailStore
 from reawake_tools.local.outbox import part
 from reawake_tools.local.template import function_environment, load_template
@@ -149,19 +150,19 @@ def test_one_owners_failing_mail_does_not_hold_back_the_others_and_is_sent_on_th
         lists_env: Now, monkeypatch: pytest.MonkeyPatch) -> None:
     call_task_lead(lists_env, "山田 太郎", SATO)
     call_task_lead(lists_env, "田中 一郎", SUZUKI)
-    real_send = calllist_entry.send_mail
+    real_send = SesMailer.send
 
-    def flaky(call_list: Any, settings: Any, now_ms: int) -> str:
-        if call_list.owner_email == SUZUKI:
+    def flaky(mailer: SesMailer, mail: Outgoing, tags: Any = None) -> str:
+        if mail.to == SUZUKI:
             raise ConnectionError("SES is unreachable")
-        return real_send(call_list, settings, now_ms)
+        return real_send(mailer, mail, tags)
 
-    monkeypatch.setattr(calllist_entry, "send_mail", flaky)
+    monkeypatch.setattr(SesMailer, "send", flaky)
     with pytest.raises(RuntimeError, match="1 call list"):
         morning_run("2026-12-04T08:30")
     assert len(lists_to(SATO)) == 1 and not lists_to(SUZUKI)
 
-    monkeypatch.setattr(calllist_entry, "send_mail", real_send)
+    monkeypatch.setattr(SesMailer, "send", real_send)
     soon = morning_run("2026-12-04T08:35")  # the claim of the failed run is still fresh
     assert not lists_to(SUZUKI) and {x["status"] for x in soon["lists"]} == {"already"}
     retried = morning_run("2026-12-04T09:00")  # the scheduler's retry, after the claim went stale

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from reawake.core.dynamo import deserialize, serialize
 from reawake.core.events import Event
 from reawake.core.leads import Lead
 from reawake.core.store import CommitConflict, TableAdapter, event_from_item, lead_pk
+from reawake.reports import counters
 from reawake.segments.store import reactivation_item
 
 ALERT_SK = "ALERT"
@@ -44,6 +46,17 @@ class Claim:
 
 
 class AlertStore(TableAdapter):
+    """``reawake.alerts.alerting.AlertTable`` on the reawake table."""
+
+    def get_lead(self, lead_id: str) -> Lead | None:
+        return self.store.get_lead(lead_id)
+
+    def count_reactivated(self, lead: Lead, at_ms: int, tz: ZoneInfo) -> None:
+        counters.reactivated(self.store, lead, at_ms, tz)
+
+    def count_alert(self, lead: Lead, claimed_at: int, tz: ZoneInfo) -> None:
+        counters.alert_sent(self.store, lead, claimed_at, tz)
+
     def _key(self, lead_id: str, sk: str = ALERT_SK) -> dict[str, Any]:
         return {"pk": {"S": lead_pk(lead_id)}, "sk": {"S": sk}}
 

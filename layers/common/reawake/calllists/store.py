@@ -17,10 +17,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from reawake.calllists.domain import CallTask
 from reawake.core.dynamo import deserialize, value
+from reawake.core.leads import Lead
 from reawake.core.store import TableAdapter, lead_pk
+from reawake.reports import counters
 
 STALE_CLAIM_MS = 15 * 60_000
 CLAIM_TTL_DAYS = 90
@@ -44,6 +47,14 @@ def task_of(item: dict[str, Any]) -> CallTask:
 
 
 class CallListStore(TableAdapter):
+    """``reawake.calllists.run.CallListTable`` on the reawake table."""
+
+    def get_leads(self, lead_ids: list[str]) -> dict[str, Lead]:
+        return self.store.get_leads(lead_ids)
+
+    def count_task(self, owner: str | None, outcome: str, at_ms: int, tz: ZoneInfo) -> None:
+        counters.call_task(self.store, owner, outcome, at_ms, tz)
+
     def open_tasks(self, days: Iterable[date], until_ms: int) -> Iterator[CallTask]:
         """Open tasks that came due on these local days, at or before ``until_ms`` (a closed task has
         left the index: ``close`` removes its ``task_day``)."""

@@ -86,6 +86,10 @@ class ConfigStore:
         parsed: list[SegmentDefinition] = entry.parsed
         return parsed
 
+    def segment_names(self) -> dict[str, str]:
+        """Each segment's id → its name (what mails to salespeople call it)."""
+        return {d.id: d.name for d in self.segments()}
+
 
 def upload_config(client: Any, bucket: str, config_dir: Path) -> list[str]:
     """Validate the config directory's files, then upload them; nothing is uploaded if one is bad

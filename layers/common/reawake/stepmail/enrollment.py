@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from reawake.core.leads import Lead
 from reawake.core.scoring import ScoringConfig
+from reawake.mail.mailer import Mailer, NotSent, Outgoing
 from reawake.stepmail.sequences import (
     Decision,
     Done,
@@ -67,14 +68,6 @@ class TransientError(Exception):
 class SendFailed(Exception):
     """The send may or may not have happened; the claim stays (never sent twice) and the
     enrollment is recorded as failed."""
-
-
-class NotSent(Exception):
-    """Raised by a Mailer: the provider certainly did not send (throttled=True: a rate limit)."""
-
-    def __init__(self, message: str, throttled: bool = False) -> None:
-        super().__init__(message)
-        self.throttled = throttled
 
 
 # --- the enrollment ------------------------------------------------------------------------------
@@ -172,18 +165,9 @@ class EnrollmentStore(Protocol):
         counting it in the reports; False when it was noted before."""
 
 
-@dataclass(frozen=True)
-class Outgoing:
-    raw: bytes
-    to: str
-    subject: str
-
-
-class Mailer(Protocol):
-    def compose(self, lead: Lead, sequence: Sequence, send: Send, now_ms: int) -> Outgoing: ...
-
-    def deliver(self, outgoing: Outgoing, tags: dict[str, str]) -> str:
-        """Send; the provider's message id. Raises NotSent when it certainly did not send."""
+class Composer(Protocol):
+    def compose(self, lead: Lead, sequence: Sequence, send: Send, now_ms: int) -> Outgoing:
+        """The step's mail to the lead, ready for the ``Mailer`` (``reawake.mail.mailer``)."""
 
 
 # --- enrolling -------------------------------------------------------------------------------------
@@ -255,6 +239,7 @@ def enroll(
 @dataclass
 class Engine:
     store: EnrollmentStore
+    composer: Composer
     mailer: Mailer
     sequences: Callable[[], Mapping[str, Sequence]]
     settings: Callable[[], StepmailSettings]
@@ -342,7 +327,7 @@ class Engine:
                   now: int) -> int | None:
         """Send the mail unless it was claimed before; the time to record it at (None: the lead
         changed, decide again)."""
-        outgoing = self.mailer.compose(lead, sequence, send, now)
+        outgoing = self.composer.compose(lead, sequence, send, now)
         tz = lead_time_zone(lead, settings.tz)
         log = pruned_mail_log(lead.mail_log, now, settings, tz)
         log[send.message_id] = now
@@ -359,7 +344,7 @@ class Engine:
             return found.claimed_at if found is not None else now
         tags = {"message_id": send.message_id.replace(":", "."), "lead_id": lead.lead_id, "sequence": sequence.id}
         try:
-            provider_id = self.mailer.deliver(outgoing, tags)
+            provider_id = self.mailer.send(outgoing, tags)
         except NotSent as exc:
             self.store.release_claim(claim)
             self.log("send refused, claim released", {"lead_id": lead.lead_id, "message_id": send.message_id,

@@ -24,25 +24,20 @@ from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from reawake.core import clock
-from reawake.core.aws import secret_json
 from reawake.core.config_store import ConfigStore
 from reawake.core.leads import Lead
 from reawake.core.scoring import ScoringConfig
 from reawake.core.settings import StepmailFunctionSettings, get_settings
 from reawake.core.store import Store
+from reawake.mail.mailer import SesMailer
 from reawake.mail.templates import TemplateStore
-from reawake.observability import count
 from reawake.segments.approaches import PENDING, Approach
-from reawake.stepmail.enrollment import SKIPPED, Engine, Enrollment, NotSent, Outgoing, enroll
-from reawake.stepmail.sequences import Send, Sequence
+from reawake.stepmail.compose import StepMailComposer
+from reawake.stepmail.enrollment import SKIPPED, Engine, Enrollment, enroll
 from reawake.stepmail.slot import Ref, collect, run_batch
 from reawake.stepmail.store import SequenceConfig, StepmailStore
 
 logger = Logger(child=True)
-
-#: SES errors after which nothing was sent (HTTP 4xx); the throttling ones are retried slower.
-THROTTLING = {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException"}
-
 
 LeadId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 SequenceId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
@@ -87,80 +82,12 @@ def _log(message: str, extra: dict[str, Any]) -> None:
     logger.info(message, extra=extra)
 
 
-class SesMailer:
-    """Renders with ``reawake.mail`` and sends through SESv2 as raw MIME."""
-
-    def __init__(self, template_store: TemplateStore, client: Any = None) -> None:
-        self.templates = template_store
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            from reawake.core.aws import client
-
-            self._client = client("sesv2")
-        return self._client
-
-    def compose(self, lead: Lead, sequence: Sequence, send: Send, now_ms: int) -> Outgoing:
-        from reawake.mail.context import build_context
-        from reawake.mail.links import LinkPolicy, LinkSigner
-        from reawake.mail.mime import build_message
-        from reawake.mail.render import format_addr, render_email
-        from reawake.mail.templates import TemplateProblem
-
-        settings = get_settings(StepmailFunctionSettings)
-        mail = self.templates.mail_config()
-        if mail is None:
-            raise TemplateProblem(["no mail config in the config bucket (config/mail.yaml): run "
-                                   "`reawake templates upload`"])
-        step = sequence.steps[send.step_index]
-        context = build_context(lead, self.templates.owners(), mail.sender, sequence.name,
-                                step.name or step.label, now_ms, settings.time_zone)
-        secret = secret_json(settings.signing_secret_arn, settings.secret_max_age_seconds)
-        key = str(secret["signing_key"]).encode("utf-8")
-        signer = LinkSigner(settings.public_api_url, key, lead.lead_id, send.message_id, now_ms,
-                            LinkPolicy.current(mail))
-        rendered = render_email(send.template, context, self.templates, signer, mail)
-        to = format_addr(f"{lead.name} 様" if lead.name else "", lead.email)
-        headers = {}
-        if settings.mail_configuration_set:
-            headers["X-SES-CONFIGURATION-SET"] = settings.mail_configuration_set
-        raw = build_message(rendered, to, headers=headers, now_ms=now_ms, tz=settings.time_zone)
-        return Outgoing(raw, lead.email, rendered.subject)
-
-    def deliver(self, outgoing: Outgoing, tags: dict[str, str]) -> str:
-        from botocore.exceptions import ClientError
-
-        args: dict[str, Any] = {
-            "Destination": {"ToAddresses": [outgoing.to]},
-            "Content": {"Raw": {"Data": outgoing.raw}},
-            "EmailTags": [{"Name": k, "Value": v} for k, v in tags.items()],
-        }
-        configuration_set = get_settings(StepmailFunctionSettings).mail_configuration_set
-        if configuration_set:
-            args["ConfigurationSetName"] = configuration_set
-        try:
-            response = self.client.send_email(**args)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-            if code in THROTTLING or status == 429:
-                count("MailsDeferred")  # retried by the state machine, slower
-                raise NotSent(f"{code}: {exc}", throttled=True) from exc
-            count("MailsFailed")
-            if 400 <= status < 500:
-                raise NotSent(f"{code}: {exc}") from exc
-            raise
-        count("MailsSent")
-        return str(response["MessageId"])
-
-
 @cache
 def engine() -> Engine:
     return Engine(
         store=store(),
-        mailer=SesMailer(templates()),
+        composer=StepMailComposer(templates()),
+        mailer=SesMailer(get_settings(StepmailFunctionSettings).mail_configuration_set, metrics=True),
         sequences=lambda: sequence_config().sequences(),
         settings=lambda: sequence_config().settings(),
         scoring=scoring,
