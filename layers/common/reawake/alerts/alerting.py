@@ -86,7 +86,7 @@ class Alerting:
     settings: alerts.AlertSettings
     tz: ZoneInfo
     retention_days: int
-    now: Callable[[], int] = clock.now_ms
+    now: Callable[[], int] = field(default=lambda: clock.now_ms())  # read when called: the stack's clock moves
     sleep: Callable[[float], None] = field(default=time.sleep)
 
     def process(self, event: Event) -> Outcome:

@@ -10,7 +10,7 @@ from the fakes in ``tests/fakes.py``. ``reawake.calllists.domain`` has the rules
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -72,7 +72,7 @@ class CallListRun:
     mailer: Mailer
     settings: CallListSettings
     tz: ZoneInfo
-    now: Callable[[], int] = clock.now_ms
+    now: Callable[[], int] = field(default=lambda: clock.now_ms())  # read when called: the stack's clock moves
 
     def plan(self, now_ms: int) -> Plan:
         """Today's lists (no writes)."""
