@@ -123,9 +123,9 @@ def crosstab_ratio() -> tuple[float, float, float]:
 
 def run() -> dict[str, float]:
     with emulated_stack():
+        from reawake.core.counters import CounterStore
         from reawake.core.leads import Lead
         from reawake.core.store import Store
-        from reawake.reports.counters import CounterStore
         from reawake.reports.model import DefinitionInfo, SequenceInfo, build_report
 
         store = Store(os.environ["TABLE_NAME"])

@@ -8,9 +8,9 @@ import dataclasses
 from datetime import date
 from typing import Any
 
+from reawake.core.counters import CounterStore
+from reawake.core.counting import step_scope
 from reawake.core.leads import Lead
-from reawake.reports.counters import CounterStore
-from reawake.reports.counting import step_scope
 from reawake.reports.model import SequenceInfo, build_report
 from reawake.stepmail.store import StepmailStore
 from tests.component.test_stepmail import (  # noqa: F401 - the fixture

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 
 from reawake.core import clock
-from reawake.reports.counters import CounterStore
+from reawake.core.counters import CounterStore
 from reawake.stepmail.store import StepmailStore
 from reawake_tools.timeline import build_timeline, render
 from tests.component.test_call_lists import (  # noqa: F401 - fixtures

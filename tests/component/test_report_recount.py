@@ -24,21 +24,20 @@ import pytest
 
 from reawake.alerts import domain as alerts
 from reawake.alerts import entry as alert_entry
-from reawake.core import clock
+from reawake.core import bots, clock, counters
+from reawake.core.counters import CounterStore
 from reawake.core.dynamo import deserialize
 from reawake.core.events import Event
+from reawake.core.holidays_jp import JP_HOLIDAYS
 from reawake.core.leads import Lead
 from reawake.core.settings import get_settings
 from reawake.core.store import Store
-from reawake.reports import counters
-from reawake.reports.counters import CounterStore
 from reawake.reports.holdout import compare
 from reawake.reports.model import DefinitionInfo, SequenceInfo, build_report
 from reawake.segments.rules.config import load_segments
 from reawake.segments.run import run_shard
 from reawake.segments.store import SegmentStore
 from reawake.stepmail.enrollment import Claim, Enrollment
-from reawake.stepmail.sequences.holidays_jp import JP_HOLIDAYS
 from reawake.stepmail.store import StepmailStore
 from reawake.tracking import recording
 from tests.datagen import TOKYO, ms
@@ -225,9 +224,9 @@ def raw_items() -> list[dict[str, Any]]:
 
 
 def is_machine(e: dict[str, Any]) -> bool:
-    if (e.get("fetch_purpose") or "") in alerts.NOT_A_VIEW:
+    if (e.get("fetch_purpose") or "") in bots.NOT_A_VIEW:
         return True
-    return e["source"] in alerts.BROWSER_SOURCES and alerts.is_bot(e.get("user_agent"))
+    return e["source"] in bots.BROWSER_SOURCES and bots.is_bot(e.get("user_agent"))
 
 
 def third_business_day(start: date) -> date:

@@ -382,15 +382,15 @@ def test_a_lead_that_keeps_failing_is_recorded_and_queued_without_holding_back_t
     env: Now, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     good, bad = _due_leads(2, env)
-    mailer = stepmail_entry.engine().mailer
-    compose = mailer.compose
+    composer = stepmail_entry.engine().composer
+    compose = composer.compose
 
     def broken(lead: Lead, *args: Any) -> Any:
         if lead.lead_id == bad.lead_id:
             raise RuntimeError("template store unreachable")
         return compose(lead, *args)
 
-    monkeypatch.setattr(mailer, "compose", broken)
+    monkeypatch.setattr(composer, "compose", broken)
     first = slot(env)
     assert first["sent"] == 1 and first["retrying"] == 1 and len(sent_messages(good.email)) == 1
     retry = StepmailStore(store()).get_enrollment(bad.lead_id, WEBINAR)

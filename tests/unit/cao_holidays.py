@@ -3,7 +3,7 @@
 Source: https://www8.cao.go.jp/chosei/shukujitsu/gaiyou.html and its CSV
 https://www8.cao.go.jp/chosei/shukujitsu/syukujitsu.csv (dates as published; rows named 「休日」
 are 振替休日 (2026-05-06, 2027-03-22) and 国民の休日 (2026-09-22)). The runtime takes its holidays
-from the ``jpholiday`` package (``reawake.stepmail.sequences.holidays_jp``); this list checks it. When 内閣府
+from the ``jpholiday`` package (``reawake.core.holidays_jp``); this list checks it. When 内閣府
 publishes a new year (each February), add its rows here.
 """
 

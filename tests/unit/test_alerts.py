@@ -13,15 +13,15 @@ from reawake.alerts.domain import (
     alert_id,
     build_alert,
     classify,
-    crm_url,
-    is_bot,
     sns_message,
     template_context,
     visit_pages,
     window_start,
 )
+from reawake.core.bots import is_bot
 from reawake.core.events import Event
 from reawake.core.leads import Lead
+from reawake.mail.lead_facts import crm_url
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NOW = int(datetime(2026, 11, 24, 14, 30, tzinfo=TOKYO).timestamp() * 1000)

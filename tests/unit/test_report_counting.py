@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from reawake.core.counting import Bump, count_events
 from reawake.core.events import Event
 from reawake.core.leads import Lead
-from reawake.reports.counting import Bump, count_events
 from tests.datagen import NOW, TOKYO
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 Chrome/131.0 Safari/537.36"

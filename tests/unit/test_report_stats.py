@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from reawake.reports.holdout import compare, in_holdout, newcombe, sample_size, verdict, wilson
+from reawake.reports.holdout import compare, newcombe, sample_size, verdict, wilson
+from reawake.segments.approaches import in_holdout
 from reawake.segments.rules.config import load_segments
 
 

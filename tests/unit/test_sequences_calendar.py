@@ -10,9 +10,9 @@ import pytest
 
 from reawake.calllists.domain import is_list_day
 from reawake.core.durations import Duration, to_epoch_ms
+from reawake.core.holidays_jp import holiday_name, holidays_of
 from reawake.core.leads import Lead
 from reawake.stepmail.sequences.calendar import in_window, is_business_day, later, lead_time_zone, next_send_slot
-from reawake.stepmail.sequences.holidays_jp import holiday_name, holidays_of
 from reawake.stepmail.sequences.model import SendWindow
 from tests.unit.cao_holidays import HOLIDAYS, PUBLISHED_YEARS
 

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, ValidationInfo, field_validator
 
+from reawake.core import counters
 from reawake.core.events import MAX_PROPS, ActivityIn, Event
 from reawake.core.kinds import ACTIVITY_KINDS
 from reawake.core.leads import Lead, flag_revisits
@@ -26,7 +27,6 @@ from reawake.core.normalize import normalize_email
 from reawake.core.scoring import ScoringConfig
 from reawake.core.settings import Settings
 from reawake.core.store import EVENTS_PER_COMMIT, CommitConflict, Store
-from reawake.reports import counters
 from reawake.tracking.recording import MAX_ATTEMPTS, InvalidInput, activity_events, expires_at, updated_lead
 from reawake_tools.imports.csvfile import (
     ACTIVITY_HEADERS,

@@ -22,42 +22,31 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from reawake.core.bots import (
+    DEFAULT_BOT_PATTERN,
+    ScannerRules,
+    burst_size,
+    fast_click_seconds,
+    is_bot_event,
+    is_prefetch,
+)
 from reawake.core.events import Event
 from reawake.core.kinds import KIND_JA, VISIT_KINDS
 from reawake.core.leads import Lead
-from reawake.core.urls import defang, host_of, reads_differently, site_url, web_url
+from reawake.core.urls import defang, host_of, site_url, web_url
+from reawake.mail.lead_facts import band_ja, crm_url, day, when
 
 HOUR_MS = 3_600_000
 VISIT_GAP_MS = 30 * 60_000  # a visit ends after 30 minutes without an event (the usual web-analytics session)
 
-#: User-Agent fragments of crawlers, bots, link expanders, HTTP libraries and headless browsers.
-#: ``HeadlessChrome`` is here on purpose: people do not browse headless, scanners and crawlers do
-#: (the browser tests' page views are still recorded; they only never alert). ``CUBOT`` is a phone maker.
-DEFAULT_BOT_PATTERN = re.compile(
-    r"(?<!cu)(bot|crawler|spider|crawl|slurp)\b|(?<!cu)bot[-/ ;]|headlesschrome|phantomjs|puppeteer|playwright|selenium"
-    r"|python-requests|python-urllib|aiohttp|httpx|curl/|wget/|go-http-client|java/|okhttp|node-fetch|axios/"
-    r"|libwww|facebookexternalhit|bingpreview|preview|yahoo! slurp|ia_archiver|googleimageproxy|lighthouse"
-    r"|scanner|barracuda|mimecast|proofpoint|symantec|trendmicro|forcepoint|safelinks",
-    re.IGNORECASE,
-)
-#: Fetch purposes (``Sec-Purpose`` / ``Purpose`` / HEAD) that are not a person looking at a page.
-NOT_A_VIEW = frozenset({"prefetch", "prerender", "preview", "head"})
-#: Sources whose events come with a browser's User-Agent (activities and SES feedback do not).
-BROWSER_SOURCES = frozenset({"browser", "pixel", "email"})
-
-
 @dataclass(frozen=True)
-class AlertSettings:
+class AlertSettings(ScannerRules):
     window_ms: int = 12 * HOUR_MS
     crm_url_template: str = ""
     team_address: str = ""
     topic_arn: str = ""
-    scanner_seconds: float = 10.0
-    burst_clicks: int = 3
-    burst_ms: int = 1000
     max_age_ms: int = 24 * HOUR_MS
     click_settle_ms: int = 2000  # wait this long after a click before judging it (its siblings arrive)
     site_origins: tuple[str, ...] = ()  # only pages on these become links in the mail
@@ -72,11 +61,6 @@ class Suppression:
 # --- 1. a person? -------------------------------------------------------------------------------
 
 
-def is_bot(user_agent: str | None, pattern: re.Pattern[str] = DEFAULT_BOT_PATTERN) -> bool:
-    """True for a known bot, crawler, library or headless browser, and for no User-Agent at all."""
-    return not user_agent or not user_agent.strip() or pattern.search(user_agent) is not None
-
-
 def classify(
     event: Event, recent: Sequence[Event], now_ms: int, settings: AlertSettings,
     pattern: re.Pattern[str] = DEFAULT_BOT_PATTERN,
@@ -84,10 +68,9 @@ def classify(
     """Why this revisit must not alert, or None when it is a person coming back.
 
     ``recent``: the lead's events around it (deliveries and clicks: for an ``email_click``)."""
-    purpose = (event.fetch_purpose or "").lower()
-    if purpose in NOT_A_VIEW:
-        return Suppression("prefetch", f"fetch purpose {purpose}")
-    if event.source in BROWSER_SOURCES and is_bot(event.user_agent, pattern):
+    if is_prefetch(event):
+        return Suppression("prefetch", f"fetch purpose {(event.fetch_purpose or '').lower()}")
+    if is_bot_event(event, pattern):
         return Suppression("bot", f"user agent {(event.user_agent or '(none)')[:80]!r}")
     if now_ms - event.ts > settings.max_age_ms:
         return Suppression("stale", f"{(now_ms - event.ts) // 60_000} minutes old")
@@ -101,16 +84,12 @@ def scanner_click(click: Event, recent: Sequence[Event], settings: AlertSettings
     if click.message_id:
         for delivery in recent:
             if delivery.kind == "email_delivery" and delivery.message_id == click.message_id:
-                seconds = (click.ts - delivery.ts) / 1000
-                if 0 <= seconds < settings.scanner_seconds:
+                seconds = fast_click_seconds(click.ts, delivery.ts, settings)
+                if seconds is not None:
                     return Suppression("scanner_fast_click", f"clicked {seconds:.1f} s after delivery")
-    times = sorted({e.ts for e in recent if e.kind == "email_click"} | {click.ts})
-    # Any stretch of burst_ms that holds this click and burst_clicks clicks in all.
-    for start in times:
-        if start <= click.ts < start + settings.burst_ms:
-            count = sum(1 for t in times if start <= t < start + settings.burst_ms)
-            if count >= settings.burst_clicks:
-                return Suppression("scanner_burst", f"{count} clicks within {settings.burst_ms} ms")
+    count = burst_size(click.ts, [*(e.ts for e in recent if e.kind == "email_click"), click.ts], settings)
+    if count is not None:
+        return Suppression("scanner_burst", f"{count} clicks within {settings.burst_ms} ms")
     return None
 
 
@@ -243,17 +222,6 @@ def brought_by(event: Event, recent: Iterable[Event], site_origins: tuple[str, .
     return "直接アクセス（ブックマーク・URL入力など）"
 
 
-def crm_url(template: str, lead: Lead) -> str:
-    if not template:
-        return ""
-    values = {"lead_id": lead.lead_id, "email": lead.email, "company": lead.company or ""}
-    url = template
-    for key, value in values.items():
-        url = url.replace("{" + key + "}", quote(value, safe=""))
-    parsed = web_url(url)  # a link in the mail: only as a browser will read it, and never a misleading one
-    return parsed.href if parsed is not None and not reads_differently(url) else ""
-
-
 def build_alert(
     lead: Lead,
     event: Event,
@@ -297,25 +265,6 @@ def build_alert(
     )
 
 
-BAND_JA = {"hot": "ホット", "warm": "ウォーム", "cold": "コールド"}
-
-
-def when(ts_ms: int, tz: ZoneInfo) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, tz).strftime("%Y年%-m月%-d日 %H:%M")
-
-
-def day(ts_ms: int, tz: ZoneInfo) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, tz).strftime("%Y年%-m月%-d日")
-
-
-def describe(kind_and_time: tuple[str, int] | None, tz: ZoneInfo) -> str:
-    """``2026年8月26日（ウェビナー視聴）``, or 記録なし."""
-    if kind_and_time is None:
-        return "記録なし"
-    kind, ts = kind_and_time
-    return f"{day(ts, tz)}（{KIND_JA.get(kind, kind)}）"
-
-
 def went_quiet(alert: Alert, lead: Lead, tz: ZoneInfo) -> tuple[str, str] | None:
     """(kind, ``2026年8月26日``) of the lead's last activity before it went dormant: the day it went
     quiet. ``lead.last`` already holds the revisit for its own kind, so a day bucket may know a later one."""
@@ -356,7 +305,7 @@ def template_context(alert: Alert, lead: Lead, tz: ZoneInfo, window_hours: float
                   for p in alert.pages],
         "brought_by": alert.brought_by,
         "score": f"{alert.score:g}",
-        "band": BAND_JA.get(alert.band or "", alert.band or "なし"),
+        "band": band_ja(alert.band),
         "crm_url": alert.crm_url,
         "opted_out": alert.opted_out,
         "lead_id": alert.lead_id,
@@ -375,7 +324,7 @@ def sns_message(alert: Alert, tz: ZoneInfo, quiet: str = "") -> tuple[str, str, 
         f"*担当*: {alert.owner_name}",
         f"*休眠理由*: {segment_text}" + (f"（{quiet}から活動なし）" if quiet else ""),
         f"*再訪*: {when(alert.revisit_at, tz)}　*きっかけ*: {alert.brought_by}",
-        f"*スコア*: {alert.score:g}（{BAND_JA.get(alert.band or '', alert.band or 'なし')}）",
+        f"*スコア*: {alert.score:g}（{band_ja(alert.band)}）",
     ]
     if pages:
         lines.append(f"*閲覧ページ*:\n{pages}")

@@ -5,6 +5,7 @@ recent events and the reactivation write.
 |---|---|---|
 | the lead's alert throttle (one item) | ``LEAD#<lead_id>`` | ``ALERT`` (see below) |
 | a revisit that did not alert | ``LEAD#<lead_id>`` | ``ALERT_SUPPRESSED#<event id>`` (``reason``, ``detail``) |
+| the lead came back (one per segment it is in) | ``LEAD#<lead_id>`` | ``REACTIVATED#<segment>#<at>`` |
 
 **One alert per window**: an alert is *claimed* by a conditional update of the ``ALERT`` item
 (``last_alert_at`` before the window's start, or no item yet), so concurrent shards and duplicate
@@ -21,15 +22,25 @@ from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from reawake.core import counters
 from reawake.core.dynamo import deserialize, serialize
 from reawake.core.events import Event
 from reawake.core.leads import Lead
 from reawake.core.store import CommitConflict, TableAdapter, event_from_item, lead_pk
-from reawake.reports import counters
-from reawake.segments.store import reactivation_item
 
 ALERT_SK = "ALERT"
 MAX_ATTEMPTS = 8
+
+
+def reactivation_item(lead_id: str, segment_id: str, entered_at: int, at_ms: int) -> dict[str, Any]:
+    """The note that a member of ``segment_id`` came back at ``at_ms`` (the segments' history reads it)."""
+    return {
+        "pk": lead_pk(lead_id),
+        "sk": f"REACTIVATED#{segment_id}#{at_ms}",
+        "segment_id": segment_id,
+        "entered_at": entered_at,
+        "reactivated_at": at_ms,
+    }
 
 
 @dataclass(frozen=True)

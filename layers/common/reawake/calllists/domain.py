@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from reawake.alerts.domain import BAND_JA, crm_url, day, describe
 from reawake.core.durations import local_day
+from reawake.core.holidays_jp import is_holiday
 from reawake.core.kinds import VISIT_KINDS
 from reawake.core.leads import Lead
-from reawake.stepmail.sequences.holidays_jp import is_holiday
+from reawake.mail.lead_facts import band_ja, crm_url, day, describe
 
 #: A sales contact at or after the task's creation closes it.
 FOLLOWED_UP_KINDS = ("sales_followup", "sales_conversation")
@@ -188,7 +188,7 @@ def entry_context(entry: CallEntry, number: int, now_ms: int, tz: ZoneInfo, segm
         "last_activity": describe(latest(lead, VISIT_KINDS), tz),
         "returned_at": day(lead.reactivated_at, tz) if returned and lead.reactivated_at is not None else "",
         "score": f"{round(entry.score, 1):g}",
-        "band": BAND_JA.get(entry.band or "", entry.band or "なし"),
+        "band": band_ja(entry.band),
         "due": day(task.due_at, tz),
         "open_days": open_days,
         "crm_url": crm_url(settings.crm_url_template, lead),

@@ -20,10 +20,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from reawake.calllists.domain import CallTask
+from reawake.core import counters
 from reawake.core.dynamo import deserialize, value
 from reawake.core.leads import Lead
 from reawake.core.store import TableAdapter, lead_pk
-from reawake.reports import counters
 
 STALE_CLAIM_MS = 15 * 60_000
 CLAIM_TTL_DAYS = 90

@@ -138,7 +138,7 @@ class Lead:
     # Segment approaches (``<segment>#<entered at>``) not yet handed to step mail: written with the
     # membership, cleared once dispatched; the next run retries what a failed dispatch left.
     pending_approaches: list[str] = field(default_factory=list)
-    # What the report's counters already counted for this lead (reawake.reports.counting).
+    # What the report's counters already counted for this lead (reawake.core.counting).
     report: dict[str, Any] = field(default_factory=dict)
     source: str = "import"
     version: int = 0

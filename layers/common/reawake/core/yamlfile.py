@@ -19,6 +19,8 @@ Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 Mark = tuple[int, int]  # line, column (1-based)
 TAG_PREFIX = "#"  # union tags in pydantic error locations (stripped from the paths shown)
+#: The ids config files give (segments, sequences): safe as they are in a key, a tag and a URL.
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
 
 @dataclass(frozen=True)

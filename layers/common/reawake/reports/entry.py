@@ -11,11 +11,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from reawake.core import clock
+from reawake.core.counters import CounterStore
 from reawake.core.durations import local_day
 from reawake.core.settings import ReportFunctionSettings, get_settings
 from reawake.core.store import Store
 from reawake.reports import csvout, html
-from reawake.reports.counters import CounterStore
 from reawake.reports.crosstab import CrossTab, cross_tab
 from reawake.reports.model import DefinitionInfo, Report, SequenceInfo, build_report
 

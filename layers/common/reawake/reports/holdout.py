@@ -1,7 +1,7 @@
 """Holdouts: who is kept out of an approach, and whether the approach made a difference (pure).
 
-Assignment is a hash of (approach key, lead id): the same lead is always in the same arm for the
-same sequence, whatever the order of runs, and the share held out is close to the configured one.
+The segment run assigns the arms (``reawake.segments.approaches.in_holdout``): a hash of (approach
+key, lead id), so the same lead is always in the same arm for the same sequence.
 
 The comparison is the difference of two proportions (mailed − held out) with Newcombe's hybrid
 score interval (Newcombe 1998, method 10), built from Wilson score intervals of each arm: it stays
@@ -11,7 +11,6 @@ does not (a 2 % return rate in a 10 % holdout is exactly that case).
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 
@@ -19,18 +18,6 @@ Z95 = 1.959963984540054  # two-sided 95 %
 Z_POWER80 = 0.8416212335729143  # one-sided 80 % power
 MIN_ARM = 30  # fewer leads in an arm: no verdict at all
 MIN_EFFECT = 0.03  # the smallest lift worth knowing about (3 points), for "enough leads?"
-
-
-def holdout_key(approach_type: str, sequence: str | None, definition_id: str) -> str:
-    """Sequences are compared per sequence; a watch approach per definition."""
-    return sequence if sequence and approach_type != "watch" else f"watch:{definition_id}"
-
-
-def in_holdout(lead_id: str, key: str, share: float) -> bool:
-    if share <= 0:
-        return False
-    digest = hashlib.sha256(f"{key}|{lead_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < share
 
 
 def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:

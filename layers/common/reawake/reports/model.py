@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Protocol
 
-from reawake.reports.counting import ALERTS, CALLS, def_scope, step_scope
+from reawake.core.counting import ALERTS, CALLS, def_scope, step_scope
 from reawake.reports.holdout import Comparison, compare
 
 TREND_DAYS = 90

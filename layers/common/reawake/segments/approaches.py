@@ -14,28 +14,25 @@ two overlapping runs never enroll a lead twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
 
-from reawake.reports.holdout import holdout_key, in_holdout
+from reawake.core.approaches import HOLDOUT, PENDING, WATCHING, Approach
 from reawake.segments.rules.model import SegmentDefinition
 
-WATCHING = "watching"
-PENDING = "pending"
-HOLDOUT = "holdout"  # kept out for the report's comparison: recorded, never dispatched
+
+def holdout_key(approach_type: str, sequence: str | None, definition_id: str) -> str:
+    """Sequences are compared per sequence; a watch approach per definition."""
+    return sequence if sequence and approach_type != "watch" else f"watch:{definition_id}"
 
 
-@dataclass(frozen=True)
-class Approach:
-    lead_id: str
-    segment_id: str
-    entered_at: int
-    type: str  # watch | sequence | owner_task
-    sequence: str | None
-    status: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.segment_id}#{self.entered_at}"
+def in_holdout(lead_id: str, key: str, share: float) -> bool:
+    """A hash of (approach key, lead id): the same lead is always in the same arm for the same
+    sequence, whatever the order of runs, and the share held out is close to ``share``
+    (``reawake.reports.holdout`` compares the arms)."""
+    if share <= 0:
+        return False
+    digest = hashlib.sha256(f"{key}|{lead_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
 
 
 def approach_for(definition: SegmentDefinition, lead_id: str, entered_at: int) -> Approach:

@@ -13,11 +13,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from reawake.core import clock
+from reawake.core import clock, counters
 from reawake.core.config_store import ConfigStore
 from reawake.core.settings import get_settings
 from reawake.core.store import Store
-from reawake.reports import counters
 from reawake.segments.run import ShardResult, run_id_for, run_shard, summarize
 from reawake.segments.store import SegmentStore
 

@@ -16,11 +16,12 @@ from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools import Logger
 
+from reawake.core import counters
+from reawake.core.approaches import HOLDOUT, PENDING, Approach
 from reawake.core.leads import Lead
 from reawake.core.scoring import ScoringConfig
 from reawake.core.store import CommitConflict, Store
-from reawake.reports import counters
-from reawake.segments.approaches import HOLDOUT, PENDING, Approach, approach_for
+from reawake.segments.approaches import approach_for
 from reawake.segments.memberships import reconcile
 from reawake.segments.reads import lead_paths
 from reawake.segments.rules.compile import Context, Predicate, compile_definitions

@@ -4,7 +4,7 @@
 |---|---|---|
 | membership (history) | ``LEAD#<lead_id>`` | ``MEMBER#<segment>#<entered_at>`` (``left_at`` once left) |
 | approach | ``LEAD#<lead_id>`` | ``APPROACH#<segment>#<entered_at>`` |
-| reactivation (the lead came back) | ``LEAD#<lead_id>`` | ``REACTIVATED#<segment>#<at>`` |
+| reactivation (written by ``reawake.alerts.store``) | ``LEAD#<lead_id>`` | ``REACTIVATED#<segment>#<at>`` |
 | run summary | ``RUN#segments`` | ``<run id>`` |
 """
 
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from reawake.core.approaches import Approach
 from reawake.core.dynamo import deserialize, serialize, value
 from reawake.core.store import PROFILE, CommitConflict, TableAdapter, lead_pk
-from reawake.segments.approaches import Approach
 from reawake.segments.memberships import MembershipChange
 
 
@@ -25,17 +25,6 @@ def membership_item(lead_id: str, segment_id: str, entered_at: int, left_at: int
         "segment_id": segment_id,
         "entered_at": entered_at,
         "left_at": left_at,
-    }
-
-
-def reactivation_item(lead_id: str, segment_id: str, entered_at: int, at_ms: int) -> dict[str, Any]:
-    """The note that a member of ``segment_id`` came back at ``at_ms`` (written by the alert function)."""
-    return {
-        "pk": lead_pk(lead_id),
-        "sk": f"REACTIVATED#{segment_id}#{at_ms}",
-        "segment_id": segment_id,
-        "entered_at": entered_at,
-        "reactivated_at": at_ms,
     }
 
 

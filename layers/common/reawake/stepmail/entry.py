@@ -24,6 +24,7 @@ from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from reawake.core import clock
+from reawake.core.approaches import PENDING, Approach
 from reawake.core.config_store import ConfigStore
 from reawake.core.leads import Lead
 from reawake.core.scoring import ScoringConfig
@@ -31,7 +32,6 @@ from reawake.core.settings import StepmailFunctionSettings, get_settings
 from reawake.core.store import Store
 from reawake.mail.mailer import SesMailer
 from reawake.mail.templates import TemplateStore
-from reawake.segments.approaches import PENDING, Approach
 from reawake.stepmail.compose import StepMailComposer
 from reawake.stepmail.enrollment import SKIPPED, Engine, Enrollment, enroll
 from reawake.stepmail.slot import Ref, collect, run_batch

@@ -26,14 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reawake.core import clock
+from reawake.core import clock, counters
 from reawake.core.config_store import ConfigStore
 from reawake.core.durations import local_day
 from reawake.core.dynamo import deserialize, serialize, value
 from reawake.core.leads import Lead
 from reawake.core.settings import get_settings
 from reawake.core.store import TableAdapter, lead_pk
-from reawake.reports import counters
 from reawake.stepmail.enrollment import ACTIVE, Claim, ClaimExists, Enrollment, OwnerTask, StaleLead
 from reawake.stepmail.sequences import Sequence, StepmailSettings, StepRecord
 

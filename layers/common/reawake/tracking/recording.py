@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 from dataclasses import dataclass, replace
 
+from reawake.core import counters
 from reawake.core.events import ActivityIn, BrowserEventIn, Event, to_epoch_ms
 from reawake.core.leads import Lead, flag_revisits, fold_events
 from reawake.core.normalize import normalize_email
@@ -17,7 +18,6 @@ from reawake.core.scoring import ScoringConfig, apply_events
 from reawake.core.settings import Settings
 from reawake.core.store import EVENTS_PER_COMMIT, CommitConflict, Store
 from reawake.core.tokens import Purpose, Token, TokenError, sign, verify
-from reawake.reports import counters
 
 MAX_ATTEMPTS = 8
 MINUTE_MS = 60_000

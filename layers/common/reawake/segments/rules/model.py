@@ -35,7 +35,7 @@ from pydantic import (
 from reawake.core.durations import Duration, DurationField
 from reawake.core.kinds import ALL_KINDS
 from reawake.core.urls import normalize_origin, web_url
-from reawake.core.yamlfile import TAG_PREFIX
+from reawake.core.yamlfile import ID_PATTERN, TAG_PREFIX
 
 NODE_KEYS = ("all", "any", "not", "event", "attr", "field", "band")
 FILTERS = ("site", "path", "topic", "campaign")
@@ -64,7 +64,6 @@ ALLOWED_OPERATORS: dict[str, tuple[str, ...]] = {
     **{a: ("equals", "in", "contains", "exists") for a in TEXT_ATTRS},
     "score": ("gt", "gte", "lt", "lte"),
 }
-ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 Text = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Scalar = Annotated[str, StringConstraints(max_length=500)] | int | float | bool
 Number = float  # strict float takes ints too

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from reawake.core.durations import HOUR_MS, Duration, to_epoch_ms, to_local
-from reawake.stepmail.sequences.holidays_jp import JP_HOLIDAYS
+from reawake.core.holidays_jp import JP_HOLIDAYS
 
 if TYPE_CHECKING:
     from reawake.core.leads import Lead

@@ -49,7 +49,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidat
 
 from reawake.core.durations import Duration, DurationField, parse_duration
 from reawake.core.kinds import ALL_KINDS
-from reawake.segments.rules.model import ID_PATTERN
+from reawake.core.yamlfile import ID_PATTERN
 
 DEFAULT_TIME_ZONE = "Asia/Tokyo"
 MAX_STEPS = 20

@@ -25,11 +25,7 @@ from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools import Logger
 
-from reawake.core.dynamo import deserialize, value
-from reawake.core.events import Event
-from reawake.core.leads import Lead, day_of
-from reawake.core.settings import get_settings
-from reawake.reports.counting import (
+from reawake.core.counting import (
     ALERTS,
     CALLS,
     Bump,
@@ -40,6 +36,10 @@ from reawake.reports.counting import (
     segment_marks,
     step_scope,
 )
+from reawake.core.dynamo import deserialize, value
+from reawake.core.events import Event
+from reawake.core.leads import Lead, day_of
+from reawake.core.settings import get_settings
 
 logger = Logger(child=True)
 PREFIX = "STATS#"

@@ -23,7 +23,7 @@ from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reawake.alerts.domain import BROWSER_SOURCES, NOT_A_VIEW, AlertSettings, is_bot
+from reawake.core.bots import ScannerRules, burst_size, fast_click_seconds, is_machine
 from reawake.core.events import Event
 from reawake.core.leads import Lead, day_of
 
@@ -64,13 +64,6 @@ def owner_field(name: str, owner: str | None) -> str:
     return f"{name}|{owner or 'team'}"
 
 
-def is_machine(event: Event) -> bool:
-    """Prefetch, a bot or a library: the alert function's own tests (``reawake.alerts.domain``)."""
-    if (event.fetch_purpose or "").lower() in NOT_A_VIEW:
-        return True
-    return event.source in BROWSER_SOURCES and is_bot(event.user_agent)
-
-
 def is_return(event: Event) -> bool:
     """A dormant lead coming back in person. A bare ``email_click`` is not one: scanners click
     every link; the landing page view that follows a person's click is."""
@@ -88,7 +81,7 @@ def step_of(message_id: str) -> tuple[str, int] | None:
 
 def business_deadline(start: date, business_days: int) -> date:
     """The ``business_days``-th weekday after ``start`` that is not a Japanese public holiday."""
-    from reawake.stepmail.sequences.holidays_jp import is_holiday  # only when a follow-up arrives
+    from reawake.core.holidays_jp import is_holiday  # only when a follow-up arrives
 
     day, left = start, business_days
     while left:
@@ -105,7 +98,7 @@ def segment_marks(marks: dict[str, Any], lead: Lead) -> dict[str, dict[str, Any]
 
 
 class _Counter:
-    def __init__(self, lead: Lead, tz: ZoneInfo, rules: AlertSettings) -> None:
+    def __init__(self, lead: Lead, tz: ZoneInfo, rules: ScannerRules) -> None:
         self.lead, self.tz, self.rules = lead, tz, rules
         self.marks: dict[str, Any] = copy.deepcopy(dict(lead.report))
         self.marks["s"] = segment_marks(self.marks, lead)
@@ -171,11 +164,8 @@ class _Counter:
                 del m["h"]
 
     def scanner(self, ts: int, delivered: int | None, times: Sequence[int]) -> bool:
-        if delivered is not None and 0 <= (ts - delivered) / 1000 < self.rules.scanner_seconds:
-            return True
-        window = self.rules.burst_ms
-        return any(start <= ts < start + window and sum(start <= t < start + window for t in times)
-                   >= self.rules.burst_clicks for start in times)
+        return (fast_click_seconds(ts, delivered, self.rules) is not None
+                or burst_size(ts, times, self.rules) is not None)
 
     # --- returns, conversions, follow-ups -----------------------------------------------------------
 
@@ -226,9 +216,9 @@ class _Counter:
 
 
 def count_events(lead: Lead, events: Iterable[Event], now_ms: int, tz: ZoneInfo,
-                 rules: AlertSettings | None = None) -> tuple[dict[str, Any], list[Bump]]:
+                 rules: ScannerRules | None = None) -> tuple[dict[str, Any], list[Bump]]:
     """The lead's new marks and the counter bumps of these events (events not yet stored)."""
-    counter = _Counter(lead, tz, rules or AlertSettings())
+    counter = _Counter(lead, tz, rules or ScannerRules())
     ordered = sorted(events, key=lambda e: (e.ts, e.id))
     for event in ordered:
         if event.message_id and event.kind.startswith("email_"):
