@@ -56,11 +56,9 @@ def commands(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, An
     info: dict[str, Any] = {}
     monkeypatch.setattr(segments, "connect", lambda stack_name: info)
     monkeypatch.chdir(ROOT)  # the local config/ fallback is relative, as for a user in the repository
-    segment_entry.store.cache_clear()
-    segment_entry.config.cache_clear()
+    segment_entry.reset()
     yield info
-    segment_entry.store.cache_clear()
-    segment_entry.config.cache_clear()
+    segment_entry.reset()
 
 
 @pytest.fixture

@@ -311,8 +311,8 @@ def run_start(args: argparse.Namespace) -> int:
     from reawake.core import clock
     from reawake.core.settings import get_settings
     from reawake.core.store import Store
+    from reawake.stepmail.enroller import SequenceEnroller
     from reawake.stepmail.enrollment import ENROLLED
-    from reawake.stepmail.entry import SequenceEnroller
     from reawake.stepmail.store import SequenceConfig, StepmailStore
 
     connect(args.stack)

@@ -55,8 +55,7 @@ def reset_caches() -> None:
     aws.clear()
     routes.store.cache_clear()
     routes.config.cache_clear()
-    segment_entry.store.cache_clear()
-    segment_entry.config.cache_clear()
+    segment_entry.reset()
     for cached in (stepmail_entry.store, stepmail_entry.sequence_config, stepmail_entry.scoring_config,
                    stepmail_entry.templates, stepmail_entry.engine, stepmail_entry.failures):
         cached.cache_clear()

@@ -17,7 +17,7 @@ from reawake.core import clock, counters
 from reawake.core.config_store import ConfigStore
 from reawake.core.settings import get_settings
 from reawake.core.store import Store
-from reawake.segments.run import ShardResult, run_id_for, run_shard, summarize
+from reawake.segments.run import Enroller, ShardResult, run_id_for, run_shard, summarize
 from reawake.segments.store import SegmentStore
 
 logger = Logger(child=True)
@@ -55,6 +55,22 @@ def config() -> ConfigStore:
     return ConfigStore(get_settings().config_bucket)
 
 
+@cache
+def enroller() -> Enroller:
+    """Step mail's enroller (the ``Enroller`` port): the segment function enrolls the leads its
+    ``sequence`` / ``owner_task`` approaches hand over, with its own cached adapters."""
+    from reawake.stepmail.enroller import sequence_enroller
+
+    return sequence_enroller(store(), get_settings().config_bucket)
+
+
+def reset() -> None:
+    """Forget the adapters built from the previous environment (tests, the local stack)."""
+    store.cache_clear()
+    config.cache_clear()
+    enroller.cache_clear()
+
+
 def plan(payload: dict[str, Any]) -> dict[str, Any]:
     body = PlanIn.model_validate(payload)
     settings = get_settings()
@@ -78,11 +94,9 @@ def shard(payload: dict[str, Any]) -> dict[str, Any]:
     if not definitions:
         logger.warning("no segment definitions in the config bucket")
         return ShardResult(body.shard).to_dict()
-    from reawake.stepmail.entry import sequence_enroller
-
     result = run_shard(
         store(), definitions, body.shard, body.total_shards, body.now_ms, settings.time_zone, config().scoring(),
-        sequence_enroller(store()),
+        enroller(),
     )
     logger.info("segment shard done", extra={"run_id": body.run_id, **result.to_dict()})
     return result.to_dict()

@@ -8,9 +8,7 @@
   write owner tasks and the next due time; a lead that still fails goes to the failure queue and
   the ``StepmailFailures`` metric (``reawake.stepmail.slot.run_batch``).
 
-Also the pieces other functions use to enroll leads (``sequence_enroller``): the segment function
-hands its ``sequence`` / ``owner_task`` approaches over here — a conditional write each, no Step
-Functions call.
+Enrolling (the segment function's hand-over, the CLI) is ``reawake.stepmail.enroller``.
 """
 
 from __future__ import annotations
@@ -24,16 +22,14 @@ from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from reawake.core import clock
-from reawake.core.approaches import PENDING, Approach
 from reawake.core.config_store import ConfigStore
-from reawake.core.leads import Lead
 from reawake.core.scoring import ScoringConfig
 from reawake.core.settings import StepmailFunctionSettings, get_settings
 from reawake.core.store import Store
 from reawake.mail.mailer import SesMailer
 from reawake.mail.templates import TemplateStore
 from reawake.stepmail.compose import StepMailComposer
-from reawake.stepmail.enrollment import SKIPPED, Engine, Enrollment, enroll
+from reawake.stepmail.enrollment import Engine, Enrollment
 from reawake.stepmail.slot import Ref, collect, run_batch
 from reawake.stepmail.store import SequenceConfig, StepmailStore
 
@@ -166,43 +162,6 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
     if action not in ACTIONS:
         raise ValueError(f"action must be one of {sorted(ACTIONS)}, not {action!r}")
     return ACTIONS[str(action)](event.get("input") or {})
-
-
-# --- enrolling, for the segment function and the CLI ------------------------------------------------
-
-
-class SequenceEnroller:
-    """Enrolls leads in sequences (``enrollment.enroll``): one conditional write each."""
-
-    def __init__(self, stepmail: StepmailStore, sequences: SequenceConfig) -> None:
-        self.stepmail = stepmail
-        self.config = sequences
-
-    def enroll(self, lead: Lead, sequence_id: str, segment_id: str | None, enrolled_at: int,
-               now_ms: int) -> tuple[str, str | None]:
-        outcome = enroll(self.stepmail, self.config.sequences(), lead, sequence_id, segment_id, enrolled_at, now_ms,
-                         self.config.settings(), scoring())
-        logger.info("enrollment", extra={"lead_id": lead.lead_id, "sequence": sequence_id,
-                                         "status": outcome.status, "reason": outcome.reason})
-        return outcome.status, outcome.reason
-
-    def dispatch(self, lead: Lead, approach: Approach, now_ms: int) -> str:
-        """A segment run's ``sequence`` / ``owner_task`` approach: enroll the lead in the named
-        sequence from the moment it entered the segment, and record the outcome on the approach."""
-        if approach.type not in ("sequence", "owner_task") or approach.status != PENDING:
-            return approach.status
-        reason: str | None
-        if not approach.sequence:
-            status, reason = SKIPPED, "the approach names no sequence"
-        else:
-            status, reason = self.enroll(lead, approach.sequence, approach.segment_id, approach.entered_at, now_ms)
-        self.stepmail.set_approach_status(approach.lead_id, approach.key, status, reason, now_ms)
-        return status
-
-
-def sequence_enroller(table: Store) -> SequenceEnroller:
-    """The enroller of this stack (the table and the sequences in the config bucket)."""
-    return SequenceEnroller(StepmailStore(table), sequence_config())
 
 
 def enrollment_view(enrollment: Enrollment) -> dict[str, Any]:
