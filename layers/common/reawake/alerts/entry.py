@@ -9,7 +9,7 @@ never alerts twice (``reawake.alerts.store``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
@@ -19,12 +19,10 @@ from reawake.alerts.store import AlertStore
 from reawake.core.aws import per_container
 from reawake.core.events import Event
 from reawake.core.settings import AlertFunctionSettings, get_settings
-from reawake.core.store import Store, event_from_item
+from reawake.core.store import event_from_item, table_store
 from reawake.mail.mailer import SesMailer
+from reawake.mail.templates import bucket_templates
 from reawake.observability import count, count_by
-
-if TYPE_CHECKING:
-    from reawake.mail.templates import TemplateStore
 
 logger = Logger(child=True)
 
@@ -42,17 +40,8 @@ def alert_settings() -> alerts.AlertSettings:
     )
 
 
-@per_container
-def store() -> Store:
-    return Store(get_settings().table_name)
-
-
-@per_container
-def config() -> TemplateStore:
-    """The config bucket: segments and scoring (ConfigStore), templates' mail.yaml and owners.yaml."""
-    from reawake.mail.templates import TemplateStore
-
-    return TemplateStore(get_settings().config_bucket)
+store = per_container(table_store)
+config = per_container(bucket_templates)  # segments, scoring, mail.yaml and owners.yaml
 
 
 def reset() -> None:

@@ -4,7 +4,7 @@ table, the config bucket, SES)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
@@ -14,26 +14,14 @@ from reawake.calllists.store import CallListStore
 from reawake.core import clock
 from reawake.core.aws import per_container
 from reawake.core.settings import CallListFunctionSettings, get_settings
-from reawake.core.store import Store
+from reawake.core.store import table_store
 from reawake.mail.config import MailConfig
 from reawake.mail.mailer import SesMailer
 from reawake.mail.render import RenderedEmail
+from reawake.mail.templates import bucket_templates
 
-if TYPE_CHECKING:
-    from reawake.mail.templates import TemplateStore
-
-
-@per_container
-def store() -> Store:
-    return Store(get_settings().table_name)
-
-
-@per_container
-def config() -> TemplateStore:
-    """The config bucket: scoring, segments, mail.yaml and owners.yaml (the templates' store)."""
-    from reawake.mail.templates import TemplateStore
-
-    return TemplateStore(get_settings().config_bucket)
+store = per_container(table_store)
+config = per_container(bucket_templates)  # segments, scoring, mail.yaml and owners.yaml
 
 
 def reset() -> None:

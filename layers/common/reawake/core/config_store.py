@@ -91,6 +91,13 @@ class ConfigStore:
         return {d.id: d.name for d in self.segments()}
 
 
+def bucket_config() -> ConfigStore:
+    """The config bucket this function's settings name (each entry module caches its own)."""
+    from reawake.core.settings import get_settings
+
+    return ConfigStore(get_settings().config_bucket)
+
+
 def upload_config(client: Any, bucket: str, config_dir: Path) -> list[str]:
     """Validate the config directory's files, then upload them; nothing is uploaded if one is bad
     (raises the ConfigError listing every problem)."""

@@ -103,6 +103,8 @@ def event_from_item(item: dict[str, Any]) -> Event:
 
 
 class Store:
+    """The reawake table: leads, events, visitor links (and the base of every feature's adapter)."""
+
     def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
         self.table_name = table_name
         self._client = client
@@ -340,3 +342,10 @@ class TableAdapter:
     def table(self) -> str:
         return self.store.table_name
 
+
+def table_store() -> Store:
+    """The table this function's settings name. Each entry module caches its own
+    (``store = per_container(table_store)``): no feature shares another's cache."""
+    from reawake.core.settings import get_settings
+
+    return Store(get_settings().table_name)

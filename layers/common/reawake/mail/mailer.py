@@ -71,11 +71,9 @@ class SesMailer:
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            from reawake.core.aws import client
+        from reawake.core.aws import client  # this container's, made once (reawake.core.aws)
 
-            self._client = client("sesv2")
-        return self._client
+        return self._client if self._client is not None else client("sesv2")
 
     def _count(self, name: str) -> None:
         if self.metrics:

@@ -328,6 +328,13 @@ class TemplateStore(_TemplateCache, ConfigStore):
         return sorted(n for n in names if n)
 
 
+def bucket_templates() -> TemplateStore:
+    """The templates and mail config in this function's config bucket (each entry module caches its own)."""
+    from reawake.core.settings import get_settings
+
+    return TemplateStore(get_settings().config_bucket)
+
+
 class DirectoryTemplateStore(_TemplateCache):
     """The same from folders: the repository's ``templates/`` and ``config/`` (previews, checks)."""
 

@@ -14,9 +14,9 @@ from aws_lambda_powertools import Logger
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from reawake.core import clock, counters
-from reawake.core.config_store import ConfigStore
+from reawake.core.config_store import bucket_config
 from reawake.core.settings import get_settings
-from reawake.core.store import Store
+from reawake.core.store import table_store
 from reawake.segments.run import Enroller, ShardResult, run_id_for, run_shard, summarize
 from reawake.segments.store import SegmentStore
 
@@ -45,14 +45,8 @@ class FinishIn(BaseModel):
     results: list[dict[str, Any]]
 
 
-@cache
-def store() -> Store:
-    return Store(get_settings().table_name)
-
-
-@cache
-def config() -> ConfigStore:
-    return ConfigStore(get_settings().config_bucket)
+store = cache(table_store)
+config = cache(bucket_config)
 
 
 @cache

@@ -22,12 +22,12 @@ from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from reawake.core import clock
-from reawake.core.config_store import ConfigStore
+from reawake.core.config_store import bucket_config
 from reawake.core.scoring import ScoringConfig
 from reawake.core.settings import StepmailFunctionSettings, get_settings
-from reawake.core.store import Store
+from reawake.core.store import table_store
 from reawake.mail.mailer import SesMailer
-from reawake.mail.templates import TemplateStore
+from reawake.mail.templates import bucket_templates
 from reawake.stepmail.compose import StepMailComposer
 from reawake.stepmail.enrollment import Engine, Enrollment
 from reawake.stepmail.slot import Ref, collect, run_batch
@@ -52,7 +52,7 @@ class BatchIn(BaseModel):
 
 @cache
 def store() -> StepmailStore:
-    return StepmailStore(Store(get_settings().table_name))
+    return StepmailStore(table_store())
 
 
 @cache
@@ -60,14 +60,8 @@ def sequence_config() -> SequenceConfig:
     return SequenceConfig(get_settings().config_bucket)
 
 
-@cache
-def scoring_config() -> ConfigStore:
-    return ConfigStore(get_settings().config_bucket)
-
-
-@cache
-def templates() -> TemplateStore:
-    return TemplateStore(get_settings().config_bucket)
+scoring_config = cache(bucket_config)
+templates = cache(bucket_templates)
 
 
 def scoring() -> ScoringConfig | None:
@@ -101,11 +95,9 @@ class QueueFailures:
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            from reawake.core.aws import client
+        from reawake.core.aws import client  # this container's, made once (reawake.core.aws)
 
-            self._client = client("sqs")
-        return self._client
+        return self._client if self._client is not None else client("sqs")
 
     def report(self, ref: Ref, error: str, attempts: int, now_ms: int) -> None:
         from aws_lambda_powertools.metrics import MetricUnit, single_metric

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from reawake.core import clock, urls
 from reawake.core.aws import secret_json
-from reawake.core.config_store import ConfigStore
+from reawake.core.config_store import bucket_config
 from reawake.core.events import (
     MAX_BODY_BYTES,
     ActivityBatchIn,
@@ -28,7 +28,7 @@ from reawake.core.events import (
 from reawake.core.normalize import normalize_email
 from reawake.core.scoring import ScoringConfig
 from reawake.core.settings import Settings, get_settings
-from reawake.core.store import Store
+from reawake.core.store import table_store
 from reawake.core.tokens import Purpose, TokenError, verify
 from reawake.observability import count
 from reawake.tracking import feedback, recording
@@ -60,14 +60,8 @@ def now_ms() -> int:
     return clock.now_ms()
 
 
-@cache
-def store() -> Store:
-    return Store(get_settings().table_name)
-
-
-@cache
-def config() -> ConfigStore:
-    return ConfigStore(get_settings().config_bucket)
+store = cache(table_store)
+config = cache(bucket_config)
 
 
 def scoring() -> ScoringConfig | None:
