@@ -24,6 +24,7 @@ import pytest
 
 from reawake.alerts import domain as alerts
 from reawake.alerts import entry as alert_entry
+from reawake.alerts.alerting import Alerting
 from reawake.core import bots, clock, counters
 from reawake.core.counters import CounterStore
 from reawake.core.dynamo import deserialize
@@ -111,7 +112,7 @@ class World:
 
 
 def simulate(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    monkeypatch.setattr(alert_entry, "deliver", lambda *a, **k: None)  # the mail itself is not the point here
+    monkeypatch.setattr(Alerting, "deliver", lambda *a, **k: None)  # the mail itself is not the point here
     definitions = load_segments(SEGMENTS)
     rng = random.Random(13)
     world = World(store, rng, iter(range(10**9)), {})

@@ -3,7 +3,7 @@
 The marks (``Lead.report``) travel in the same write as the events, so a replayed event (refused
 by its conditional put) counts nothing and a retried transaction recomputes them from the lead it
 re-read. The counter updates themselves are written only after that write succeeded
-(``reports.counters``).
+(``core.counters``).
 
 ``report`` on the lead:
 - ``m``: message id -> ``{t: first seen, d: delivered at, o/b/x/r/v: opened, bounced, complained,
