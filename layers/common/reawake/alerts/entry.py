@@ -1,5 +1,7 @@
-"""The alert function's work for one stream record (a revisit event): classify, end dormancy,
-claim the lead's alert window, mail the owner (or the team) and publish to SNS.
+"""The alert function's entry: the revisit event in one stream record, handed to
+``reawake.alerts.alerting.Alerting`` (classify, end dormancy, claim the lead's alert window, mail
+the owner or the team, publish to SNS) over this container's adapters: the table, the config
+bucket, SES (``reawake.mail.mailer``) and SNS.
 
 Called by ``functions/alert/app.py`` through Powertools' ``BatchProcessor``: a record that raises
 is reported in ``batchItemFailures`` and retried by Lambda (then sent to the on-failure queue);
