@@ -31,8 +31,8 @@ class RecordingSes:
 
 
 def error(code: str, status: int) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}},
-                       "SendEmail")
+    response: Any = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(response, "SendEmail")
 
 
 def rendered(unsubscribe: str = "") -> RenderedEmail:
