@@ -42,10 +42,11 @@ def rendered(unsubscribe: str = "") -> RenderedEmail:
 
 def test_step_mail_goes_through_its_configuration_set_with_tags_and_one_click_unsubscribe() -> None:
     ses = RecordingSes()
-    mail = outgoing(rendered("https://api.example.jp/u/x"), "lead@example.jp", now_ms=NOW, tz=TOKYO,
+    mail = outgoing(rendered("https://api.example.jp/u/x"), "山田 太郎 様 <lead@example.jp>", now_ms=NOW, tz=TOKYO,
                     headers={"X-SES-CONFIGURATION-SET": "reawake-mail"})
     assert SesMailer("reawake-mail", client=ses).send(mail, {"sequence": "win-back"}) == "ses-1"
     (call,) = ses.calls
+    assert call["Destination"] == {"ToAddresses": ["lead@example.jp"]}, "the address; the name is in the To header"
     assert call["ConfigurationSetName"] == "reawake-mail"
     assert call["EmailTags"] == [{"Name": "sequence", "Value": "win-back"}]
     assert "FromEmailAddress" not in call, "SES reads the message's From"

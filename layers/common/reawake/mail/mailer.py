@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from reawake.mail.mime import build_message
+from reawake.mail.mime import build_message, split_address
 from reawake.mail.render import RenderedEmail
 
 #: SES errors after which nothing was sent (HTTP 4xx); the throttling ones are retried slower.
@@ -56,9 +56,10 @@ class Mailer(Protocol):
 
 def outgoing(rendered: RenderedEmail, to: str, *, now_ms: int, tz: ZoneInfo, headers: Mapping[str, str] | None = None,
              from_address: str = "") -> Outgoing:
-    """The raw message of a rendered mail (``reawake.mail.mime``), ready for a ``Mailer``."""
+    """The raw message of a rendered mail (``reawake.mail.mime``), ready for a ``Mailer``. ``to``: the
+    To header (``山田 太郎 様 <a@b>`` or ``a@b``); the mail goes to its address."""
     raw = build_message(rendered, to, headers=dict(headers or {}), now_ms=now_ms, tz=tz)
-    return Outgoing(raw, to, rendered.subject, from_address)
+    return Outgoing(raw, split_address(to)[1], rendered.subject, from_address)
 
 
 class SesMailer:
@@ -71,9 +72,11 @@ class SesMailer:
 
     @property
     def client(self) -> Any:
-        from reawake.core.aws import client  # this container's, made once (reawake.core.aws)
+        if self._client is None:
+            from reawake.core.aws import client
 
-        return self._client if self._client is not None else client("sesv2")
+            self._client = client("sesv2")
+        return self._client
 
     def _count(self, name: str) -> None:
         if self.metrics:

@@ -95,9 +95,11 @@ class QueueFailures:
 
     @property
     def client(self) -> Any:
-        from reawake.core.aws import client  # this container's, made once (reawake.core.aws)
+        if self._client is None:
+            from reawake.core.aws import client
 
-        return self._client if self._client is not None else client("sqs")
+            self._client = client("sqs")
+        return self._client
 
     def report(self, ref: Ref, error: str, attempts: int, now_ms: int) -> None:
         from aws_lambda_powertools.metrics import MetricUnit, single_metric
