@@ -1,16 +1,16 @@
 """What the alert function does with one revisit, behind ports: classify it, end the lead's dormancy,
 claim the lead's alert window, mail the owner (or the team) and publish to the sales topic.
 
-``Alerting`` holds the ports (``AlertTable``, ``OwnerConfig``, the one ``Mailer``, ``Publisher``)
-and the clock; ``reawake.alerts.entry`` builds it from DynamoDB, S3, SES and SNS adapters, the unit
-tests from the fakes in ``tests/fakes.py``. Every step is idempotent (``reawake.alerts.store``):
-a retried or duplicated record never alerts twice.
+``Alerting`` holds the ports (``AlertTable``, ``reawake.mail.config.OwnerMailConfig``, the one
+``Mailer``, ``Publisher``) and the clock; ``reawake.alerts.entry`` builds it from DynamoDB, S3, SES
+and SNS adapters, the unit tests from the fakes in ``tests/fakes.py``. Every step is idempotent
+(``reawake.alerts.store``): a retried or duplicated record never alerts twice.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -22,8 +22,8 @@ from reawake.alerts.store import Claim
 from reawake.core import clock
 from reawake.core.events import Event
 from reawake.core.leads import Lead
-from reawake.core.scoring import ScoringConfig, band, current_score
-from reawake.mail.config import MailConfig, OwnerDirectory
+from reawake.core.scoring import band, current_score
+from reawake.mail.config import OwnerMailConfig
 from reawake.mail.mailer import Mailer, outgoing
 from reawake.mail.transactional import render_transactional
 
@@ -53,18 +53,6 @@ class AlertTable(Protocol):
     def count_alert(self, lead: Lead, claimed_at: int, tz: ZoneInfo) -> None: ...
 
 
-class OwnerConfig(Protocol):
-    """What the config bucket says about the people mailed (``reawake.mail.templates.TemplateStore``)."""
-
-    def scoring(self) -> ScoringConfig | None: ...
-
-    def segment_names(self) -> Mapping[str, str]: ...
-
-    def owners(self) -> OwnerDirectory: ...
-
-    def mail_config(self) -> MailConfig | None: ...
-
-
 class Publisher(Protocol):
     def publish(self, topic_arn: str, subject: str, message: str, attributes: dict[str, dict[str, str]]) -> None:
         """One message on the topic (Slack / Chatbot subscribe to it)."""
@@ -80,7 +68,7 @@ class Outcome:
 @dataclass
 class Alerting:
     table: AlertTable
-    config: OwnerConfig
+    config: OwnerMailConfig
     mailer: Mailer
     publisher: Publisher
     settings: alerts.AlertSettings

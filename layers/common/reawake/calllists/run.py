@@ -1,15 +1,15 @@
 """The call-list run behind ports: read the open call tasks, close the ones followed up (and the ones
 that left the lists unanswered), and mail each owner their list once a day.
 
-``CallListRun`` holds the ports (``CallListTable``, ``OwnerConfig``, the one ``Mailer``) and the
-clock; ``reawake.calllists.entry`` builds it from the DynamoDB, S3 and SES adapters, the unit tests
-from the fakes in ``tests/fakes.py``. ``reawake.calllists.domain`` has the rules,
+``CallListRun`` holds the ports (``CallListTable``, ``reawake.mail.config.OwnerMailConfig``, the one
+``Mailer``) and the clock; ``reawake.calllists.entry`` builds it from the DynamoDB, S3 and SES
+adapters, the unit tests from the fakes in ``tests/fakes.py``. ``reawake.calllists.domain`` has the rules,
 ``reawake.calllists.store`` the once-per-day claim.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Protocol
@@ -22,8 +22,8 @@ from reawake.calllists.domain import CallList, CallListSettings, CallTask, Plan
 from reawake.core import clock
 from reawake.core.durations import local_day
 from reawake.core.leads import Lead
-from reawake.core.scoring import ScoringConfig, band, current_score
-from reawake.mail.config import MailConfig, OwnerDirectory
+from reawake.core.scoring import band, current_score
+from reawake.mail.config import MailConfig, OwnerMailConfig
 from reawake.mail.mailer import Mailer, outgoing
 from reawake.mail.render import RenderedEmail
 from reawake.mail.transactional import render_transactional
@@ -53,22 +53,10 @@ class CallListTable(Protocol):
     def count_task(self, owner: str | None, outcome: str, at_ms: int, tz: ZoneInfo) -> None: ...
 
 
-class OwnerConfig(Protocol):
-    """What the config bucket says about the people mailed (``reawake.mail.templates.TemplateStore``)."""
-
-    def scoring(self) -> ScoringConfig | None: ...
-
-    def segment_names(self) -> Mapping[str, str]: ...
-
-    def owners(self) -> OwnerDirectory: ...
-
-    def mail_config(self) -> MailConfig | None: ...
-
-
 @dataclass
 class CallListRun:
     table: CallListTable
-    config: OwnerConfig
+    config: OwnerMailConfig
     mailer: Mailer
     settings: CallListSettings
     tz: ZoneInfo

@@ -7,11 +7,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from reawake.core.normalize import normalize_email
+from reawake.core.scoring import ScoringConfig
 from reawake.core.urls import normalize_host, web_url
 from reawake.core.yamlfile import ConfigError, load_yaml, validate
 
@@ -163,3 +164,16 @@ PLACEHOLDER_MAIL = MailConfig(
         contact_email="info@example.com",
     )
 )
+
+
+class OwnerMailConfig(Protocol):
+    """The config bucket as the mails to salespeople read it (revisit alerts, call lists):
+    ``reawake.mail.templates.TemplateStore``; ``tests.fakes.FakeOwnerConfig`` in the unit tests."""
+
+    def scoring(self) -> ScoringConfig | None: ...
+
+    def segment_names(self) -> Mapping[str, str]: ...
+
+    def owners(self) -> OwnerDirectory: ...
+
+    def mail_config(self) -> MailConfig | None: ...
