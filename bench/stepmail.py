@@ -90,7 +90,8 @@ def running_engine() -> Iterator[dict[str, Any]]:
             upload_sequences(s3, bucket, ROOT / "config" / "sequences", ROOT / "config" / "stepmail.yaml",
                              ROOT / "config" / "scoring.yaml")
             boto3.client("sesv2").create_email_identity(EmailIdentity="info@example.co.jp")
-            yield {"state_machine": machines["SendSlotStateMachine"], "now": now, "invocations": invocations}
+            yield {"state_machine": machines["SendSlotStateMachine"], "now": now, "invocations": invocations,
+                   "created": created}
         finally:
             handler_clock.set_source(None)
             moto_patches.route_lambda(None)
