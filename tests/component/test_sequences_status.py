@@ -94,6 +94,9 @@ def test_status_of_one_sequence_reads_its_own_index_entries_oldest_first(
     assert read and {index for index, _ in read} == {"sequence_due"}, "never the whole due index"
     assert all(value.startswith(f"{WEBINAR}#") for _, value in read)
 
+    assert main(["sequences", "status", "--sequence", WEBINAR, "--limit", "-1"]) == 2
+    assert "--limit" in capsys.readouterr().err
+
     monkeypatch.setattr(StepmailStore, "_due_entries", original)
     paged = list(stepmail.due_in_sequence(WEBINAR, page=1))  # one entry per request: every page read
     assert sorted(d.lead_id for d in paged) == sorted(lead_id for _, lead_id in expected)

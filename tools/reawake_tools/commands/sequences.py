@@ -347,8 +347,6 @@ def run_start(args: argparse.Namespace) -> int:
 
 # --- status and migration ------------------------------------------------------------------------------
 
-FAR_FUTURE_MS = 2**53
-
 
 def _when(ms: int | None, tz: Any) -> str:
     from datetime import UTC, datetime
@@ -400,6 +398,8 @@ def run_status(args: argparse.Namespace) -> int:
             print(f"  {e.sequence:<20} {e.status:<7} {_step(sequences, e.sequence, e.next_step):<40} {detail}")
         return 0
     if args.sequence:
+        if args.limit < 0:
+            raise Stop(f"--limit: {args.limit} is negative; give the number of rows to list (0 or more)")
         if args.sequence not in sequences:
             known = ", ".join(sorted(sequences)) or "none"
             raise Stop(f"no sequence {args.sequence!r} (sequences: {known})")

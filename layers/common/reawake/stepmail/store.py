@@ -53,6 +53,7 @@ DUE_INDEX = "due"
 SEQUENCE_INDEX = "sequence_due"
 DUE_SHARDS = 16
 PAGE = 1000  # entries per page of an index query (bounded memory however many are due)
+FAR_FUTURE_MS = 2**53  # "due at any time"
 
 
 def due_shard(lead_id: str) -> str:
@@ -189,7 +190,7 @@ class StepmailStore(TableAdapter):
         """The shard's active enrollments due at or before ``until_ms``, oldest first."""
         return self._due_entries(DUE_INDEX, "due_shard", shard, until_ms, limit, page)
 
-    def due_in_sequence(self, sequence: str, until_ms: int = 2**53, page: int = PAGE) -> Iterator[Due]:
+    def due_in_sequence(self, sequence: str, until_ms: int = FAR_FUTURE_MS, page: int = PAGE) -> Iterator[Due]:
         """The sequence's active enrollments due at or before ``until_ms``, oldest first, read from
         the ``sequence_due`` index shard by shard and merged as they are read: at most one page
         per shard is held, whatever the number."""
@@ -229,7 +230,7 @@ class StepmailStore(TableAdapter):
         shard without holding the entries."""
         counts: dict[str, tuple[int, int]] = {}
         for number in range(DUE_SHARDS):
-            for d in self.due(f"{number:02d}", 2**53, page=PAGE):
+            for d in self.due(f"{number:02d}", FAR_FUTURE_MS, page=PAGE):
                 n, first = counts.get(d.sequence, (0, d.due_at))
                 counts[d.sequence] = (n + 1, min(first, d.due_at))
         return counts
