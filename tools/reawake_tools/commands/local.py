@@ -265,7 +265,7 @@ def _run(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             for issue in exc.issues:
                 print(issue, file=sys.stderr)
-            print("cannot start: fix the config above (check with `reawake segments validate`) / "
+            print(f"cannot start: fix the config above (check with `{cli_command()} segments validate`) / "
                   "設定にエラーがあるため起動できません", file=sys.stderr)
             return 1
         if stop.is_set():

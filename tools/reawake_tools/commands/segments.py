@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reawake_tools.commands import NOW_HELP, STACK_HELP, Stop, connect, guarded, moment, state_machine_arn
+from reawake_tools.commands.local import cli_command
 
 if TYPE_CHECKING:
     from reawake.core.scoring import ScoringConfig
@@ -327,7 +328,7 @@ def run_run(args: argparse.Namespace) -> int:
         why = "Ctrl-C" if outcome.interrupted else f"--timeout {args.timeout:g} s"
         print(f"reawake: the segment run is still running after {outcome.waited_s:.0f} s; stopped waiting ({why}), "
               f"the run goes on. / 実行は継続中です。\n"
-              f"  follow it / 追跡: reawake segments run --follow {execution}"
+              f"  follow it / 追跡: {cli_command()} segments run --follow {execution}"
               f"{' --stack ' + args.stack if args.stack else ''}", file=sys.stderr)
         return 3
     described = outcome.described
