@@ -184,8 +184,12 @@ def _sequence_issues(files: list[Path], sequences_dir: Path | None, scoring: Sco
     issues: list[Any] = []
     for path in files:
         folder = sequences_dir or path.parent / "sequences"  # config/segments.yaml -> config/sequences
-        found = load_sequence_docs([folder], None, scoring) if folder.exists() else []
-        issues += segment_issues(path, {sequence.id: sequence for _, sequence in found}, scoring)
+        found = load_sequence_docs([folder], None, scoring) if folder.is_dir() else []
+        named = segment_issues(path, {sequence.id: sequence for _, sequence in found}, scoring)
+        if named and not folder.is_dir():
+            named.insert(0, f"{folder}: no such folder, so no sequence exists; the sequences are in "
+                            f"config/sequences (--sequences DIR) / シーケンスのフォルダがありません")
+        issues += named
     return issues
 
 
