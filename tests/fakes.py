@@ -88,6 +88,7 @@ class FakeOwnerConfig:
 
     scoring_config: ScoringConfig | None = None
     names: dict[str, str] = field(default_factory=dict)
+    dimensions: dict[str, frozenset[str]] = field(default_factory=dict)
     mail: MailConfig | None = field(default_factory=lambda: load_mail_config_file(ROOT / "config" / "mail.yaml"))
     directory: OwnerDirectory = field(default_factory=lambda: load_owners_file(ROOT / "config" / "owners.yaml"))
 
@@ -96,6 +97,9 @@ class FakeOwnerConfig:
 
     def segment_names(self) -> Mapping[str, str]:
         return self.names
+
+    def segment_dimensions(self) -> Mapping[str, frozenset[str]]:
+        return self.dimensions
 
     def owners(self) -> OwnerDirectory:
         return self.directory

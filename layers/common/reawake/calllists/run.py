@@ -139,5 +139,6 @@ class CallListRun:
                                "run `reawake templates upload`")
         owner = self.config.owners().get_owner(call_list.owner_email)
         context = calllists.template_context(call_list, owner.name if owner else None, now_ms, self.tz,
-                                             self.config.segment_names(), self.settings)
+                                             self.config.segment_names(), self.settings,
+                                             self.config.segment_dimensions())
         return render_transactional(CALL_LIST_TEMPLATE, context, mail, call_list.id), mail

@@ -5,6 +5,7 @@ ETag every few minutes."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,9 +87,20 @@ class ConfigStore:
         parsed: list[SegmentDefinition] = entry.parsed
         return parsed
 
+    def segment_dimensions(self) -> dict[str, frozenset[str]]:
+        return read_dimensions(self.segments())
+
     def segment_names(self) -> dict[str, str]:
         """Each segment's id → its name (what mails to salespeople call it)."""
         return {d.id: d.name for d in self.segments()}
+
+
+def read_dimensions(definitions: Iterable[SegmentDefinition]) -> dict[str, frozenset[str]]:
+    """Definition id -> the activity dimensions its rule reads (``last.<dimension>``): the quiet
+    of those is what made a lead dormant by it (③: its sales conversations and follow-ups)."""
+    from reawake.segments.reads import condition_paths
+
+    return {d.id: frozenset(p[1] for p in condition_paths(d.rule) if p[0] == "last") for d in definitions}
 
 
 def bucket_config() -> ConfigStore:

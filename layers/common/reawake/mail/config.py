@@ -174,6 +174,9 @@ class OwnerMailConfig(Protocol):
 
     def segment_names(self) -> Mapping[str, str]: ...
 
+    def segment_dimensions(self) -> Mapping[str, frozenset[str]]:
+        """Definition id -> the activity dimensions its rule reads (``core.config_store.read_dimensions``)."""
+
     def owners(self) -> OwnerDirectory: ...
 
     def mail_config(self) -> MailConfig | None: ...
