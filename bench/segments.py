@@ -476,7 +476,7 @@ def run() -> dict[str, float]:
             ("ratio reading whole items", f"{whole_ratio:.2f} ({whole_s['1x']:.2f} s vs {whole_s['10x']:.2f} s: "
                                           "before the projection)"),
             (
-                "JSON -> Lead -> predicates",
+                "JSON -> Lead -> predicates, whole items",
                 f"{client1 * 1e6:.0f} vs {client10 * 1e6:.0f} us per lead "
                 f"({client10 / client1:.2f}x; without `days`: {no_days * 1e6:.0f} us, {no_days / client1:.2f}x)",
             ),
