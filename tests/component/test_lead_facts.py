@@ -1,6 +1,6 @@
-"""Tracking's write keeps what a segment run scans the same size whatever a lead's history: page
-paths and campaigns go to the profile's ``last_tail``, day buckets stay in ``days``, and the run's
-``lead_facts`` index holds neither; a rule that reads them scans the whole profiles instead."""
+"""Tracking's write keeps what a segment run scans the same size whatever a lead's history: topics,
+page paths and campaigns go to the profile's ``last_tail``, day buckets stay in ``days``, and the
+run's ``lead_facts`` index holds neither; a rule that reads them scans the whole profiles instead."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.datagen import TOKYO
 
 def post_views(api: Any, first: int, count: int, now: int) -> None:
     events = [{"id": f"view{n:06d}", "type": "page_view", "ts": now - n, "visitor_id": "visitor-0001",
-               "url": f"{SITE}/seminar/s{n}/page?utm_campaign=c{n}", "props": {"topic": "pricing"}}
+               "url": f"{SITE}/seminar/s{n}/page?utm_campaign=c{n}", "props": {"topic": f"t{n % 7}"}}
               for n in range(first, first + count)]
     status, _, _ = api("POST", "/v1/events", events)
     assert status == 202
@@ -43,26 +43,26 @@ def test_paths_and_campaigns_are_kept_out_of_the_runs_index(api: Any) -> None:
     assert lead_id
     post_views(api, 0, 1, now)
     (small,) = facts_items()
-    post_views(api, 1, 40, now)  # 40 more paths and campaigns, the same kind, site and topic
+    post_views(api, 1, 40, now)  # 40 more paths and campaigns and 6 more topics, the same kind and site
     (after,) = facts_items()
 
     profile = boto3.client("dynamodb").get_item(TableName=os.environ["TABLE_NAME"], Key={
         "pk": {"S": f"LEAD#{lead_id}"}, "sk": {"S": "PROFILE"}})["Item"]
     assert len(profile["last_tail"]["M"]) > 80 and "days" in profile, "the profile holds the whole history"
-    assert not any("@path:" in k or "@campaign:" in k for k in profile["last"]["M"])
-    assert set(after["last"]["M"]) == set(small["last"]["M"]) == {
-        "page_view", f"page_view@site:{SITE}", "page_view@topic:pricing"}
+    assert not any("@" in k and "@site:" not in k for k in profile["last"]["M"])
+    assert set(after["last"]["M"]) == set(small["last"]["M"]) == {"page_view", f"page_view@site:{SITE}"}
     assert "last_tail" not in after and "days" not in after and "consent" not in after
     assert int(after["version"]["N"]) > int(small["version"]["N"])
     lead = store.get_lead(lead_id)
     assert lead is not None and lead.last["page_view@path:/seminar/s40/"] == now - 40
-    assert lead.last["page_view@campaign:c7"] == now - 7
+    assert lead.last["page_view@campaign:c7"] == now - 7 and lead.last["page_view@topic:t3"] == now - 3
 
-    # The run finds the lead both ways: by a site rule from the index, by path and campaign rules
+    # The run finds the lead both ways: by a site rule from the index, by path, campaign and topic rules
     # from the whole profiles; and not by a path never visited (the negative, with the positives as controls).
     rules = {"site": {"event": "page_view", "site": SITE, "within": "1d"},
              "path": {"event": "page_view", "path": "/seminar/s33/", "within": "1d"},
              "campaign": {"event": "page_view", "campaign": "c40", "ever": True},
+             "topic": {"event": "page_view", "topic": "t5", "within": "1d"},
              "other-path": {"event": "page_view", "path": "/other/", "ever": True}}
     for name, rule in rules.items():
         result = run_shard(store, [definition(name, rule)], 0, 1, now, TOKYO)

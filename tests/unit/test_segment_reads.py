@@ -45,7 +45,7 @@ def test_counts_fields_and_bands_add_what_they_read() -> None:
         {"band": "hot"},
     ]})])
 
-    assert ("days", "page_view@topic:pricing") in paths and ("last", "page_view@topic:pricing") in paths
+    assert ("days", "page_view@topic:pricing") in paths and ("last_tail", "page_view@topic:pricing") in paths
     assert ("attrs", "業種") in paths
     assert {("score",), ("score_at",), ("suppressed",), ("unsubscribed_at",)} <= set(paths)
 
@@ -66,12 +66,13 @@ def test_the_shipped_definitions_scan_the_facts_index() -> None:
     assert {p[0] for p in paths} <= set(FACTS_ATTRS)
 
 
-def test_paths_campaigns_and_counts_scan_the_whole_profiles_and_the_rest_the_facts() -> None:
-    facts = [{"event": "page_view", "topic": "pricing", "within": "30d"}, {"event": "download", "ever": True},
+def test_topics_paths_campaigns_and_counts_scan_the_whole_profiles_and_the_rest_the_facts() -> None:
+    facts = [{"event": "webinar_view", "within": "30d"}, {"event": "download", "ever": True},
              {"event": "page_view", "site": "https://x.jp", "within": "30d"}, {"band": "hot"},
              {"field": "業種", "equals": "製造業"}, {"attr": "owner", "exists": True},
              {"attr": "source", "equals": "import"}, {"attr": "converted_at", "exists": False}]
     whole = [{"event": "page_view", "path": "/seminar/", "within": "1y"},
+             {"event": "page_view", "topic": "pricing", "within": "30d"},
              {"event": "email_click", "campaign": "spring", "ever": True},
              {"event": "page_view", "within": "3mo", "at_least": 5}]
 
@@ -88,8 +89,9 @@ def test_the_tail_of_last_is_stored_apart_and_read_back_whole() -> None:
             "page_view@path:/seminar/": 3, "email_click@campaign:spring": 2}
     item = lead_to_item(Lead("l1", "a@example.jp", 0, last=last))
 
-    assert item["last"] == {"page_view": 5, "page_view@site:https://x.jp": 5, "page_view@topic:pricing": 4}
-    assert item["last_tail"] == {"page_view@path:/seminar/": 3, "email_click@campaign:spring": 2}
+    assert item["last"] == {"page_view": 5, "page_view@site:https://x.jp": 5}
+    assert item["last_tail"] == {"page_view@topic:pricing": 4, "page_view@path:/seminar/": 3,
+                                 "email_click@campaign:spring": 2}
     from reawake.core.dynamo import serialize
 
     assert lead_from_item(serialize(item)).last == last

@@ -9,10 +9,11 @@ Aggregates are what segment rules read instead of raw events (one read per lead)
   the day in the configured time zone; days older than the retention are dropped. Stored packed
   (``pack_days``: one string per dimension) and unpacked only when read (``DayBuckets``).
 
-``last`` is stored in two maps (``split_last``): the kind, site and topic keys, whose number is
-bounded by the kinds, sites and topics there are, and the *tail*, page paths and campaigns, which
-keeps gaining keys as a lead's history grows. The segment run's index projects only the first
-(``reawake.segments.reads``), so what it reads per lead does not grow with the lead's events.
+``last`` is stored in two maps (``split_last``): the kind and site keys, whose number is bounded by
+configuration (the event kinds, ``SiteOrigins``), and the *tail*: topic, page-path and campaign
+keys, whose values come from the pages and links themselves and keep coming as a lead's history
+grows. The segment run's index projects only the first (``reawake.segments.reads``), so what it
+reads per lead does not grow with the lead's events.
 """
 
 from __future__ import annotations
@@ -189,16 +190,16 @@ def day_of(ts_ms: int, tz: ZoneInfo) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, tz).strftime("%Y%m%d")
 
 
-TAIL_FILTERS = ("@path:", "@campaign:")
+TAIL_FILTERS = ("@topic:", "@path:", "@campaign:")
 
 
 def is_tail_dimension(key: str) -> bool:
-    """A ``last`` key of the open-ended families (page paths, campaigns)."""
+    """A ``last`` key of the families the site's content names (topics, page paths, campaigns)."""
     return any(f in key for f in TAIL_FILTERS)
 
 
 def split_last(last: Mapping[str, int]) -> tuple[dict[str, int], dict[str, int]]:
-    """(kind / site / topic keys, path / campaign keys): ``last`` as the table stores it."""
+    """(kind and site keys, topic / path / campaign keys): ``last`` as the table stores it."""
     head: dict[str, int] = {}
     tail: dict[str, int] = {}
     for key, ts in last.items():

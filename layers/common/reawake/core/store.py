@@ -34,7 +34,7 @@ PROFILE = "PROFILE"
 CLAIM = "CLAIM"
 EMAIL_SK = "LEAD"
 MOVED = "MOVED"
-LAST_TAIL = "last_tail"  # the path and campaign keys of ``Lead.last`` (reawake.core.leads.split_last)
+LAST_TAIL = "last_tail"  # the topic, path and campaign keys of ``Lead.last`` (reawake.core.leads.split_last)
 # A transaction holds 100 items: each event is two (the event and its id claim), plus the lead.
 EVENTS_PER_COMMIT = 49
 _LEAD_FIELDS = {f.name for f in dataclasses.fields(Lead)}

@@ -1,16 +1,16 @@
 """What a set of definitions reads of a lead, as DynamoDB document paths, and which index has it. Pure.
 
 A segment run reads every lead once; the lead item grows with its history (``days`` a bucket per
-day, the ``last_tail`` map a key per page path and campaign seen), while a rule reads a handful of
-keys. ``scan_plan`` names them and the index to scan:
+day, the ``last_tail`` map a key per topic, page path and campaign seen), while a rule reads a
+handful of keys. ``scan_plan`` names them and the index to scan:
 
 - ``lead_facts`` (``FACTS_INDEX``): the profiles projected to ``FACTS_ATTRS``, the attributes whose
   size does not follow the number of events (identity, imported fields, score, memberships, and
-  ``last`` with its kind, site and topic keys). DynamoDB fills a scan page with up to 1 MB of
-  *index* items and charges read units by their size, so this scan costs the same for a lead with
-  ten times the events. Every shipped definition reads only this.
-- ``leads``: the whole profiles, when a rule reads a page path or campaign (``last_tail``) or counts
-  days (``at_least``: ``days``).
+  ``last`` with its kind and site keys). DynamoDB fills a scan page with up to 1 MB of *index*
+  items and charges read units by their size, so this scan costs the same for a lead with ten
+  times the events. Every shipped definition reads only this.
+- ``leads``: the whole profiles, when a rule reads a topic, page path or campaign (``last_tail``)
+  or counts days (``at_least``: ``days``).
 
 Either way the scan projects the items to the paths read (``Store.scan_leads(paths=...)``), and the
 run writes memberships back by an update (``SegmentStore.record_change``).
