@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reawake.core.dynamo import serialize
 from reawake.core.leads import Lead
 from reawake.core.scoring import load_scoring_file
 from reawake.core.store import lead_from_item, lead_to_item
@@ -92,15 +93,11 @@ def test_the_tail_of_last_is_stored_apart_and_read_back_whole() -> None:
     assert item["last"] == {"page_view": 5, "page_view@site:https://x.jp": 5}
     assert item["last_tail"] == {"page_view@topic:pricing": 4, "page_view@path:/seminar/": 3,
                                  "email_click@campaign:spring": 2}
-    from reawake.core.dynamo import serialize
-
     assert lead_from_item(serialize(item)).last == last
     assert "last_tail" not in lead_to_item(Lead("l2", "b@example.jp", 0, last={"purchase": 1}))
 
 
 def test_a_profile_stored_before_the_split_reads_the_same() -> None:
-    from reawake.core.dynamo import serialize
-
     last = {"page_view": 5, "page_view@path:/seminar/": 3}
     item = {**lead_to_item(Lead("l1", "a@example.jp", 0)), "last": last}
 
