@@ -23,7 +23,7 @@ from reawake.core.scoring import ScoringConfig
 from reawake.core.store import CommitConflict, Store
 from reawake.segments.approaches import approach_for
 from reawake.segments.memberships import reconcile
-from reawake.segments.reads import lead_paths
+from reawake.segments.reads import scan_plan
 from reawake.segments.rules.compile import Context, Predicate, compile_definitions
 from reawake.segments.rules.model import SegmentDefinition
 from reawake.segments.store import SegmentStore
@@ -86,8 +86,8 @@ def run_shard(
     dormant_ids = set(by_id)  # every configured definition is a definition of dormancy
     segments = SegmentStore(store)
     result = ShardResult(shard)
-    paths = lead_paths(definitions)  # only what the rules and the run read (membership: by update)
-    for lead in store.scan_leads(shard, total_shards, paths):
+    index, paths = scan_plan(definitions)  # only what the rules and the run read (membership: by update)
+    for lead in store.scan_leads(shard, total_shards, paths, index):
         result.scanned += 1
         approaches: list[Approach] = []
         change = None
