@@ -29,7 +29,7 @@ from pydantic import (
     field_validator,
 )
 
-from reawake.core.leads import Lead
+from reawake.core.leads import Lead, new_lead_id
 from reawake.core.normalize import company_key, normalize_email
 from reawake.core.settings import Settings
 from reawake.core.store import CommitConflict, Store
@@ -167,20 +167,55 @@ def _write(store: Store, current: Lead | None, rows: list[tuple[int, LeadRow]], 
     raise RuntimeError("the lead kept changing; giving up after retries")
 
 
+def _write_again(store: Store, known_id: str | None, rows: list[tuple[int, LeadRow]], now_ms: int) -> str:
+    """A refused email, on its own: read afresh, then ``_write``."""
+    return _write(store, store.get_lead(known_id) if known_id else None, rows, now_ms)
+
+
+def _plan(store: Store, email: str, current: Lead | None, known_id: str | None,
+          rows: list[tuple[int, LeadRow]], now_ms: int) -> tuple[list[dict[str, Any]], str]:
+    """The transaction items of one email's rows ([] when nothing changes) and the outcome they
+    make: the lead's conditional put, and for a new email the conditional claim of its id."""
+    lead_id = current.lead_id if current else known_id or new_lead_id()
+    target = current
+    for _, row in rows:
+        target = apply_row(target, row, now_ms, lead_id)
+    assert target is not None
+    if current is not None and target == current:
+        return [], "unchanged"
+    items = [{"Put": store.lead_put(target, current.version if current else None)}]
+    if current is None and known_id is None:
+        items.insert(0, {"Put": store.email_claim_put(email, lead_id)})
+    return items, "created" if current is None else "updated"
+
+
 def import_table(
     store: Store, table: Table, settings: Settings, now_ms: int, progress: Progress | None = None
 ) -> ImportReport:
+    """Each chunk of BATCH emails: one batched read of their ids and leads, then their writes
+    packed into transactions (``Store.transact_groups``, ~50 new leads per request). An email
+    whose write is refused (claimed or changed meanwhile) is written again on its own (``_write``)."""
     report = ImportReport(table.file, rows=len(table.rows))
     groups = validate_rows(table, settings, now_ms, report)
     emails = list(groups)
     done = len(table.rows) - sum(len(rows) for rows in groups.values())  # rejected rows
-    with ThreadPoolExecutor(WORKERS) as pool:  # leads are independent: write several at a time
+    one_by_one = 0
+    with ThreadPoolExecutor(WORKERS) as pool:  # refused leads are independent: several at a time
         for start in range(0, len(emails), BATCH):
             chunk = emails[start : start + BATCH]
             ids = store.lead_ids_of(chunk)
             existing = store.get_leads(list(ids.values()))
             current = [existing.get(ids.get(e, "")) for e in chunk]
-            outcomes = pool.map(lambda e, lead: _write(store, lead, groups[e], now_ms), chunk, current)
+            plans = [_plan(store, e, lead, ids.get(e), groups[e], now_ms)
+                     for e, lead in zip(chunk, current, strict=True)]
+            refused = store.transact_groups([items for items, _ in plans])
+            outcomes = [outcome for _, outcome in plans]
+            again = sorted(refused)
+            one_by_one += len(again)
+            retried = pool.map(_write_again, [store] * len(again), [ids.get(chunk[i]) for i in again],
+                               [groups[chunk[i]] for i in again], [now_ms] * len(again))
+            for i, outcome in zip(again, retried, strict=True):
+                outcomes[i] = outcome
             for email, outcome in zip(chunk, outcomes, strict=True):
                 setattr(report, outcome, getattr(report, outcome) + 1)
                 done += len(groups[email])
@@ -194,6 +229,7 @@ def import_table(
             "unchanged": report.unchanged,
             "rejected_rows": report.rejected_rows,
             "merged_rows": len(report.notes),
+            "written_one_by_one": one_by_one,
         },
     )
     return report
