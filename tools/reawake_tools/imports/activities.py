@@ -27,6 +27,7 @@ from reawake.core.scoring import ScoringConfig
 from reawake.core.settings import Settings
 from reawake.core.store import EVENTS_PER_COMMIT, CommitConflict, Store
 from reawake.reports import counters
+from reawake.reports.counting import Bump
 from reawake.tracking.recording import MAX_ATTEMPTS, InvalidInput, activity_events, expires_at, updated_lead
 from reawake_tools.imports.csvfile import (
     ACTIVITY_HEADERS,
@@ -227,7 +228,7 @@ class Planned:
 
     items: list[dict[str, Any]]
     written: Written
-    counts: list[counters.Bump]
+    counts: list[Bump]
 
 
 def _plan(store: Store, settings: Settings, email: str, lead: Lead | None, known_id: str | None,

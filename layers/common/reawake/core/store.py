@@ -354,7 +354,8 @@ class Store:
         refused: set[int] = set()
         pending = [i for i, group in enumerate(groups) if group]
         while pending:
-            batch, size, count = [], 0, 0
+            batch: list[int] = []
+            size = count = 0
             for index in pending:
                 group = groups[index]
                 weight = len(json.dumps(group, separators=(",", ":")))
