@@ -43,6 +43,7 @@ from reawake_tools.imports.csvfile import (
     too_many_cells,
 )
 from reawake_tools.imports.leads import BATCH, WORKERS, Progress
+from reawake_tools.imports.pipeline import pipelined, transact
 
 logger = Logger(child=True)
 
@@ -226,6 +227,7 @@ def _write_group(
 class Planned:
     """One lead's events and new state, as transaction items to pack with other leads'."""
 
+    email: str
     items: list[dict[str, Any]]
     written: Written
     counts: list[Bump]
@@ -244,7 +246,7 @@ def _plan(store: Store, settings: Settings, email: str, lead: Lead | None, known
     items = store.commit_items(to_store, expires_at(settings, now_ms), updated, lead.version if lead else None)
     if lead is None and known_id is None:
         items.insert(0, {"Put": store.email_claim_put(email, lead_id)})
-    return Planned(items, Written(recorded=len(to_store), lead_created=lead is None), counts)
+    return Planned(email, items, Written(recorded=len(to_store), lead_created=lead is None), counts)
 
 
 def _write_again(store: Store, settings: Settings, email: str, known_id: str | None, events: list[Event],
@@ -270,29 +272,39 @@ def import_table(
     groups = validate_rows(table, settings, now_ms, report)
     emails = list(groups)
     done = len(table.rows) - sum(len(events) for events in groups.values())
-    with ThreadPoolExecutor(WORKERS) as pool:  # the leads written one by one: several at a time
-        for start in range(0, len(emails), BATCH):
-            chunk = emails[start : start + BATCH]
-            ids = store.lead_ids_of(chunk)
-            existing = store.get_leads(list(ids.values()))
-            small = [e for e in chunk if len(groups[e]) <= EVENTS_PER_COMMIT]
-            plans = [_plan(store, settings, e, existing.get(ids.get(e, "")), ids.get(e), groups[e], now_ms, scoring)
-                     for e in small]
-            refused = store.transact_groups([p.items for p in plans])
-            results = {e: p.written for i, (e, p) in enumerate(zip(small, plans, strict=True)) if i not in refused}
-            counters.add(store, [b for i, p in enumerate(plans) if i not in refused for b in p.counts])
-            alone = [e for e in chunk if e not in results]
-            written = pool.map(_write_again, [store] * len(alone), [settings] * len(alone), alone,
-                               [ids.get(e) for e in alone], [groups[e] for e in alone], [now_ms] * len(alone),
-                               [scoring] * len(alone))
-            results.update(zip(alone, written, strict=True))
-            for email in chunk:
-                report.recorded += results[email].recorded
-                report.duplicates += results[email].duplicates
-                report.created += results[email].lead_created
-                done += len(groups[email])
-            if progress:
-                progress(done, len(table.rows))
+
+    def plan(chunk: list[str]) -> tuple[list[str], dict[str, str], list[Planned]]:
+        ids = store.lead_ids_of(chunk)
+        existing = store.get_leads(list(ids.values()))
+        small = [e for e in chunk if len(groups[e]) <= EVENTS_PER_COMMIT]
+        return chunk, ids, [_plan(store, settings, e, existing.get(ids.get(e, "")), ids.get(e), groups[e], now_ms,
+                                  scoring) for e in small]
+
+    def write(planned: tuple[list[str], dict[str, str], list[Planned]]) -> list[tuple[str, Written]]:
+        chunk, ids, plans = planned
+        refused = transact(store, [p.items for p in plans], pool)
+        kept = [p for i, p in enumerate(plans) if i not in refused]
+        counters.add(store, [b for p in kept for b in p.counts])
+        results = {p.email: p.written for p in kept}
+        alone = [e for e in chunk if e not in results]
+        written = pool.map(_write_again, [store] * len(alone), [settings] * len(alone), alone,
+                           [ids.get(e) for e in alone], [groups[e] for e in alone], [now_ms] * len(alone),
+                           [scoring] * len(alone))
+        results.update(zip(alone, written, strict=True))
+        return [(e, results[e]) for e in chunk]
+
+    def finish(results: list[tuple[str, Written]]) -> None:
+        nonlocal done
+        for email, written in results:
+            report.recorded += written.recorded
+            report.duplicates += written.duplicates
+            report.created += written.lead_created
+            done += len(groups[email])
+        if progress:
+            progress(done, len(table.rows))
+
+    with ThreadPoolExecutor(WORKERS) as pool:  # transactions in flight, and the leads written one by one
+        pipelined((emails[i : i + BATCH] for i in range(0, len(emails), BATCH)), plan, write, finish)
     logger.info(
         "activities import finished",
         extra={

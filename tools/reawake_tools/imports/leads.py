@@ -44,6 +44,7 @@ from reawake_tools.imports.csvfile import (
     row_issues,
     too_many_cells,
 )
+from reawake_tools.imports.pipeline import pipelined, transact
 
 logger = Logger(child=True)
 
@@ -200,27 +201,36 @@ def import_table(
     emails = list(groups)
     done = len(table.rows) - sum(len(rows) for rows in groups.values())  # rejected rows
     one_by_one = 0
-    with ThreadPoolExecutor(WORKERS) as pool:  # refused leads are independent: several at a time
-        for start in range(0, len(emails), BATCH):
-            chunk = emails[start : start + BATCH]
-            ids = store.lead_ids_of(chunk)
-            existing = store.get_leads(list(ids.values()))
-            current = [existing.get(ids.get(e, "")) for e in chunk]
-            plans = [_plan(store, e, lead, ids.get(e), groups[e], now_ms)
-                     for e, lead in zip(chunk, current, strict=True)]
-            refused = store.transact_groups([items for items, _ in plans])
-            outcomes = [outcome for _, outcome in plans]
-            again = sorted(refused)
-            one_by_one += len(again)
-            retried = pool.map(_write_again, [store] * len(again), [ids.get(chunk[i]) for i in again],
-                               [groups[chunk[i]] for i in again], [now_ms] * len(again))
-            for i, outcome in zip(again, retried, strict=True):
-                outcomes[i] = outcome
-            for email, outcome in zip(chunk, outcomes, strict=True):
-                setattr(report, outcome, getattr(report, outcome) + 1)
-                done += len(groups[email])
-            if progress:
-                progress(done, len(table.rows))
+
+    def plan(chunk: list[str]) -> tuple[list[str], dict[str, str], list[tuple[list[dict[str, Any]], str]]]:
+        ids = store.lead_ids_of(chunk)
+        existing = store.get_leads(list(ids.values()))
+        return chunk, ids, [_plan(store, e, existing.get(ids.get(e, "")), ids.get(e), groups[e], now_ms)
+                            for e in chunk]
+
+    def write(planned: tuple[list[str], dict[str, str], list[tuple[list[dict[str, Any]], str]]]
+              ) -> list[tuple[str, str, bool]]:
+        """(email, outcome, whether it was written again on its own) per email of the chunk."""
+        chunk, ids, plans = planned
+        outcomes = [(e, outcome, False) for e, (_, outcome) in zip(chunk, plans, strict=True)]
+        again = sorted(transact(store, [items for items, _ in plans], pool))
+        retried = pool.map(_write_again, [store] * len(again), [ids.get(chunk[i]) for i in again],
+                           [groups[chunk[i]] for i in again], [now_ms] * len(again))
+        for i, outcome in zip(again, retried, strict=True):
+            outcomes[i] = (chunk[i], outcome, True)
+        return outcomes
+
+    def finish(outcomes: list[tuple[str, str, bool]]) -> None:
+        nonlocal done, one_by_one
+        for email, outcome, again in outcomes:
+            setattr(report, outcome, getattr(report, outcome) + 1)
+            one_by_one += again
+            done += len(groups[email])
+        if progress:
+            progress(done, len(table.rows))
+
+    with ThreadPoolExecutor(WORKERS) as pool:  # transactions in flight, and refused leads one by one
+        pipelined((emails[i : i + BATCH] for i in range(0, len(emails), BATCH)), plan, write, finish)
     logger.info(
         "leads import finished",
         extra={
