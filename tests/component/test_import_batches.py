@@ -116,3 +116,37 @@ def test_transact_groups_splits_at_100_items_and_reports_only_the_refused_group(
     stored = {i["pk"]["S"] for i in items("EVENT#")}
     assert len(stored) == 1 + 6 * 15, "every other group was written whole"
     assert "EVENT#g4-e0" not in stored, "nothing of the refused group"
+
+
+def test_an_index_query_while_an_import_writes_answers(aws: Any, tmp_path: Path) -> None:
+    """The local stack's due probe queries an index while imports write: the emulator's query walks
+    the table's items and must not fail because one was added meanwhile."""
+    import threading
+
+    rows = [f"lead{i:04d}@example.co.jp,名前{i}," for i in range(600)]
+    path = csv_file(tmp_path, LEADS_HEADER, rows)
+    done = threading.Event()
+    errors: list[Exception] = []
+    answers = 0
+
+    def query() -> None:
+        nonlocal answers
+        client = boto3.client("dynamodb")
+        while not done.is_set():
+            try:
+                client.query(TableName=os.environ["TABLE_NAME"], IndexName="leads",
+                             KeyConditionExpression="lead_key = :k", ExpressionAttributeValues={":k": {"S": "x"}})
+                answers += 1
+            except Exception as exc:  # what the test looks for
+                errors.append(exc)
+
+    reader = threading.Thread(target=query)
+    reader.start()
+    try:
+        report = import_csv_file(store(), path, get_settings(), now_ms())
+    finally:
+        done.set()
+        reader.join()
+    assert report.created == len(rows)
+    assert answers > 0, "the index was queried during the import (positive control)"
+    assert errors == []

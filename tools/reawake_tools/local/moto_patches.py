@@ -146,13 +146,16 @@ def _fast_query() -> None:
         conditions = kwargs.get("hash_key_conditions") or []
 
         def every(table: Any) -> Any:
-            for partition in table.items.values():
-                yield from (partition.values() if table.range_key_attr else [partition])
+            # Copies (each one step under the GIL): a write landing during the walk must not end the
+            # query with "dictionary changed size during iteration" (the send slots' due probe runs
+            # while an import writes).
+            for partition in list(table.items.values()):
+                yield from (list(partition.values()) if table.range_key_attr else [partition])
 
         if index_name is None and hash_key is not None:
             def pick(table: Any) -> Any:
                 partition = table.items.get(hash_key, {})
-                return partition.values() if table.range_key_attr else [partition]
+                return list(partition.values()) if table.range_key_attr else [partition]
         elif index_name is not None and len(conditions) == 1:
             name, wanted = conditions[0][0], conditions[0][1].value
 
