@@ -209,17 +209,11 @@ class StreamConsumer:
     name = "streams"
 
     def __init__(self, mappings: list[StreamMapping], invoke: Callable[[str, Any], Any],
-                 clients: Callable[[str], Any], function_arns: dict[str, str] | None = None,
-                 trim: bool = False) -> None:
-        """trim: drop the stream records every mapping has read (the local stack, whose pollers are
-        the stream's only readers): a long import would otherwise keep every write's old and new
-        image in memory. A reader holding an older iterator gets moto's error, as on a trimmed
-        DynamoDB stream."""
+                 clients: Callable[[str], Any], function_arns: dict[str, str] | None = None) -> None:
         self.mappings = mappings
         self.invoke = invoke
         self.clients = clients
         self.function_arns = function_arns or {}
-        self.trim = trim
         self.delivered = 0  # records handed to functions
         self.failed_batches = 0  # sent to an on-failure destination
         self._stop = threading.Event()
@@ -270,8 +264,6 @@ class StreamConsumer:
         _forget_iterator(mapping.iterator, region)
         mapping.iterator = response.get("NextShardIterator") or mapping.iterator
         raw = response.get("Records", [])
-        if self.trim:
-            _trim(self.mappings, region)
         if not raw:
             return False
         records = [lambda_record(r, mapping.stream_arn, region) for r in raw]
@@ -379,26 +371,6 @@ def _read_in_process(iterator: str | None, region: str) -> dict[str, Any] | None
     except Exception:
         return None  # let the HTTP call give the emulator's own error
     return response
-
-
-def _trim(mappings: list[StreamMapping], region: str) -> None:
-    """Drop the records of each stream that every mapping on it has read (moto keeps all of them).
-    moto numbers records from its shard's ``starting_sequence_number``: moving it by the records
-    dropped keeps every later record's number and every open iterator's position."""
-    positions: dict[int, tuple[Any, int]] = {}
-    for mapping in mappings:
-        backend = _streams_backend(mapping.iterator, region)
-        if backend is None:
-            return
-        iterator = backend.shard_iterators[mapping.iterator]
-        shard, at = iterator.stream_shard, int(iterator.sequence_number)
-        known = positions.get(id(shard))
-        positions[id(shard)] = (shard, at if known is None else min(known[1], at))
-    for shard, at in positions.values():
-        done = min(at - shard.starting_sequence_number, len(shard.items))
-        if done > 0:
-            del shard.items[:done]
-            shard.starting_sequence_number += done
 
 
 def _forget_iterator(arn: str | None, region: str) -> None:
