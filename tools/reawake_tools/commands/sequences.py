@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reawake_tools.commands import Stop, connect, guarded
+from reawake_tools.commands.local import cli_command
 
 if TYPE_CHECKING:
     from reawake.core.scoring import ScoringConfig
@@ -123,7 +124,7 @@ def segment_issues(path: Path, sequences: dict[str, Sequence], scoring: ScoringC
     except (OSError, UnicodeDecodeError) as exc:
         return [f"{path}: cannot read the file: {exc}"]
     except ConfigError:
-        return [f"{path}: the segment definitions are invalid; see `reawake segments validate`"]
+        return [f"{path}: the segment definitions are invalid; see `{cli_command()} segments validate`"]
     issues: list[Any] = []
     known = ", ".join(sorted(sequences)) or "none"
     for index, definition in enumerate(definitions):
@@ -341,7 +342,7 @@ def run_start(args: argparse.Namespace) -> int:
     for what, count in sorted(counts.items()):
         print(f"  {what}  {count}")
     if not members:
-        print("  no members: run `reawake segments run` first / メンバーがいません")
+        print(f"  no members: run `{cli_command()} segments run` first / メンバーがいません")
     return 0
 
 

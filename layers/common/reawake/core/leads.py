@@ -8,6 +8,12 @@ Aggregates are what segment rules read instead of raw events (one read per lead)
 - ``days``: ``<dimension key>#YYYYMMDD`` -> count, for the kind, site and topic dimensions, with
   the day in the configured time zone; days older than the retention are dropped. Stored packed
   (``pack_days``: one string per dimension) and unpacked only when read (``DayBuckets``).
+
+``last`` is stored in two maps (``split_last``): the kind and site keys, whose number is bounded by
+configuration (the event kinds, ``SiteOrigins``), and the *tail*: topic, page-path and campaign
+keys, whose values come from the pages and links themselves and keep coming as a lead's history
+grows. The segment run's index projects only the first (``reawake.segments.reads``), so what it
+reads per lead does not grow with the lead's events.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -184,6 +190,23 @@ def day_of(ts_ms: int, tz: ZoneInfo) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, tz).strftime("%Y%m%d")
 
 
+TAIL_FILTERS = ("@topic:", "@path:", "@campaign:")
+
+
+def is_tail_dimension(key: str) -> bool:
+    """A ``last`` key of the families the site's content names (topics, page paths, campaigns)."""
+    return any(f in key for f in TAIL_FILTERS)
+
+
+def split_last(last: Mapping[str, int]) -> tuple[dict[str, int], dict[str, int]]:
+    """(kind and site keys, topic / path / campaign keys): ``last`` as the table stores it."""
+    head: dict[str, int] = {}
+    tail: dict[str, int] = {}
+    for key, ts in last.items():
+        (tail if is_tail_dimension(key) else head)[key] = ts
+    return head, tail
+
+
 def counted_dimensions(event: Event) -> list[str]:
     return [k for k in dimension_keys(event) if "@" not in k or k.split("@", 1)[1].startswith(("site:", "topic:"))]
 
@@ -203,6 +226,24 @@ def fold_events(lead: Lead, events: Iterable[Event], tz: ZoneInfo, now_ms: int, 
     oldest = day_of(now_ms - retention_days * DAY_MS, tz)
     days = {k: v for k, v in days.items() if k.rsplit("#", 1)[1] >= oldest}
     return replace(lead, last=last, days=days)
+
+
+def went_quiet(lead: Lead, dimensions: Iterable[str], before_ms: int, tz: ZoneInfo) -> tuple[str, date] | None:
+    """(dimension, local day) of the lead's latest event in these aggregate ``dimensions`` before
+    ``before_ms`` (when a segment run caught it): the day it went quiet by them. ``last`` keeps only
+    each dimension's latest event, which may be a later return, so the day buckets (kept for the
+    retention) are read too; None when none is recorded."""
+    wanted = set(dimensions)
+    found = [(day_of(ts, tz), ts, key) for key, ts in lead.last.items() if key in wanted and ts < before_ms]
+    cutoff = day_of(before_ms, tz)
+    for bucket in lead.days:
+        key, _, day = bucket.rpartition("#")
+        if key in wanted and day < cutoff:
+            found.append((day, -1, key))  # a bucket's time is unknown: ``last`` wins a tie of days
+    if not found:
+        return None
+    day, _, key = max(found)
+    return key, date(int(day[:4]), int(day[4:6]), int(day[6:]))
 
 
 def flag_revisits(lead: Lead, events: Iterable[Event]) -> list[Event]:

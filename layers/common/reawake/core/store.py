@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from reawake.core.dynamo import deserialize, serialize, value
 from reawake.core.events import Event
-from reawake.core.leads import DayBuckets, Lead, email_key, legacy_lead_id, new_lead_id, pack_days
+from reawake.core.leads import DayBuckets, Lead, email_key, legacy_lead_id, new_lead_id, pack_days, split_last
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -35,6 +35,7 @@ PROFILE = "PROFILE"
 CLAIM = "CLAIM"
 EMAIL_SK = "LEAD"
 MOVED = "MOVED"
+LAST_TAIL = "last_tail"  # the topic, path and campaign keys of ``Lead.last`` (reawake.core.leads.split_last)
 # A transaction holds 100 items: each event is two (the event and its id claim), plus the lead.
 EVENTS_PER_COMMIT = 49
 TRANSACT_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
@@ -77,6 +78,9 @@ def claim_to_item(event: Event, expires_at: int) -> dict[str, Any]:
 def lead_to_item(lead: Lead) -> dict[str, Any]:
     item = {k: v for k, v in dataclasses.asdict(lead).items()}
     item.update(pk=lead_pk(lead.lead_id), sk=PROFILE, lead_key=lead.lead_id, days=pack_days(lead.days))
+    item["last"], tail = split_last(lead.last)
+    if tail:
+        item[LAST_TAIL] = tail
     if not lead.pending_approaches:
         del item["pending_approaches"]  # most leads: keep the item small
     if not lead.report:
@@ -88,6 +92,8 @@ def lead_from_item(item: dict[str, Any]) -> Lead:
     data = deserialize(item)
     if "days" in data:
         data["days"] = DayBuckets(data["days"])
+    if LAST_TAIL in data:  # items written before the split hold every key in ``last``
+        data["last"] = {**data.get("last", {}), **data.pop(LAST_TAIL)}
     return Lead(**{k: v for k, v in data.items() if k in _LEAD_FIELDS})
 
 
@@ -206,10 +212,11 @@ class Store:
         return [i["sk"]["S"].split("#", 1)[1] for i in self.query_items(lead_pk(lead_id), "VISITOR#")]
 
     def scan_leads(self, segment: int = 0, total_segments: int = 1,
-                   paths: Sequence[tuple[str, ...]] | None = None) -> Iterator[Lead]:
-        """Every lead of one parallel-scan segment; ``paths``: read only these document paths
-        (``reawake.segments.reads``), the rest of each Lead left at its defaults."""
-        request: dict[str, Any] = {"TableName": self.table_name, "IndexName": "leads", "Segment": segment,
+                   paths: Sequence[tuple[str, ...]] | None = None, index: str = "leads") -> Iterator[Lead]:
+        """Every lead of one parallel-scan segment; ``paths``: read only these document paths, the
+        rest of each Lead left at its defaults; ``index``: ``leads`` (whole profiles) or
+        ``lead_facts`` (what rules read: ``reawake.segments.reads``)."""
+        request: dict[str, Any] = {"TableName": self.table_name, "IndexName": index, "Segment": segment,
                                    "TotalSegments": total_segments}
         if paths:
             from reawake.segments.reads import projection_expression

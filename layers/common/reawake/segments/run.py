@@ -23,7 +23,7 @@ from reawake.reports import counters
 from reawake.reports.counting import Bump
 from reawake.segments.approaches import HOLDOUT, PENDING, Approach, approach_for
 from reawake.segments.memberships import reconcile
-from reawake.segments.reads import lead_paths
+from reawake.segments.reads import scan_plan
 from reawake.segments.rules.compile import Context, Predicate, compile_definitions
 from reawake.segments.rules.model import SegmentDefinition
 from reawake.segments.store import SegmentStore
@@ -90,9 +90,9 @@ def run_shard(
     dormant_ids = set(by_id)  # every configured definition is a definition of dormancy
     segments = SegmentStore(store)
     result = ShardResult(shard)
-    paths = lead_paths(definitions)  # only what the rules and the run read (membership: by update)
+    index, paths = scan_plan(definitions)  # only what the rules and the run read (membership: by update)
     counts_due: list[Bump] = []  # added up and written every COUNTS_EVERY leads, and at the end
-    for lead in store.scan_leads(shard, total_shards, paths):
+    for lead in store.scan_leads(shard, total_shards, paths, index):
         if result.scanned % COUNTS_EVERY == 0:
             counters.add(store, counts_due)
             counts_due = []
