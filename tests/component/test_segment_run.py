@@ -78,6 +78,27 @@ def test_members_match_the_brute_force_over_raw_events(
     assert summary["scanned"] == len(data.leads)
 
 
+def test_report_counts_every_entry_once_though_a_shard_writes_them_added_up(
+    aws: Any, data: Dataset, definitions: list[SegmentDefinition], scoring: ScoringConfig
+) -> None:
+    """A shard sums its leads' counts and writes one update per definition and day; each entry is
+    still counted once, and a re-run adds nothing."""
+    from reawake.core.counters import CounterStore
+    from reawake.core.counting import def_scope
+
+    store = Store(os.environ["TABLE_NAME"])
+    load(store, data.leads)
+    summary = run(store, definitions, 2, data.now_ms, scoring)
+    run(store, definitions, 3, data.now_ms, scoring)
+
+    def counted(segment_id: str) -> int:
+        days = CounterStore(store.client, store.table_name).days(def_scope(segment_id), "19000101", "29991231")
+        return sum(int(day.get("entered", 0)) for day in days.values())
+
+    assert sum(summary["entered"].values()) > 0, "some leads entered (positive control)"
+    assert {d.id: counted(d.id) for d in definitions} == {d.id: summary["entered"].get(d.id, 0) for d in definitions}
+
+
 def test_every_kind_of_rule_reads_from_its_index_what_the_brute_force_computes(
     aws: Any, data: Dataset, definitions: list[SegmentDefinition], scoring: ScoringConfig
 ) -> None:
