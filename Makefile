@@ -4,9 +4,10 @@ PY := $(VENV)/bin/python
 # The install is redone only when pyproject.toml's content changes (not its date: a checkout or a
 # merge that leaves it as it was installs nothing).
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
-# The whole suite on every core; `make test PYTEST_WORKERS=0` runs it in one process.
+# The whole suite on every core (an idle worker takes queued tests from a busy one: the slow stack
+# tests do not hold up the end); `make test PYTEST_WORKERS=0` runs it in one process.
 PYTEST_WORKERS ?= auto
-PYTEST := $(VENV)/bin/pytest -n $(PYTEST_WORKERS)
+PYTEST := $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist worksteal
 export AWS_DEFAULT_REGION ?= ap-northeast-1
 export SAM_CLI_TELEMETRY = 0
 
