@@ -84,3 +84,26 @@ def test_a_cap_deferral_is_counted_once_across_a_replayed_slot_and_shows_in_the_
     first_step = next(s for s in report.steps if s.index == 0)
     assert first_step.counts["deferred"] == 2 and first_step.counts["sent"] == 1
     assert all(s.counts["deferred"] == 0 for s in report.steps if s.index > 0)
+
+
+def test_a_batch_counts_each_sent_mail_once_in_one_counter_write(env: Now, monkeypatch: Any) -> None:  # noqa: F811 - the fixture
+    leads = [new_lead(env) for _ in range(5)]
+    for lead in leads:
+        enrolled(lead, env)
+    env.ms = MONDAY_10
+    slot_now, batches = collected(env.ms)
+    writes: list[int] = []
+    original = CounterStore.add
+
+    def counted(self: CounterStore, bumps: Any) -> int:
+        written = original(self, bumps)
+        writes.append(written)
+        return written
+
+    monkeypatch.setattr(CounterStore, "add", counted)
+    first = run_batches(slot_now, batches)
+    run_batches(slot_now, batches)  # a replayed slot sends and counts nothing
+
+    sent = sum(int(day.get("sent", 0)) for day in deferred_counts().values())
+    assert first["sent"] == 5 and sent == 5
+    assert writes == [1], "the batch's five counts went in one update of the step's counter item"

@@ -59,3 +59,63 @@ def test_migrate_gives_in_flight_enrollments_a_due_time_once(cli: Now, capsys: p
     assert "0 in-flight enrollment(s)" in capsys.readouterr().out
     counts: Any = play(cli, cli.ms + DAY)
     assert counts["sent"] == 1
+
+
+def test_status_of_one_sequence_reads_its_own_index_entries_oldest_first(
+        cli: Now, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    played = [new_lead(cli) for _ in range(4)]
+    for lead in played:
+        enrolled(lead, cli)
+    elsewhere = new_lead(cli)
+    enrolled(elsewhere, cli, sequence="win-back")
+    play(cli, cli.ms + DAY)  # their first mails went; the invitation is due on day 14
+    newcomer = new_lead(cli)
+    enrolled(newcomer, cli)  # its first mail is due first
+    stepmail = StepmailStore(store())
+    expected = sorted(((e.due_at, e.lead_id) for lead in [*played, newcomer]
+                       if (e := stepmail.get_enrollment(lead.lead_id, WEBINAR)) is not None), key=lambda x: x[0])
+    read: list[tuple[str, str]] = []
+    original = StepmailStore._due_entries
+
+    def recorded(self: StepmailStore, index: str, key: str, key_value: str, *args: Any, **kwargs: Any) -> Any:
+        read.append((index, key_value))
+        return original(self, index, key, key_value, *args, **kwargs)
+
+    monkeypatch.setattr(StepmailStore, "_due_entries", recorded)
+    assert main(["sequences", "status", "--sequence", WEBINAR, "--limit", "2"]) == 0
+    listed = capsys.readouterr().out
+
+    assert f"{WEBINAR}: 5 active enrollment(s)" in listed
+    by_step = [line for line in listed.splitlines() if line.strip().startswith("step ") and "@" not in line]
+    assert sum(int(line.split()[-1]) for line in by_step) == 5 and "step 1/3" in by_step[0]
+    rows = [line for line in listed.splitlines() if "@example.co.jp" in line]
+    assert len(rows) == 2 and newcomer.email in rows[0], "oldest due first, --limit rows"
+    assert "… 3 more" in listed and elsewhere.email not in listed
+    assert read and {index for index, _ in read} == {"sequence_due"}, "never the whole due index"
+    assert all(value.startswith(f"{WEBINAR}#") for _, value in read)
+
+    assert main(["sequences", "status", "--sequence", WEBINAR, "--limit", "-1"]) == 2
+    assert "--limit" in capsys.readouterr().err
+
+    monkeypatch.setattr(StepmailStore, "_due_entries", original)
+    paged = list(stepmail.due_in_sequence(WEBINAR, page=1))  # one entry per request: every page read
+    assert sorted(d.lead_id for d in paged) == sorted(lead_id for _, lead_id in expected)
+    assert [d.due_at for d in paged] == [due_at for due_at, _ in expected], "merged oldest first"
+    assert [d.lead_id for d in stepmail.due_in_sequence("win-back", page=1)] == [elsewhere.lead_id]
+
+
+def test_migrate_puts_enrollments_from_before_the_sequence_index_into_it(
+        cli: Now, capsys: pytest.CaptureFixture[str]) -> None:
+    lead = new_lead(cli)
+    enrolled(lead, cli)
+    table = store()
+    table.client.update_item(TableName=table.table_name,  # as written before the index existed
+                             Key={"pk": {"S": f"LEAD#{lead.lead_id}"}, "sk": {"S": f"ENROLL#{WEBINAR}"}},
+                             UpdateExpression="REMOVE sequence_shard")
+    stepmail = StepmailStore(table)
+    assert list(stepmail.due_in_sequence(WEBINAR)) == []
+    assert stepmail.due_counts()[WEBINAR][0] == 1, "the send slots still see it"
+
+    assert main(["sequences", "migrate"]) == 0
+    assert "1 active enrollment(s) added to the per-sequence index" in capsys.readouterr().out
+    assert [d.lead_id for d in stepmail.due_in_sequence(WEBINAR)] == [lead.lead_id]

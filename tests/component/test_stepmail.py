@@ -364,6 +364,30 @@ def test_a_batch_retried_after_a_crash_sends_nothing_twice(env: Now, monkeypatch
     assert retried["sent"] == 2 and retried.get("not_due", 0) == 1, retried
 
 
+def test_an_unsubscribe_after_the_batch_was_read_stops_the_mail(env: Now, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch reads its enrollments and leads together before working them: a lead that
+    unsubscribes in between gets nothing (the claim is guarded by the lead's version), and the
+    rest of the batch goes out."""
+    leads = _due_leads(3, env)
+    quitter = leads[1]
+    slot_now, batches = collected(env.ms)
+    store_ = stepmail_entry.store()
+    original = store_.read_batch
+
+    def read_then_unsubscribe(refs: list[tuple[str, str]]) -> Any:
+        known = original(refs)
+        _exit_by("unsubscribe", quitter, env.ms)  # while the batch holds the lead as it was
+        return known
+
+    monkeypatch.setattr(store_, "read_batch", read_then_unsubscribe)
+    counts = run_batches(slot_now, batches)
+
+    assert sent_messages(quitter.email) == []
+    assert enrollment_status(quitter.lead_id) == "exited"
+    assert [len(sent_messages(lead.email)) for lead in (leads[0], leads[2])] == [1, 1]
+    assert counts["sent"] == 2 and counts["exited"] == 1, counts
+
+
 # --- catch-up ---------------------------------------------------------------------------------------------
 
 

@@ -88,13 +88,48 @@ def test_lists_go_out_on_business_days_only() -> None:
 
 def test_the_mail_says_why_and_when_the_last_contact_was_in_japanese() -> None:
     talked = lead(1, attrs={"電話番号": "03-5555-0101"}, last={"sales_conversation": ms("2026-06-12T15:00")},
-                  dormant_since=ms("2026-11-30T06:00"))
+                  dormant_since=ms("2026-11-30T06:00"), segments={"dormant-no-followup": ms("2026-11-30T06:00")})
     (sato,) = plan_lists([task(1, listed="2026-12-01T08:30")], {"L1": talked}, NOW, TOKYO, SETTINGS).lists
     context = template_context(sato, "佐藤 健二", NOW, TOKYO, {"dormant-no-followup": "IS対話歴あり"}, SETTINGS)
     (line,) = context["carried"]  # type: ignore[misc]
     assert context["day"] == "2026年12月4日（金）" and context["owner"] == {
         "name": "佐藤 健二", "email": SATO, "is_team": False}
-    assert line["reason"] == "IS対話歴あり" and line["dormant_since"] == "2026年11月30日"
+    assert line["reason"] == "IS対話歴あり" and line["quiet_since"] == "2026年6月12日"
     assert line["last_contact"] == "2026年6月12日（インサイドセールスとの対話）"
     assert line["phone"] == "03-5555-0101" and line["open_days"] == 1
     assert line["crm_url"] == "https://crm.example.co.jp/leads/L1"
+
+
+def test_the_list_says_since_when_the_lead_went_quiet_by_its_definition_not_the_day_the_run_caught_it() -> None:
+    """③ (IS対話歴あり・直近3か月営業フォローなし) caught the lead on 11月30日; its last sales contact was
+    the follow-up of 7月3日. A later page view is not what ③ reads, and the revisit after the run is
+    not before it: 「から休眠」 is 7月3日."""
+    from reawake.calllists.domain import read_dimensions
+    from reawake.mail.config import load_mail_config_file
+    from reawake.mail.transactional import render_transactional
+    from reawake.segments.rules.config import load_segment_files
+    from tests.conftest import ROOT
+
+    definitions = load_segment_files([ROOT / "config" / "segments.yaml"])
+    dimensions = read_dimensions(definitions)
+    assert dimensions["dormant-no-followup"] == {"sales_conversation", "sales_followup"}
+    caught = ms("2026-11-30T06:00")
+    quiet = lead(1, last={"sales_conversation": ms("2026-05-20T11:00"), "sales_followup": ms("2026-07-03T16:00"),
+                          "page_view": ms("2026-12-02T09:00")},  # the revisit, after the run
+                 days={"page_view#20261010": 1, "page_view#20261202": 1},
+                 dormant_since=caught, segments={"dormant-no-followup": caught})
+    (sato,) = plan_lists([task(1)], {"L1": quiet}, NOW, TOKYO, SETTINGS).lists
+    names = {d.id: d.name for d in definitions}
+    context = template_context(sato, "佐藤 健二", NOW, TOKYO, names, SETTINGS, dimensions)
+    mail = render_transactional("call-list", context, load_mail_config_file(ROOT / "config" / "mail.yaml"), sato.id)
+    assert "理由: IS対話歴あり・直近3か月営業フォローなし（2026年7月3日から休眠）" in mail.text
+    assert "（2026年7月3日から休眠）" in mail.html
+    assert "2026年11月30日から" not in mail.text + mail.html, "the run's day is not when it went quiet"
+    # Without the definitions (a sequence started by hand): the last contact or reaction before the run.
+    bare = template_context(sato, None, NOW, TOKYO, {}, SETTINGS)
+    assert bare["new"][0]["quiet_since"] == "2026年10月10日"  # type: ignore[index]
+    # Nothing the definition reads was ever recorded: quiet since it registered.
+    silent = lead(2, dormant_since=caught, segments={"dormant-no-followup": caught})
+    (team,) = plan_lists([task(2)], {"L2": silent}, NOW, TOKYO, SETTINGS).lists
+    assert template_context(team, None, NOW, TOKYO, names, SETTINGS, dimensions)["new"][0][  # type: ignore[index]
+        "quiet_since"] == "2025年1月1日"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,13 +30,15 @@ INFO: dict[str, Any] = {
 
 def test_the_banner_prints_commands_that_run_as_typed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # the virtualenv is not activated, as with `make local`
-    text = local_command.banner(INFO)
+    text = local_command.banner({**INFO, "state": {"file": ".local/state/stack.pickle"}})
     shown = local_command.cli_command()
     assert shown != "reawake" and Path(shown).name == "reawake" and Path(shown).exists()
     assert f"    {shown} leads timeline t.yamada@sakura-seiki.example.jp" in text
     assert f"{shown} segments run" in text and f"{shown} outbox" in text
     assert "/activate` first" in text
     assert not [line for line in text.splitlines() if line.strip().startswith("reawake ")]
+    assert f"`{shown} local --reset` starts clean" in text and f"（初期化: {shown} local --reset）" in text
+    assert not re.search(r"(?<![/\w])reawake (local|leads|segments|outbox|demo|calllists)", text), text
 
 
 def test_with_the_virtualenv_on_path_the_banner_says_reawake(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,7 +47,20 @@ def test_with_the_virtualenv_on_path_the_banner_says_reawake(monkeypatch: pytest
     assert "    reawake leads timeline t.yamada@sakura-seiki.example.jp" in local_command.banner(INFO)
 
 
-def test_an_empty_outbox_says_when_the_next_runs_are(
+def running(now_utc: str, **info: Any) -> dict[str, Any]:
+    """A running stack's stack.json whose clock reads ``now_utc`` (and runs at wall speed from here)."""
+    import time
+    from datetime import datetime
+
+    stack_now = datetime.fromisoformat(now_utc).timestamp()
+    clock = {"speed": 1.0, "anchor_wall": time.time(), "anchor_stack": stack_now, "now": now_utc,
+             "url": "http://127.0.0.1:8789"}
+    slot = {"name": "SendSlotStateMachine.Slot", "expression": "cron(0/5 * * * ? *)", "timezone": "Asia/Tokyo",
+            "next": "2026-11-20T10:00:00+09:00"}  # published at start, long past: never shown as "next"
+    return {**INFO, "clock": clock, "schedules": [*INFO["schedules"], slot], **info}
+
+
+def test_an_empty_outbox_says_when_the_next_send_slot_is(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv(STACK_FILE_ENV, str(tmp_path / "stack.json"))
@@ -52,10 +68,22 @@ def test_an_empty_outbox_says_when_the_next_runs_are(
     assert outbox.run(args) == 0
     assert "No local stack is running" in capsys.readouterr().out
 
-    write_stack_file({**INFO, "outbox": str(tmp_path / "outbox")}, tmp_path / "stack.json")  # this process: alive
+    # Tuesday 2026-11-24 09:30 JST on the stack clock (this process: alive): the slots run every
+    # 5 minutes, the send window opens at 10:00.
+    write_stack_file(running("2026-11-24T00:30:00+00:00", outbox=str(tmp_path / "outbox")), tmp_path / "stack.json")
     assert outbox.run(args) == 0
     out = capsys.readouterr().out
     assert "no mail yet" in out and "Next scheduled runs" in out
     assert "SegmentStateMachine.Daily cron(0 6 * * ? *): next / 次回 2026-11-25 06:00:00 JST" in out
     assert "CallListFunction.Daily" in out and "2026-11-25 08:30:00 JST" in out
-    assert "時計" in out and "2026-11-24 09:30:00 JST" in out
+    assert "時計" in out and "2026-11-24 09:30:0" in out
+    assert "SendSlotStateMachine.Slot cron(0/5 * * * ? *): next / 次回 2026-11-24 09:35:00 JST" in out
+    assert "Next send slot / 次の送信枠  2026-11-24 10:00 JST" in out, out
+    assert "2026-11-20" not in out, "a fire time published at start and passed since is not shown"
+
+    # Saturday night before 勤労感謝の日 (Monday 2026-11-23): the next slot that sends is Tuesday 10:00.
+    write_stack_file(running("2026-11-21T11:00:00+00:00", outbox=str(tmp_path / "outbox")), tmp_path / "stack.json")
+    assert outbox.run(args) == 0
+    out = capsys.readouterr().out
+    assert "SendSlotStateMachine.Slot cron(0/5 * * * ? *): next / 次回 2026-11-21 20:05:00 JST" in out
+    assert "Next send slot / 次の送信枠  2026-11-24 10:00 JST" in out, out

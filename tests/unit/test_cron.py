@@ -224,6 +224,7 @@ class RecordingTarget:
         self.started: list[tuple[str, Any]] = []
         self.busy = False
         self.fired = threading.Event()
+        self.asked = threading.Event()  # the scheduler asked whether the previous execution still runs
 
     def start(self, schedule: Schedule, moment: datetime) -> Any:
         self.started.append((schedule.name, schedule.input_for(moment)))
@@ -231,6 +232,7 @@ class RecordingTarget:
         return "handle"
 
     def running(self, handle: Any) -> bool:
+        self.asked.set()
         return self.busy
 
 
@@ -280,8 +282,10 @@ def test_a_schedule_waits_while_its_previous_execution_runs() -> None:
         assert target.fired.wait(3)
         target.fired.clear()
         target.busy = True
+        target.asked.clear()  # nothing asks before the next fire time: the clock is a day short of it
         clock.advance(86_400)
-        assert not target.fired.wait(1.3)  # the previous one still runs
+        assert target.asked.wait(5), "the scheduler came to the fire time and asked"
+        assert not target.fired.is_set(), "and did not fire: the previous one still runs"
         target.busy = False
         assert target.fired.wait(3)
     finally:
@@ -324,10 +328,9 @@ def test_a_jump_plays_every_send_slot_with_work_in_order_and_the_daily_run_in_be
     scheduler.start()
     try:
         clock.advance(4 * 3600)
-        deadline = time.monotonic() + 5
-        while len(target.started) < 4 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.2)
+        # The real signal that the jump is played out: every schedule's next fire time is past 09:00.
+        assert wait_until(lambda: all(datetime.fromisoformat(str(d["next"])) > at("2026-11-24T09:00")
+                                      for d in scheduler.describe()))
     finally:
         scheduler.stop()
     assert [(name, payload["now"][11:16]) for name, payload in target.started] == [

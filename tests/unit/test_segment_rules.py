@@ -353,6 +353,10 @@ def test_validate_command_rejects_an_approach_whose_sequence_does_not_exist(
     # The positive control: the file as shipped, against the same folder.
     typo.write_text(shipped, encoding="utf-8")
     assert main(["segments", "validate", str(typo), "--scoring", scoring, "--sequences", sequences]) == 0
+    # Away from config/ without --sequences: the missing folder is named, not only the sequences.
+    assert main(["segments", "validate", str(typo), "--scoring", scoring]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'sequences'}: no such folder" in err and "--sequences DIR" in err
 
 
 def test_a_date_that_is_no_date_is_reported_with_its_line() -> None:

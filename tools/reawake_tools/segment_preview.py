@@ -74,8 +74,10 @@ def _edited_note(local_dir: Path, definitions: list[SegmentDefinition], scoring:
         here = None
     if here is not None and here.definitions == definitions and here.scoring == scoring:
         return None
+    from reawake_tools.commands.local import cli_command
+
     return (f"{local_dir}/segments.yaml (or scoring.yaml) differs from the uploaded config: this shows the uploaded "
-            "definitions. `reawake segments upload` puts your edits in use; --local previews them first / "
+            f"definitions. `{cli_command()} segments upload` puts your edits in use; --local previews them first / "
             "ローカルの設定はアップロード版と異なります (アップロード版を表示しています)")
 
 

@@ -92,6 +92,8 @@ def state_machine_arn(info: dict[str, Any], stack: str | None, logical_id: str) 
         return stack_output(stack, f"{logical_id}Arn")
     arn = (info.get("state_machines") or {}).get(logical_id)
     if not arn:
-        raise Stop(f"the running local stack has no {logical_id}: restart `reawake local`")
+        from reawake_tools.commands.local import cli_command
+
+        raise Stop(f"the running local stack has no {logical_id}: restart `{cli_command()} local`")
     return str(arn)
 

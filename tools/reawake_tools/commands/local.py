@@ -147,19 +147,19 @@ def banner(info: dict[str, Any]) -> str:
         f"  Play the whole story / デモ (import → segments → mail → click → alert → call list):  {rw} demo",
         f"  Outbox / 送信メール: {info.get('outbox') or '.local/outbox'}   (list / 一覧: {rw} outbox)",
         *([activate] if activate else []),
-        *state_lines(info),
+        *state_lines(info, rw),
         "  Stop / 停止: Ctrl-C",
         "",
     ]
     return "\n".join(lines)
 
 
-def state_lines(info: dict[str, Any]) -> list[str]:
+def state_lines(info: dict[str, Any], rw: str = "reawake") -> list[str]:
     kept = (info.get("state") or {}).get("file")
     if not kept:
         return ["  State lives in memory only: a restart starts clean. / 状態はメモリ上のみです。"]
-    return [f"  State is saved at stop to {kept} and restored at start; `reawake local --reset` starts clean.",
-            "  状態は停止時に保存され、次回起動時に復元されます（初期化: reawake local --reset）。"]
+    return [f"  State is saved at stop to {kept} and restored at start; `{rw} local --reset` starts clean.",
+            f"  状態は停止時に保存され、次回起動時に復元されます（初期化: {rw} local --reset）。"]
 
 
 class _FunctionLinesOnce(logging.Filter):
@@ -265,7 +265,7 @@ def _run(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             for issue in exc.issues:
                 print(issue, file=sys.stderr)
-            print("cannot start: fix the config above (check with `reawake segments validate`) / "
+            print(f"cannot start: fix the config above (check with `{cli_command()} segments validate`) / "
                   "設定にエラーがあるため起動できません", file=sys.stderr)
             return 1
         if stop.is_set():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,19 +46,54 @@ def outbox_dir(args: argparse.Namespace) -> Path:
 
 
 def next_runs() -> list[str]:
-    """When mail can next go out: the running stack's clock and its schedules' next fire times
-    (segment runs, send slots, call lists), as the stack last published them."""
+    """When mail can next go out: the running stack's clock now and its schedules' next fire times
+    after now (segment runs, send slots, call lists), and the first send slot inside the send
+    window. Computed from the stack's clock and the schedules' expressions: the fire times the
+    stack published at start are stale once they have passed."""
     from reawake_tools.commands.local import schedule_lines
+    from reawake_tools.local.clock import now_of
     from reawake_tools.local.connect import NotRunning, read_stack_file
 
     try:
         info = read_stack_file()
     except NotRunning:
         return ["No local stack is running / ローカル環境は起動していません: `make local` starts one."]
-    lines = schedule_lines(info)
     if not info.get("schedules"):
-        return [*lines, "  The stack has no schedules / スケジュールがありません."]
-    return ["Next scheduled runs / 次回の送信・実行予定 (stack time / 環境の時計):", *lines]
+        return [*schedule_lines(info), "  The stack has no schedules / スケジュールがありません."]
+    now = now_of(info)
+    live = {**info, "schedules": [{**s, "next": next_fire(s, now)} for s in info["schedules"]]}
+    if info.get("clock"):
+        live["clock"] = {**info["clock"], "now": now.isoformat()}
+    return ["Next scheduled runs / 次回の送信・実行予定 (stack time / 環境の時計):", *schedule_lines(live),
+            *send_slot_lines(info, now)]
+
+
+def next_fire(schedule: dict[str, Any], after: datetime) -> str | None:
+    from reawake_tools.local.scheduler import ScheduleError, parse_expression
+
+    try:
+        fire = parse_expression(str(schedule["expression"])).next_after(after, ZoneInfo(str(schedule["timezone"])))
+    except (ScheduleError, KeyError, ValueError):
+        return schedule.get("next")
+    return fire.isoformat() if fire is not None else None
+
+
+def send_slot_lines(info: dict[str, Any], now: datetime) -> list[str]:
+    """The first send slot at or after the send window opens (config/stepmail.yaml): when step mail
+    that is due now goes out."""
+    from reawake.stepmail.sequences.calendar import next_send_slot
+    from reawake.stepmail.sequences.config import load_stepmail_settings
+    from reawake_tools.commands.local import cli_command
+    from reawake_tools.local.scheduler import SEND_SLOT_SCHEDULE, send_slot_at_or_after
+    from reawake_tools.local.template import ROOT
+
+    if not any(s.get("name") == SEND_SLOT_SCHEDULE for s in info.get("schedules") or []):
+        return []
+    settings = load_stepmail_settings(ROOT / "config" / "stepmail.yaml")
+    opens = next_send_slot(int(now.timestamp() * 1000), settings.send_window, settings.tz)
+    slot = datetime.fromtimestamp(send_slot_at_or_after(info, opens) / 1000, settings.tz)
+    return [f"  Next send slot / 次の送信枠  {slot:%Y-%m-%d %H:%M} {slot.tzname()}: step mail due by then goes out "
+            f"(send window {settings.send_window.describe()}; who is due: `{cli_command()} sequences status`)"]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
         for number, mail in enumerate(mails, start=1):
             when = f"{mail.sent_at.astimezone(TOKYO):%Y-%m-%d %H:%M} JST" if mail.sent_at else "-"
             print(f"{number:>4}  {when}  {mail.to}  {mail.subject}  [{mail.sequence_step}]")
-        print(f"{len(mails)} mail(s) in {directory}  (reawake outbox --show N)")
+        from reawake_tools.commands.local import cli_command
+
+        print(f"{len(mails)} mail(s) in {directory}  ({cli_command()} outbox --show N)")
         return 0
     if not 1 <= args.show <= len(mails):
         print(f"reawake: no mail {args.show}: the outbox has {len(mails)}", file=sys.stderr)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reawake_tools.commands import NOW_HELP, STACK_HELP, Stop, connect, guarded, moment, state_machine_arn
+from reawake_tools.commands.local import cli_command
 
 if TYPE_CHECKING:
     from reawake.core.scoring import ScoringConfig
@@ -183,8 +184,12 @@ def _sequence_issues(files: list[Path], sequences_dir: Path | None, scoring: Sco
     issues: list[Any] = []
     for path in files:
         folder = sequences_dir or path.parent / "sequences"  # config/segments.yaml -> config/sequences
-        found = load_sequence_docs([folder], None, scoring) if folder.exists() else []
-        issues += segment_issues(path, {sequence.id: sequence for _, sequence in found}, scoring)
+        found = load_sequence_docs([folder], None, scoring) if folder.is_dir() else []
+        named = segment_issues(path, {sequence.id: sequence for _, sequence in found}, scoring)
+        if named and not folder.is_dir():
+            named.insert(0, f"{folder}: no such folder, so no sequence exists; the sequences are in "
+                            f"config/sequences (--sequences DIR) / シーケンスのフォルダがありません")
+        issues += named
     return issues
 
 
@@ -327,7 +332,7 @@ def run_run(args: argparse.Namespace) -> int:
         why = "Ctrl-C" if outcome.interrupted else f"--timeout {args.timeout:g} s"
         print(f"reawake: the segment run is still running after {outcome.waited_s:.0f} s; stopped waiting ({why}), "
               f"the run goes on. / 実行は継続中です。\n"
-              f"  follow it / 追跡: reawake segments run --follow {execution}"
+              f"  follow it / 追跡: {cli_command()} segments run --follow {execution}"
               f"{' --stack ' + args.stack if args.stack else ''}", file=sys.stderr)
         return 3
     described = outcome.described

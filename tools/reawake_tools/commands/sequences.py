@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reawake_tools.commands import Stop, connect, guarded
+from reawake_tools.commands.local import cli_command
 
 if TYPE_CHECKING:
     from reawake.core.scoring import ScoringConfig
@@ -123,7 +124,7 @@ def segment_issues(path: Path, sequences: dict[str, Sequence], scoring: ScoringC
     except (OSError, UnicodeDecodeError) as exc:
         return [f"{path}: cannot read the file: {exc}"]
     except ConfigError:
-        return [f"{path}: the segment definitions are invalid; see `reawake segments validate`"]
+        return [f"{path}: the segment definitions are invalid; see `{cli_command()} segments validate`"]
     issues: list[Any] = []
     known = ", ".join(sorted(sequences)) or "none"
     for index, definition in enumerate(definitions):
@@ -341,13 +342,11 @@ def run_start(args: argparse.Namespace) -> int:
     for what, count in sorted(counts.items()):
         print(f"  {what}  {count}")
     if not members:
-        print("  no members: run `reawake segments run` first / メンバーがいません")
+        print(f"  no members: run `{cli_command()} segments run` first / メンバーがいません")
     return 0
 
 
 # --- status and migration ------------------------------------------------------------------------------
-
-FAR_FUTURE_MS = 2**53
 
 
 def _when(ms: int | None, tz: Any) -> str:
@@ -399,34 +398,46 @@ def run_status(args: argparse.Namespace) -> int:
             detail = f"next / 次回 {_when(e.due_at, tz)}" if e.status == "active" else (e.reason or e.error or "")
             print(f"  {e.sequence:<20} {e.status:<7} {_step(sequences, e.sequence, e.next_step):<40} {detail}")
         return 0
-    due = stepmail.all_due(FAR_FUTURE_MS)
     if args.sequence:
+        if args.limit < 0:
+            raise Stop(f"--limit: {args.limit} is negative; give the number of rows to list (0 or more)")
         if args.sequence not in sequences:
             known = ", ".join(sorted(sequences)) or "none"
             raise Stop(f"no sequence {args.sequence!r} (sequences: {known})")
-        mine = [d for d in due if d.sequence == args.sequence]
-        print(f"{args.sequence}: {len(mine)} active enrollment(s) / 配信中")
-        for step, count in sorted(Counter(d.next_step for d in mine).items()):
+        # One pass over the sequence's own index entries, oldest first, page by page: the counts
+        # by step and the first --limit rows are all that is kept.
+        by_step: Counter[int] = Counter()
+        first: list[Any] = []
+        for d in stepmail.due_in_sequence(args.sequence):
+            by_step[d.next_step] += 1
+            if len(first) < args.limit:
+                first.append(d)
+        total = sum(by_step.values())
+        print(f"{args.sequence}: {total} active enrollment(s) / 配信中")
+        for step, count in sorted(by_step.items()):
             print(f"  {_step(sequences, args.sequence, step):<40} {count}")
-        for d in mine[: args.limit]:
-            lead = table.get_lead(d.lead_id)
+        leads = table.get_leads([d.lead_id for d in first])
+        for d in first:
+            lead = leads.get(d.lead_id) or table.get_lead(d.lead_id)
             who = lead.email if lead is not None else d.lead_id
             print(f"  {who:<40} {_step(sequences, d.sequence, d.next_step):<40} next / 次回 {_when(d.due_at, tz)}")
-        if len(mine) > args.limit:
-            print(f"  … {len(mine) - args.limit} more (--limit N)")
+        if total > len(first):
+            print(f"  … {total - len(first)} more (--limit N)")
         return 0
-    by_sequence = Counter(d.sequence for d in due)
-    print(f"{len(due)} active enrollment(s) / 配信中のステップメール")
-    for sequence_id in sorted(set(sequences) | set(by_sequence)):
-        first = min((d.due_at for d in due if d.sequence == sequence_id), default=None)
-        print(f"  {sequence_id:<20} {by_sequence.get(sequence_id, 0):>7}  next due / 次回 {_when(first, tz)}")
+    counts = stepmail.due_counts()
+    print(f"{sum(n for n, _ in counts.values())} active enrollment(s) / 配信中のステップメール")
+    for sequence_id in sorted(set(sequences) | set(counts)):
+        n, earliest = counts.get(sequence_id, (0, None))
+        print(f"  {sequence_id:<20} {n:>7}  next due / 次回 {_when(earliest, tz)}")
     return 0
 
 
 @guarded
 def run_migrate(args: argparse.Namespace) -> int:
     """Enrollments written by the per-enrollment state machine (before send slots) have no due
-    time: give each active one ``due_at = now`` so the next send slot re-decides it."""
+    time: give each active one ``due_at = now`` so the next send slot re-decides it. Active
+    enrollments written before the ``sequence_due`` index are rewritten as they are, which puts
+    them in it (`sequences status --sequence` reads it)."""
     from dataclasses import replace
 
     from reawake.core import clock
@@ -437,9 +448,15 @@ def run_migrate(args: argparse.Namespace) -> int:
     connect(args.stack)
     stepmail = StepmailStore(Store(get_settings().table_name))
     now = clock.now_ms()
-    moved = 0
-    for enrollment in stepmail.scan_enrollments():
-        if enrollment.status == "active" and enrollment.due_at is None:
+    moved = indexed = 0
+    for enrollment, in_sequence_index in stepmail.scan_enrollments():
+        if enrollment.status != "active":
+            continue
+        if enrollment.due_at is None:
             moved += stepmail.save_progress(replace(enrollment, due_at=now, updated_at=now), enrollment.next_step)
+        elif not in_sequence_index:
+            indexed += stepmail.save_progress(enrollment, enrollment.next_step)
     print(f"{moved} in-flight enrollment(s) handed to the send slots / 送信枠に引き継ぎました")
+    if indexed:
+        print(f"{indexed} active enrollment(s) added to the per-sequence index / シーケンス別索引に追加しました")
     return 0

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from reawake.core.events import Event
 from reawake.core.kinds import KIND_JA, VISIT_KINDS
 from reawake.core.leads import Lead
+from reawake.core.leads import went_quiet as went_quiet_by
 from reawake.core.urls import defang, host_of, reads_differently, site_url, web_url
 
 HOUR_MS = 3_600_000
@@ -191,21 +192,6 @@ def last_activity_before(lead: Lead, moment: int | None) -> tuple[str, int] | No
     return best
 
 
-def last_active_day(lead: Lead, moment: int | None, tz: ZoneInfo) -> tuple[str, str] | None:
-    """(kind, YYYYMMDD) of the latest day bucket with a visit-kind event before ``moment``'s day."""
-    if moment is None:
-        return None
-    cutoff = datetime.fromtimestamp(moment / 1000, tz).strftime("%Y%m%d")
-    best: tuple[str, str] | None = None
-    for key in lead.days:
-        dimension, _, day = key.rpartition("#")
-        if "@" in dimension or dimension not in VISIT_KINDS or day >= cutoff:
-            continue
-        if best is None or day > best[1]:
-            best = (dimension, day)
-    return best
-
-
 def page_path(url: str) -> str:
     parsed = web_url(url)
     return parsed.path if parsed else url
@@ -317,14 +303,11 @@ def describe(kind_and_time: tuple[str, int] | None, tz: ZoneInfo) -> str:
 
 
 def went_quiet(alert: Alert, lead: Lead, tz: ZoneInfo) -> tuple[str, str] | None:
-    """(kind, ``2026年8月26日``) of the lead's last activity before it went dormant: the day it went
-    quiet. ``lead.last`` already holds the revisit for its own kind, so a day bucket may know a later one."""
+    """(kind, ``2026年8月26日``) of the lead's last visit-kind activity before it went dormant: the day
+    it went quiet."""
     moment = alert.dormant_since if alert.dormant_since is not None else alert.revisit_at
-    quiet = last_activity_before(lead, moment)
-    bucket = last_active_day(lead, moment, tz)
-    if bucket and (quiet is None or bucket[1] > datetime.fromtimestamp(quiet[1] / 1000, tz).strftime("%Y%m%d")):
-        return bucket[0], f"{bucket[1][:4]}年{int(bucket[1][4:6])}月{int(bucket[1][6:])}日"
-    return (quiet[0], day(quiet[1], tz)) if quiet else None
+    quiet = went_quiet_by(lead, VISIT_KINDS, moment, tz)
+    return (quiet[0], f"{quiet[1].year}年{quiet[1].month}月{quiet[1].day}日") if quiet else None
 
 
 def quiet_since(alert: Alert, lead: Lead, tz: ZoneInfo) -> str:

@@ -24,7 +24,9 @@ from zoneinfo import ZoneInfo
 from reawake.alerts.domain import BAND_JA, crm_url, day, describe
 from reawake.core.durations import local_day
 from reawake.core.kinds import VISIT_KINDS
-from reawake.core.leads import Lead
+from reawake.core.leads import Lead, went_quiet
+from reawake.segments.reads import condition_paths
+from reawake.segments.rules.model import SegmentDefinition
 from reawake.stepmail.sequences.holidays_jp import is_holiday
 
 #: A sales contact at or after the task's creation closes it.
@@ -164,12 +166,30 @@ def latest(lead: Lead, kinds: Iterable[str]) -> tuple[str, int] | None:
     return max(found, key=lambda x: x[1]) if found else None
 
 
+def read_dimensions(definitions: Iterable[SegmentDefinition]) -> dict[str, frozenset[str]]:
+    """Definition id -> the activity dimensions its rule reads (``last.<dimension>``): the quiet
+    of those is what made a lead dormant by it (③: its sales conversations and follow-ups)."""
+    return {d.id: frozenset(p[1] for p in condition_paths(d.rule) if p[0] == "last") for d in definitions}
+
+
+def quiet_since(entry: CallEntry, tz: ZoneInfo, dimensions: Mapping[str, frozenset[str]]) -> str:
+    """Since when the lead has been quiet by the task's definition: the day of its last activity the
+    definition reads, before the run caught it (any contact or reaction for a definition not known
+    here, or without events); else its registration day. Never the day of the run itself."""
+    lead, segment = entry.lead, entry.task.segment_id or ""
+    caught = lead.segments.get(segment) or lead.dormant_since or entry.task.created_at
+    quiet = went_quiet(lead, dimensions.get(segment) or (*CONTACT_KINDS, *VISIT_KINDS), caught, tz)
+    if quiet is not None:
+        return f"{quiet[1].year}年{quiet[1].month}月{quiet[1].day}日"
+    return day(lead.registered_at, tz) if lead.registered_at else ""
+
+
 def long_day(day_: date) -> str:
     return f"{day_.year}年{day_.month}月{day_.day}日（{WEEKDAYS_JA[day_.weekday()]}）"
 
 
 def entry_context(entry: CallEntry, number: int, now_ms: int, tz: ZoneInfo, segment_names: Mapping[str, str],
-                  settings: CallListSettings) -> dict[str, object]:
+                  settings: CallListSettings, dimensions: Mapping[str, frozenset[str]]) -> dict[str, object]:
     lead, task = entry.lead, entry.task
     segment = task.segment_id or ""
     reason = segment_names.get(segment, segment) if segment else "（手動登録のシーケンス）"
@@ -182,7 +202,7 @@ def entry_context(entry: CallEntry, number: int, now_ms: int, tz: ZoneInfo, segm
         "email": lead.email,
         "phone": lead.phone,
         "reason": reason,
-        "dormant_since": day(lead.dormant_since, tz) if lead.dormant_since is not None else "",
+        "quiet_since": quiet_since(entry, tz, dimensions),
         "note": task.note or "",
         "last_contact": describe(latest(lead, CONTACT_KINDS), tz),
         "last_activity": describe(latest(lead, VISIT_KINDS), tz),
@@ -197,12 +217,15 @@ def entry_context(entry: CallEntry, number: int, now_ms: int, tz: ZoneInfo, segm
 
 
 def template_context(call_list: CallList, owner_name: str | None, now_ms: int, tz: ZoneInfo,
-                     segment_names: Mapping[str, str], settings: CallListSettings) -> dict[str, object]:
-    """The call-list mail's variables (already formatted for people in ``tz``)."""
+                     segment_names: Mapping[str, str], settings: CallListSettings,
+                     dimensions: Mapping[str, frozenset[str]] | None = None) -> dict[str, object]:
+    """The call-list mail's variables (already formatted for people in ``tz``). ``dimensions``:
+    ``read_dimensions`` of the definitions, for since when each lead has been quiet."""
     is_team = call_list.owner_email is None
     shown = "担当なし（チーム宛て）" if is_team else owner_name or (call_list.owner_email or "").split("@")[0]
-    new = [entry_context(e, n, now_ms, tz, segment_names, settings) for n, e in enumerate(call_list.new, start=1)]
-    carried = [entry_context(e, n, now_ms, tz, segment_names, settings)
+    dims = dimensions or {}
+    new = [entry_context(e, n, now_ms, tz, segment_names, settings, dims) for n, e in enumerate(call_list.new, start=1)]
+    carried = [entry_context(e, n, now_ms, tz, segment_names, settings, dims)
                for n, e in enumerate(call_list.carried, start=len(new) + 1)]
     return {
         "owner": {"name": shown, "email": call_list.owner_email or "", "is_team": is_team},

@@ -130,9 +130,11 @@ def render(call_list: CallList, settings: CallListSettings, now_ms: int) -> tupl
         raise RuntimeError("no config/mail.yaml in the config bucket (the sender of call lists): "
                            "run `reawake templates upload`")
     owner = cfg.owners().get_owner(call_list.owner_email)
-    names = {d.id: d.name for d in cfg.segments()}
+    definitions = cfg.segments()
+    names = {d.id: d.name for d in definitions}
     context = calllists.template_context(call_list, owner.name if owner else None, now_ms,
-                                         get_settings().time_zone, names, settings)
+                                         get_settings().time_zone, names, settings,
+                                         calllists.read_dimensions(definitions))
     return render_transactional(CALL_LIST_TEMPLATE, context, mail, call_list.id), mail
 
 

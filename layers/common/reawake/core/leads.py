@@ -17,7 +17,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -203,6 +203,24 @@ def fold_events(lead: Lead, events: Iterable[Event], tz: ZoneInfo, now_ms: int, 
     oldest = day_of(now_ms - retention_days * DAY_MS, tz)
     days = {k: v for k, v in days.items() if k.rsplit("#", 1)[1] >= oldest}
     return replace(lead, last=last, days=days)
+
+
+def went_quiet(lead: Lead, dimensions: Iterable[str], before_ms: int, tz: ZoneInfo) -> tuple[str, date] | None:
+    """(dimension, local day) of the lead's latest event in these aggregate ``dimensions`` before
+    ``before_ms`` (when a segment run caught it): the day it went quiet by them. ``last`` keeps only
+    each dimension's latest event, which may be a later return, so the day buckets (kept for the
+    retention) are read too; None when none is recorded."""
+    wanted = set(dimensions)
+    found = [(day_of(ts, tz), ts, key) for key, ts in lead.last.items() if key in wanted and ts < before_ms]
+    cutoff = day_of(before_ms, tz)
+    for bucket in lead.days:
+        key, _, day = bucket.rpartition("#")
+        if key in wanted and day < cutoff:
+            found.append((day, -1, key))  # a bucket's time is unknown: ``last`` wins a tie of days
+    if not found:
+        return None
+    day, _, key = max(found)
+    return key, date(int(day[:4]), int(day[4:6]), int(day[6:]))
 
 
 def flag_revisits(lead: Lead, events: Iterable[Event]) -> list[Event]:

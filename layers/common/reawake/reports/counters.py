@@ -183,6 +183,15 @@ def step_event(store: Any, sequence: str, step_index: int, name: str, at_ms: int
     add(store, [Bump(step_scope(sequence, step_index), day_of(at_ms, zone), name, n)])
 
 
+def step_events(store: Any, events: Iterable[tuple[str, int, str, int, int]], tz: ZoneInfo | None = None) -> None:
+    """Many ``step_event``s (sequence, step index, name, at_ms, n) summed: one update per step and day."""
+    zone = tz or get_settings().time_zone
+    sums: dict[tuple[str, str, str], int] = defaultdict(int)
+    for sequence, step_index, name, at_ms, n in events:
+        sums[(step_scope(sequence, step_index), day_of(at_ms, zone), name)] += n
+    add(store, [Bump(scope, day, name, n) for (scope, day, name), n in sums.items() if n])
+
+
 def call_task(store: Any, owner: str | None, outcome: str, at_ms: int, tz: ZoneInfo) -> None:
     """Call lists: a task closed as ``done`` or ``expired`` (a conditional status change: once)."""
     add(store, [Bump(CALLS, day_of(at_ms, tz), owner_field(outcome, owner))])

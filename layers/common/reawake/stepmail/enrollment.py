@@ -132,6 +132,17 @@ class OwnerTask:
     segment_id: str | None = None  # the definition whose approach started the sequence
 
 
+@dataclass(frozen=True)
+class Known:
+    """An enrollment and its lead as a batched read found them (``EnrollmentStore.read_batch``):
+    the first decision of ``Engine.work`` starts from them instead of two reads of its own. Only
+    a start: every write is conditional, so a lead or an enrollment that changed since is caught
+    by its write and read again. ``lead`` None: not found by id (read again, by ``get_lead``)."""
+
+    enrollment: Enrollment | None
+    lead: Lead | None
+
+
 class StaleLead(Exception):
     """The lead changed since it was read: read it again and decide again."""
 
@@ -146,6 +157,10 @@ class EnrollmentStore(Protocol):
     def get_lead(self, lead_id: str) -> Lead | None: ...
 
     def get_enrollment(self, lead_id: str, sequence: str) -> Enrollment | None: ...
+
+    def read_batch(self, refs: list[tuple[str, str]]) -> dict[tuple[str, str], Known]:
+        """The enrollments (lead id, sequence) of a batch and their leads, in a few batched
+        consistent reads."""
 
     def create_enrollment(self, enrollment: Enrollment) -> bool:
         """Write a new active enrollment unless one is active, or this entry was enrolled before."""
@@ -261,21 +276,23 @@ class Engine:
     scoring: Callable[[], ScoringConfig | None]
     log: Callable[[str, dict[str, Any]], None] = lambda message, extra: None
 
-    def work(self, lead_id: str, sequence_id: str, now: int) -> str:
+    def work(self, lead_id: str, sequence_id: str, now: int, known: Known | None = None) -> str:
         """What a send slot at ``now`` does for one enrollment: decide with the lead as it is now,
         act on what is due (skips, tasks, at most one mail), and write the next due time or the
         end. Safe to repeat (a replayed slot, a retried batch, two overlapping slot runs): an
         enrollment not due at ``now`` is left alone, and a mail claimed before is never sent
         again. Returns the outcome: sent | task | planned | done | exited | failed | not_due |
-        stopped."""
+        stopped. ``known``: the enrollment and lead as the batch read them (the first round
+        starts from them; later rounds, after a write lost a race, read afresh)."""
         outcome = "planned"
         for _ in range(MAX_ROUNDS):
-            enrollment = self.store.get_enrollment(lead_id, sequence_id)
+            enrollment = known.enrollment if known is not None else self.store.get_enrollment(lead_id, sequence_id)
             if enrollment is None or enrollment.status != ACTIVE:
                 return "stopped" if outcome == "planned" else outcome
             if enrollment.due_at is not None and enrollment.due_at > now:
                 return "not_due" if outcome == "planned" else outcome
-            lead = self.store.get_lead(lead_id)
+            lead = known.lead if known is not None and known.lead is not None else self.store.get_lead(lead_id)
+            known = None
             sequence = self.sequences().get(sequence_id)
             if lead is None or sequence is None:
                 why = "the lead no longer exists" if lead is None else f"unknown sequence {sequence_id!r}"

@@ -226,7 +226,8 @@ def collect_slot(payload: dict[str, Any]) -> dict[str, Any]:
 def send_batch(payload: dict[str, Any]) -> dict[str, Any]:
     body = BatchIn.model_validate(payload)
     refs = [Ref(lead, sequence) for lead, sequence in body.enrollments]
-    counts = run_batch(engine(), refs, body.now, failures())
+    with store().counts_held():  # the batch's report counts in one write per step and day
+        counts = run_batch(engine(), refs, body.now, failures())
     logger.info("send slot batch", extra={"now": body.now, **counts})
     return counts
 

@@ -81,9 +81,15 @@ def run_batch(engine: Engine, refs: Iterable[Ref], now_ms: int, failures: Failur
               rand: Callable[[], float] = random.random) -> dict[str, int]:
     """Work every enrollment of the batch at the slot's ``now``; counts by outcome."""
     counts: Counter[str] = Counter()
+    refs = list(refs)
+    known = engine.store.read_batch([(r.lead_id, r.sequence) for r in refs])
+    worked: set[str] = set()
     for ref in refs:
+        # A lead's second enrollment in the batch reads the lead again: the first may have mailed it.
+        start = known.get((ref.lead_id, ref.sequence)) if ref.lead_id not in worked else None
+        worked.add(ref.lead_id)
         try:
-            counts[engine.work(ref.lead_id, ref.sequence, now_ms)] += 1
+            counts[engine.work(ref.lead_id, ref.sequence, now_ms, start)] += 1
         except SendFailed as exc:
             _failed(engine, ref, now_ms, f"SendFailed: {exc}", 1, failures)
             counts["failed"] += 1

@@ -13,6 +13,11 @@ so a missed slot or an outage is caught up by the next one. ``DUE_SHARDS`` shard
 index's write load (a GSI partition takes about 1,000 writes/s; enrolling a few million leads in
 one segment run is the burst).
 
+It carries ``sequence_shard`` (``<sequence>#<shard>``) too: the sparse GSI ``sequence_due``
+(HASH ``sequence_shard``, RANGE ``due_at``) holds the same entries by sequence, so `reawake
+sequences status --sequence NAME` reads that sequence's entries alone, page by page, in the same
+16 shards (one sequence can hold most of the enrollments).
+
 Config objects: ``config/sequences/<id>.yaml`` and ``config/stepmail.yaml`` (uploaded by
 ``reawake sequences upload`` and by the local stack at start), read with ETag caching.
 """
@@ -20,8 +25,11 @@ Config objects: ``config/sequences/<id>.yaml`` and ``config/stepmail.yaml`` (upl
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,9 +40,9 @@ from reawake.core.durations import local_day
 from reawake.core.dynamo import deserialize, serialize, value
 from reawake.core.leads import Lead
 from reawake.core.settings import get_settings
-from reawake.core.store import TableAdapter, lead_pk
+from reawake.core.store import PROFILE, TableAdapter, lead_from_item, lead_pk
 from reawake.reports import counters
-from reawake.stepmail.enrollment import ACTIVE, Claim, ClaimExists, Enrollment, OwnerTask, StaleLead
+from reawake.stepmail.enrollment import ACTIVE, Claim, ClaimExists, Enrollment, Known, OwnerTask, StaleLead
 from reawake.stepmail.sequences import Sequence, StepmailSettings, StepRecord
 
 SEQUENCES_PREFIX = "config/sequences/"
@@ -42,7 +50,10 @@ STEPMAIL_KEY = "config/stepmail.yaml"
 
 
 DUE_INDEX = "due"
+SEQUENCE_INDEX = "sequence_due"
 DUE_SHARDS = 16
+PAGE = 1000  # entries per page of an index query (bounded memory however many are due)
+FAR_FUTURE_MS = 2**53  # "due at any time"
 
 
 def due_shard(lead_id: str) -> str:
@@ -64,7 +75,8 @@ class Due:
 def enrollment_item(enrollment: Enrollment) -> dict[str, Any]:
     due = {}
     if enrollment.status == ACTIVE and enrollment.due_at is not None:
-        due = {"due_shard": due_shard(enrollment.lead_id), "due_at": enrollment.due_at}
+        shard = due_shard(enrollment.lead_id)
+        due = {"due_shard": shard, "sequence_shard": f"{enrollment.sequence}#{shard}", "due_at": enrollment.due_at}
     return {**due,
         "pk": lead_pk(enrollment.lead_id),
         "sk": f"ENROLL#{enrollment.sequence}",
@@ -114,6 +126,48 @@ def claim_from_item(item: dict[str, Any]) -> Claim:
 class StepmailStore(TableAdapter):
     """The step-mail items in the reawake table (``EnrollmentStore`` of ``reawake.stepmail.enrollment``)."""
 
+    _held: list[tuple[str, int, str, int, int]] | None = None  # report counts held by ``counts_held``
+
+    def _count(self, sequence: str, step_index: int, name: str, at_ms: int, n: int = 1) -> None:
+        """A report count (``counters.step_event``), written now or, inside ``counts_held``, with
+        the others at its end."""
+        if self._held is None:
+            counters.step_event(self.store, sequence, step_index, name, at_ms, n)
+        else:
+            self._held.append((sequence, step_index, name, at_ms, n))
+
+    @contextmanager
+    def counts_held(self) -> Iterator[None]:
+        """Hold the report counts of a batch and write them once at its end, summed: one counter
+        update per step and day instead of one per mail (every mail of a slot bumps the same
+        counter item, a hot key on AWS and a third of the counter writes locally). Each count is
+        still made only after the write it counts succeeded; a batch cut short (a Lambda timeout)
+        loses its counts, never doubles them."""
+        self._held = []
+        try:
+            yield
+        finally:
+            held, self._held = self._held, None
+            counters.step_events(self.store, held)
+
+    def read_batch(self, refs: list[tuple[str, str]]) -> dict[tuple[str, str], Known]:
+        """The enrollments of a batch and their leads in batched consistent reads (100 keys a
+        request: 2 requests for a batch of 100, instead of 200 reads one at a time)."""
+        leads = list(dict.fromkeys(lead_id for lead_id, _ in refs))
+        keys = [(lead_pk(lead_id), f"ENROLL#{sequence}") for lead_id, sequence in refs]
+        keys += [(lead_pk(lead_id), PROFILE) for lead_id in leads]
+        enrollments: dict[tuple[str, str], Enrollment] = {}
+        found_leads: dict[str, Lead] = {}
+        for item in self.store._batch_get(keys):
+            if item["sk"]["S"] == PROFILE:
+                lead = lead_from_item(item)
+                found_leads[lead.lead_id] = lead
+            else:
+                enrollment = enrollment_from_item(item)
+                enrollments[(enrollment.lead_id, enrollment.sequence)] = enrollment
+        return {(lead_id, sequence): Known(enrollments.get((lead_id, sequence)), found_leads.get(lead_id))
+                for lead_id, sequence in refs}
+
     def _get(self, lead_id: str, sk: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = self.client.get_item(
             TableName=self.table, Key={"pk": {"S": lead_pk(lead_id)}, "sk": {"S": sk}}, ConsistentRead=True
@@ -132,47 +186,68 @@ class StepmailStore(TableAdapter):
     def enrollments(self, lead_id: str) -> list[Enrollment]:
         return [enrollment_from_item(i) for i in self.store.query_items(lead_pk(lead_id), "ENROLL#")]
 
-    def due(self, shard: str, until_ms: int, limit: int | None = None) -> Iterator[Due]:
+    def due(self, shard: str, until_ms: int, limit: int | None = None, page: int | None = None) -> Iterator[Due]:
         """The shard's active enrollments due at or before ``until_ms``, oldest first."""
+        return self._due_entries(DUE_INDEX, "due_shard", shard, until_ms, limit, page)
+
+    def due_in_sequence(self, sequence: str, until_ms: int = FAR_FUTURE_MS, page: int = PAGE) -> Iterator[Due]:
+        """The sequence's active enrollments due at or before ``until_ms``, oldest first, read from
+        the ``sequence_due`` index shard by shard and merged as they are read: at most one page
+        per shard is held, whatever the number."""
+        shards = [self._due_entries(SEQUENCE_INDEX, "sequence_shard", f"{sequence}#{number:02d}", until_ms,
+                                    page=page) for number in range(DUE_SHARDS)]
+        return heapq.merge(*shards, key=lambda d: d.due_at)
+
+    def _due_entries(self, index: str, key: str, key_value: str, until_ms: int, limit: int | None = None,
+                     page: int | None = None) -> Iterator[Due]:
         args: dict[str, Any] = {
-            "TableName": self.table, "IndexName": DUE_INDEX,
-            "KeyConditionExpression": "due_shard = :s AND due_at <= :t",
-            "ExpressionAttributeValues": {":s": {"S": shard}, ":t": value(until_ms)},
+            "TableName": self.table, "IndexName": index,
+            "KeyConditionExpression": f"{key} = :s AND due_at <= :t",
+            "ExpressionAttributeValues": {":s": {"S": key_value}, ":t": value(until_ms)},
         }
-        if limit is not None:
-            args["Limit"] = limit
+        if limit is not None or page is not None:
+            args["Limit"] = min(n for n in (limit, page) if n is not None)
         found = 0
         while True:
-            page = self.client.query(**args)
-            for item in page.get("Items", []):
+            response = self.client.query(**args)
+            for item in response.get("Items", []):
                 yield Due(item["pk"]["S"].split("#", 1)[1], item["sk"]["S"].split("#", 1)[1], int(item["due_at"]["N"]),
                           int(item.get("next_step", {}).get("N", 0)), int(item.get("enrolled_at", {}).get("N", 0)))
                 found += 1
-            if "LastEvaluatedKey" not in page or (limit is not None and found >= limit):
+            if "LastEvaluatedKey" not in response or (limit is not None and found >= limit):
                 return
-            args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            args["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def all_due(self, until_ms: int, limit: int | None = None) -> list[Due]:
         """Every shard's enrollments due at or before ``until_ms``, oldest first (at most ``limit``
-        of them: the oldest)."""
-        found: list[Due] = []
+        of them: the oldest). The shards are read page by page and merged as they are read, so a
+        slot after an outage reads about ``limit`` entries, not ``limit`` from each shard."""
+        shards = [self.due(f"{number:02d}", until_ms, limit, PAGE) for number in range(DUE_SHARDS)]
+        return list(itertools.islice(heapq.merge(*shards, key=lambda d: d.due_at), limit))
+
+    def due_counts(self) -> dict[str, tuple[int, int]]:
+        """sequence -> (active enrollments with a due time, the earliest due time), read shard by
+        shard without holding the entries."""
+        counts: dict[str, tuple[int, int]] = {}
         for number in range(DUE_SHARDS):
-            found += self.due(f"{number:02d}", until_ms, limit)
-        found.sort(key=lambda d: (d.due_at, d.lead_id, d.sequence))
-        return found if limit is None else found[:limit]
+            for d in self.due(f"{number:02d}", FAR_FUTURE_MS, page=PAGE):
+                n, first = counts.get(d.sequence, (0, d.due_at))
+                counts[d.sequence] = (n + 1, min(first, d.due_at))
+        return counts
 
     def earliest_due(self, until_ms: int) -> int | None:
         """The earliest due time at or before ``until_ms`` over every shard (None: nothing due)."""
         firsts = [d.due_at for number in range(DUE_SHARDS) for d in self.due(f"{number:02d}", until_ms, 1)]
         return min(firsts, default=None)
 
-    def scan_enrollments(self) -> Iterator[Enrollment]:
-        """Every enrollment item of the table (a full scan: for migrations and small tables)."""
+    def scan_enrollments(self) -> Iterator[tuple[Enrollment, bool]]:
+        """Every enrollment item of the table (a full scan: for migrations and small tables), each
+        with whether its item is in the ``sequence_due`` index's shape (written since it exists)."""
         paginator = self.client.get_paginator("scan")
         for page in paginator.paginate(TableName=self.table, FilterExpression="begins_with(sk, :e)",
                                        ExpressionAttributeValues={":e": {"S": "ENROLL#"}}):
             for item in page.get("Items", []):
-                yield enrollment_from_item(item)
+                yield enrollment_from_item(item), "sequence_shard" in item
 
     def create_enrollment(self, enrollment: Enrollment) -> bool:
         """A new enrollment unless the lead is active in the sequence or this very entry (the same
@@ -187,7 +262,7 @@ class StepmailStore(TableAdapter):
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
-        counters.step_event(self.store, enrollment.sequence, 0, "enrolled", enrollment.enrolled_at)
+        self._count(enrollment.sequence, 0, "enrolled", enrollment.enrolled_at)
         return True
 
     def save_progress(self, enrollment: Enrollment, expected_steps: int) -> bool:
@@ -222,7 +297,7 @@ class StepmailStore(TableAdapter):
                      "ConditionExpression": "attribute_not_exists(pk)"}
         try:
             self.client.transact_write_items(TransactItems=[{"Put": lead_put}, {"Put": claim_put}])
-            counters.step_event(self.store, claim.sequence, claim.step_index, "sent", claim.claimed_at)
+            self._count(claim.sequence, claim.step_index, "sent", claim.claimed_at)
         except self.client.exceptions.TransactionCanceledException as exc:
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
@@ -242,7 +317,7 @@ class StepmailStore(TableAdapter):
                                  ConditionExpression="attribute_not_exists(pk)")
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
-        counters.step_event(self.store, sequence, step_index, "deferred", at_ms)
+        self._count(sequence, step_index, "deferred", at_ms)
         return True
 
     def get_claim(self, lead_id: str, message_id: str) -> Claim | None:
@@ -290,7 +365,7 @@ class StepmailStore(TableAdapter):
                 "ExpressionAttributeValues": {":one": value(1)},
             }},
         ])
-        counters.step_event(self.store, claim.sequence, claim.step_index, "sent", claim.claimed_at, -1)
+        self._count(claim.sequence, claim.step_index, "sent", claim.claimed_at, -1)
 
     # --- segment approaches ----------------------------------------------------------------------
 
