@@ -17,7 +17,7 @@ from tests.stack.harness import RunningStack
 
 pytestmark = pytest.mark.stack
 
-EXAMPLES = 30  # schemathesis' --max-examples: generated cases per operation and phase
+EXAMPLES = 20  # schemathesis' --max-examples: generated cases per operation and phase
 TIMEOUT_S = 600  # a hang guard only
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 ROOT = Path(__file__).resolve().parents[2]
