@@ -12,9 +12,11 @@ Phases, each timed on the wall clock, with the stack's threads and RSS after eac
 
     python -m bench.local_stack [LEADS ACTIVITIES [watch]]     (default 20000 300000; ~30+ minutes)
 
-``watch``: every definition's approach switched to ``watch`` (no enrollment, no step mail), for
-as long as step mail keeps one execution per enrolled lead: a 20,000-lead list would start
-thousands of executions, one thread each, and take the machine down with it.
+``watch``: every definition's approach switched to ``watch`` (no enrollment, no step mail): the
+segment run alone, as a comparison.
+
+CPU seconds are printed beside wall time (the CLI's and the stack's): on a machine shared with
+other work, wall time follows the load; CPU per row does not.
 
 Baseline printed beside the figures: the same machine's bare `reawake local --no-samples` start
 and its threads/RSS when idle, measured in the same run.
@@ -131,6 +133,34 @@ def sample(pid: int) -> tuple[int, float]:
     return threads, 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process (what a loaded machine cannot inflate)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+class Cpu:
+    """CPU seconds of the CLI commands this process ran and of the stack, over one phase."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.cli, self.stack = children_cpu(), cpu_seconds(pid)
+
+    def used(self) -> tuple[float, float]:
+        return children_cpu() - self.cli, cpu_seconds(self.pid) - self.stack
+
+    def text(self, rows: int, unit: str = "row") -> str:
+        cli, stack = self.used()
+        return f"CPU {cli:.0f} s CLI + {stack:.0f} s stack = {1000 * (cli + stack) / max(rows, 1):.1f} ms/{unit}"
+
+
 def cli(env: dict[str, str], *args: str, timeout: float = 7200) -> tuple[float, str]:
     from reawake_tools.local.process import reawake_command
 
@@ -198,19 +228,23 @@ def run(leads: int = LEADS, activities: int = ACTIVITIES, watch: bool = False) -
             for label, path, count in (("leads import", leads_csv, leads),
                                        ("activities import", activities_csv, activities)):
                 kind = "leads" if "leads" in label else "activities"
+                used = Cpu(process.pid)
                 seconds, _ = cli(env, kind, "import", str(path))
                 threads, rss = sample(process.pid)
                 figures[f"{kind}_rows_per_s"] = count / seconds
-                rows.append((label, f"{seconds:.0f} s, {count / seconds:,.0f} rows/s; {threads} threads, "
-                                    f"{rss:.0f} MB RSS"))
+                rows.append((label, f"{seconds:.0f} s, {count / seconds:,.0f} rows/s; {used.text(count)}; "
+                                    f"{threads} threads, {rss:.0f} MB RSS; load {os.getloadavg()[0]:.0f}"))
+            used = Cpu(process.pid)
             seconds, out = cli(env, "segments", "run", "--timeout", "7200")
             threads, rss = sample(process.pid)
             figures["segments_s"] = seconds
             entered = out.count("entered")
-            rows.append(("segments run", f"{seconds:.0f} s ({leads / seconds:,.0f} leads/s); {threads} threads, "
-                                          f"{rss:.0f} MB RSS ({entered} definitions reported)"))
+            rows.append(("segments run", f"{seconds:.0f} s ({leads / seconds:,.1f} leads/s); "
+                                          f"{used.text(leads, 'lead')}; {threads} threads, {rss:.0f} MB RSS; "
+                                          f"load {os.getloadavg()[0]:.0f} ({entered} definitions reported)"))
             idle(info)
             most_threads, most_rss = threads, rss
+            used = Cpu(process.pid)
             t = time.perf_counter()
             for day in range(DAYS):
                 advance_running(info, 86400)
@@ -223,8 +257,8 @@ def run(leads: int = LEADS, activities: int = ACTIVITIES, watch: bool = False) -
             figures["play_s"] = played
             mails = len(list((folder / "outbox").glob("*.eml")))
             rows.append((f"play {DAYS} days", f"{played:.0f} s ({played / DAYS:.0f} s a day: daily segment run + "
-                                              f"step mail); {mails:,} mails; at most {most_threads} threads, "
-                                              f"{most_rss:.0f} MB RSS"))
+                                              f"step mail); {mails:,} mails; {used.text(DAYS, 'day')}; at most "
+                                              f"{most_threads} threads, {most_rss:.0f} MB RSS"))
             figures["threads_max"], figures["rss_max_mb"] = most_threads, most_rss
         except (RuntimeError, subprocess.SubprocessError, TimeoutError, OSError):
             if not guarded.is_set():

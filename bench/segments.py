@@ -11,8 +11,10 @@ Figures, all measured in one run on the in-process emulator (``bench.common.emul
    (writes nothing) are timed separately on one shard, for context.
 2. **O(leads)**: the same leads (same ids, profiles and time spans) with 10x the events each:
    aggregates grow (more day buckets, more ``last`` keys), events are never read. Scan + evaluate
-   at 10x vs. 1x, shard by shard, interleaved; 20k leads each side (the 10x items are four
-   times larger and the emulator holds both sets at once).
+   at 10x vs. 1x, shard by shard, interleaved; 20k leads each side (the 10x items are almost three
+   times larger and the emulator holds both sets at once). The run scans the ``lead_facts`` index
+   (what the rules read, without the maps that grow with events); the same comparison over the
+   whole-profile ``leads`` index, projected and not, is printed beside it.
 3. **Rule evaluation throughput**: predicates over leads already in memory, one core.
 4. **Lead item size** (DynamoDB's own size rules): average and p95; it drives RCU per scanned
    lead and WCU per tracked event.
@@ -24,7 +26,7 @@ are replicated with new emails and ids to reach 100k.
 The leads go straight into moto's table in-process (``load_items``: PutItem through boto3 costs
 minutes per 100k and adds nothing to what is measured: the items are already there on AWS). Scans
 are served by the local stack's own fast path (``reawake_tools.local.fast_scan``: moto's Scan costs
-~15 ms per item), with the projection a run uses (``reawake.segments.reads``); the time spent in
+~15 ms per item), with the index and projection a run uses (``reawake.segments.reads.scan_plan``); the time spent in
 it is reported ("emulator") and is part of both sides; the ratio without it is printed too, and
 so is the strictest one: JSON -> Lead alone (no HTTP, no botocore) vs. the same plus predicates.
 The client side (boto3 request, response parsing, ``Lead``, predicates) is the real code.
@@ -116,6 +118,7 @@ class ItemSet:
 
     items: Any  # moto's Table.items: a defaultdict of hash key -> range key -> Item
     sizes: list[int]
+    index_sizes: list[int]  # of the item in the ``lead_facts`` index
 
 
 def load_items(shapes: list[dict[str, Any]], count: int) -> ItemSet:
@@ -127,8 +130,10 @@ def load_items(shapes: list[dict[str, Any]], count: int) -> ItemSet:
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
 
     from reawake.core.leads import new_lead_id
+    from reawake.segments.reads import FACTS_ATTRS
 
     identity = ("pk", "lead_key", "lead_id", "email")
+    in_index = {*identity, "sk", *FACTS_ATTRS}
     prepared = []
     for shape in shapes:
         rest = {k: v for k, v in shape.items() if k not in identity}
@@ -139,11 +144,13 @@ def load_items(shapes: list[dict[str, Any]], count: int) -> ItemSet:
             "lead_id": {"S": "x" * 20},
             "email": {"S": "bench000000@example.jp"},
         }
-        prepared.append((moto_rest, item_size({**rest, **sample})))
+        whole = {**rest, **sample}
+        prepared.append((moto_rest, item_size(whole), item_size({k: v for k, v in whole.items() if k in in_index})))
     items: dict[Any, dict[Any, Any]] = defaultdict(dict)
     sizes = []
+    index_sizes = []
     for i in range(count):
-        moto_rest, size = prepared[i % len(prepared)]
+        moto_rest, size, index_size = prepared[i % len(prepared)]
         email = f"bench{i:06d}@example.jp"
         lead_id = new_lead_id()
         ids = {
@@ -156,7 +163,8 @@ def load_items(shapes: list[dict[str, Any]], count: int) -> ItemSet:
         dict.update(item.attrs, moto_rest, **{k: DynamoType(v) for k, v in ids.items()})
         items[item.hash_key][item.range_key] = item
         sizes.append(size)
-    return ItemSet(items, sizes)
+        index_sizes.append(index_size)
+    return ItemSet(items, sizes, index_sizes)
 
 
 # --- lead shapes -----------------------------------------------------------------------------
@@ -246,27 +254,27 @@ def percentile(values: list[int], q: float) -> float:
 
 
 def shard_pass(store: Any, shard: int, total: int, evaluate: Callable[[], Any] | None,
-               paths: Any = None) -> tuple[float, int, int]:
-    """(seconds, leads, matches): one parallel-scan segment read into Leads (projected to
-    ``paths``, as ``run_shard`` reads it); with ``evaluate`` (which compiles the definitions, as
-    ``run_shard`` does once per shard) every definition is tested on every lead."""
+               paths: Any = None, index: str = "leads") -> tuple[float, int, int]:
+    """(seconds, leads, matches): one parallel-scan segment of ``index`` read into Leads
+    (projected to ``paths``, as ``run_shard`` reads it); with ``evaluate`` (which compiles the
+    definitions, as ``run_shard`` does once per shard) every definition is tested on every lead."""
     from reawake.segments.run import matching
 
     start = time.perf_counter()
     leads = matches = 0
     if evaluate is None:
-        for _ in store.scan_leads(shard, total, paths):
+        for _ in store.scan_leads(shard, total, paths, index):
             leads += 1
     else:
         compiled = evaluate()
-        for lead in store.scan_leads(shard, total, paths):
+        for lead in store.scan_leads(shard, total, paths, index):
             leads += 1
             matches += len(matching(compiled, lead))
     return time.perf_counter() - start, leads, matches
 
 
 def dense_pass(store: Any, table: Any, small: ItemSet, dense: ItemSet, compiled: Callable[[], Any],
-               paths: Any) -> tuple[dict[str, float], dict[str, float]]:
+               paths: Any, index: str) -> tuple[dict[str, float], dict[str, float]]:
     """Scan + evaluate of the 1x and the 10x leads, shard by shard, interleaved, order alternating:
     ({side: seconds}, {side: of which the emulator's})."""
     from reawake_tools.local.fast_scan import stats
@@ -278,7 +286,7 @@ def dense_pass(store: Any, table: Any, small: ItemSet, dense: ItemSet, compiled:
             for name in ("1x", "10x") if (shard + pass_) % 2 == 0 else ("10x", "1x"):
                 table.items = (small if name == "1x" else dense).items
                 before = stats.seconds
-                seconds[name] += shard_pass(store, shard, DENSE_SHARDS, compiled, paths)[0]
+                seconds[name] += shard_pass(store, shard, DENSE_SHARDS, compiled, paths, index)[0]
                 emulator[name] += stats.seconds - before
     return seconds, emulator
 
@@ -323,7 +331,7 @@ def run() -> dict[str, float]:
         from moto.dynamodb.models import dynamodb_backends
 
         from reawake.core.store import Store
-        from reawake.segments.reads import lead_paths
+        from reawake.segments.reads import scan_plan
         from reawake.segments.rules.compile import Context, compile_definitions
         from reawake.segments.run import run_shard
         from reawake_tools.local.fast_scan import stats as scan
@@ -345,7 +353,7 @@ def run() -> dict[str, float]:
         full = load_items(wire1, LEADS)
         small = load_items(wire1, DENSE_LEADS)
         dense = load_items(wire10, DENSE_LEADS)
-        paths = lead_paths(definitions)  # what a run reads of each lead
+        index, paths = scan_plan(definitions)  # what a run reads of each lead, and where
         loaded = time.perf_counter() - t
         gc.collect()
         gc.freeze()  # the loaded items are permanent: keep the collector from rescanning them
@@ -357,7 +365,7 @@ def run() -> dict[str, float]:
 
         # 1. scan alone vs. scan + evaluate, 100k leads: each shard both ways, back to back
         table.items = full.items
-        shard_pass(store, 0, 256, compiled, paths)  # warm-up (botocore models, paginator, caches)
+        shard_pass(store, 0, 256, compiled, paths, index)  # warm-up (botocore models, paginator, caches)
         alone = {"s": 0.0, "emu": 0.0, "leads": 0}
         both = {"s": 0.0, "emu": 0.0, "leads": 0}
         per_shard: list[float] = []
@@ -366,7 +374,8 @@ def run() -> dict[str, float]:
             pair = {}
             for evaluate in (False, True) if shard % 2 == 0 else (True, False):
                 before = scan.seconds
-                seconds, count, found = shard_pass(store, shard, SHARDS, compiled if evaluate else None, paths)
+                seconds, count, found = shard_pass(store, shard, SHARDS, compiled if evaluate else None, paths,
+                                                   index)
                 side = both if evaluate else alone
                 side["s"] += seconds
                 side["emu"] += scan.seconds - before
@@ -385,12 +394,14 @@ def run() -> dict[str, float]:
         per_second_dense = throughput(dense_shapes, predicates, LEADS // SHAPES)
 
         # 2. the same leads (same ids, so the same shards) with 10x the events, shard by shard
-        dense_s, dense_emu = dense_pass(store, table, small, dense, compiled, paths)
-        whole_s = dense_pass(store, table, small, dense, compiled, None)[0]  # every attribute read
+        dense_s, dense_emu = dense_pass(store, table, small, dense, compiled, paths, index)
+        profiles_s = dense_pass(store, table, small, dense, compiled, paths, "leads")[0]  # the projection alone
+        whole_s = dense_pass(store, table, small, dense, compiled, None, "leads")[0]  # every attribute read
         d1, d10 = dense_s["1x"] / DENSE_PASSES, dense_s["10x"] / DENSE_PASSES
         dense_ratio = d10 / d1
         dense_client = (dense_s["10x"] - dense_emu["10x"]) / (dense_s["1x"] - dense_emu["1x"])
         whole_ratio = whole_s["10x"] / whole_s["1x"]
+        profiles_ratio = profiles_s["10x"] / profiles_s["1x"]
         client10 = client_work(wire10, predicates, 3)[1]
         no_days = client_work([{k: v for k, v in w.items() if k != "days"} for w in wire10], predicates, 3)[1]
         events1 = statistics.mean(len(v) for v in dataset.events.values())
@@ -404,11 +415,12 @@ def run() -> dict[str, float]:
         t = time.perf_counter()
         again = run_shard(store, definitions, 0, RUN_SHARDS, now_ms, TOKYO, scoring)
         again_s = time.perf_counter() - t
-        shard_scan_s = shard_pass(store, 0, RUN_SHARDS, None, paths)[0]
+        shard_scan_s = shard_pass(store, 0, RUN_SHARDS, None, paths, index)[0]
         gc.unfreeze()
 
     avg1, p95_1 = statistics.mean(full.sizes), percentile(full.sizes, 0.95)
     avg10, p95_10 = statistics.mean(dense.sizes), percentile(dense.sizes, 0.95)
+    facts1 = statistics.mean(full.index_sizes)
     n_defs = len(definitions)
     scan_s, eval_s = alone["s"], both["s"]
     report(
@@ -455,13 +467,17 @@ def run() -> dict[str, float]:
                 "scan + evaluate",
                 f"{d1:.2f} s vs {d10:.2f} s ({DENSE_SHARDS} shards each way, interleaved, order alternating)",
             ),
-            (f"ratio (goal <= {DENSE_GOAL})", f"{dense_ratio:.2f} (projected to the {len(paths)} paths the rules "
-                                              f"and the run read)"),
+            ("index item size", f"avg {statistics.mean(small.index_sizes):,.0f} vs "
+                                f"{statistics.mean(dense.index_sizes):,.0f} bytes (the `{index}` index)"),
+            (f"ratio (goal <= {DENSE_GOAL})", f"{dense_ratio:.2f} (the `{index}` index, projected to the {len(paths)} "
+                                              f"paths the rules and the run read)"),
             ("without the emulator's time", f"{dense_client:.2f} (the client side: what a shard's Lambda pays)"),
+            ("ratio, whole profiles projected", f"{profiles_ratio:.2f} ({profiles_s['1x']:.2f} s vs "
+                                               f"{profiles_s['10x']:.2f} s: the `leads` index, before `lead_facts`)"),
             ("ratio reading whole items", f"{whole_ratio:.2f} ({whole_s['1x']:.2f} s vs {whole_s['10x']:.2f} s: "
                                           "before the projection)"),
             (
-                "JSON -> Lead -> predicates",
+                "JSON -> Lead -> predicates, whole items",
                 f"{client1 * 1e6:.0f} vs {client10 * 1e6:.0f} us per lead "
                 f"({client10 / client1:.2f}x; without `days`: {no_days * 1e6:.0f} us, {no_days / client1:.2f}x)",
             ),
@@ -487,11 +503,13 @@ def run() -> dict[str, float]:
         [
             ("1x events", f"avg {avg1:,.0f} bytes, p95 {p95_1:,.0f}, max {max(full.sizes):,}"),
             (f"{FACTOR}x events", f"avg {avg10:,.0f} bytes, p95 {p95_10:,.0f}, max {max(dense.sizes):,}"),
-            ("scan read units (eventually consistent)", f"{avg1 / 8192:.3f} RRU per lead (0.5 RRU per 4 KB read)"),
+            ("scan read units (eventually consistent)", f"{avg1 / 8192:.3f} RRU per lead (0.5 RRU per 4 KB read); "
+                                                        f"of the `lead_facts` index {facts1 / 8192:.3f}"),
             (
                 "profile write per tracked request",
                 f"avg {math.ceil(avg1 / 1024)} KB -> {2 * math.ceil(avg1 / 1024)} WRU in the transaction + "
-                f"{math.ceil(avg1 / 1024)} for the leads index entry; p95 {3 * math.ceil(p95_1 / 1024)} WRU",
+                f"{math.ceil(avg1 / 1024)} for the leads index entry + {math.ceil(facts1 / 1024)} for lead_facts; "
+                f"p95 {3 * math.ceil(p95_1 / 1024) + math.ceil(percentile(full.index_sizes, 0.95) / 1024)} WRU",
             ),
         ],
     )
@@ -517,6 +535,7 @@ def run() -> dict[str, float]:
         "ratio_without_emulator": strict,
         "dense_ratio": dense_ratio,
         "dense_ratio_whole_items": whole_ratio,
+        "dense_ratio_whole_profiles_projected": profiles_ratio,
         "dense_ratio_without_emulator": dense_client,
         "per_second": per_second,
         "item_avg": avg1,

@@ -98,3 +98,19 @@ def test_what_the_fast_path_does_not_serve_is_motos_answer(aws: Any) -> None:
     counted = boto3.client("dynamodb").scan(TableName=os.environ["TABLE_NAME"], Select="COUNT")["Count"]
     assert counted == 20
     assert fast_scan.stats.pages == served
+
+
+def test_an_include_index_holds_its_attributes_only_and_pages_by_their_size(aws: Any) -> None:
+    put_leads(60, big=30_000)  # ``note`` is not in lead_facts: its items stay small
+    expression, names = projection_expression(PATHS)
+    facts, facts_pages = scan_all(IndexName="lead_facts")
+    whole, whole_pages = scan_all(IndexName="leads")
+    stock, _ = scan_all(IndexName="lead_facts", Select="ALL_PROJECTED_ATTRIBUTES")  # moto's own path
+
+    assert sorted(facts, key=key) == sorted(stock, key=key)
+    assert len(facts) == len(whole) == 60 and all("note" not in i and "last" in i for i in facts)
+    assert (facts_pages, whole_pages) == (1, 3), "pages fill with index items, not whole items"
+    projected, _ = scan_all(IndexName="lead_facts", ProjectionExpression=expression, ExpressionAttributeNames=names)
+    assert sorted(projected, key=lambda i: i["lead_id"]["S"]) == sorted(
+        scan_all(IndexName="lead_facts", ProjectionExpression=expression, ExpressionAttributeNames=names,
+                 Select="SPECIFIC_ATTRIBUTES")[0], key=lambda i: i["lead_id"]["S"])

@@ -91,6 +91,9 @@ def test_only_the_segment_and_report_functions_scan_the_leads_index(roles: dict[
     assert "SegmentFunction" in scanners and set(scanners) <= {"SegmentFunction", "ReportFunction"}  # cross-tab
     assert not iam.allows(roles["SegmentFunction"], "dynamodb:Scan", table_arn()), "never the whole table"
     assert not iam.allows(roles["SegmentFunction"], "dynamodb:Scan", tasks)
+    facts = f"{table_arn()}/index/lead_facts"  # what a run scans when its rules allow (reawake.segments.reads)
+    assert [fn for fn, statements in roles.items() if iam.allows(statements, "dynamodb:Scan", facts)] == [
+        "SegmentFunction"]
 
 
 def test_mail_is_sent_only_from_this_accounts_identities(roles: dict[str, Any]) -> None:

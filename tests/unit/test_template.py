@@ -70,7 +70,8 @@ def test_table_has_stream_ttl_and_the_sparse_lead_index() -> None:
     props = table["Properties"]
     assert props["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    assert [i["IndexName"] for i in props["GlobalSecondaryIndexes"]] == ["leads", "tasks", "due", "sequence_due"]
+    assert [i["IndexName"] for i in props["GlobalSecondaryIndexes"]] == ["leads", "lead_facts", "tasks", "due",
+                                                                         "sequence_due"]
 
 
 def test_secrets_are_generated_not_written_in_the_template() -> None:

@@ -21,12 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from reawake.core.events import MAX_PROPS, ActivityIn, Event
 from reawake.core.kinds import ACTIVITY_KINDS
-from reawake.core.leads import Lead, flag_revisits
+from reawake.core.leads import Lead, flag_revisits, new_lead_id
 from reawake.core.normalize import normalize_email
 from reawake.core.scoring import ScoringConfig
 from reawake.core.settings import Settings
 from reawake.core.store import EVENTS_PER_COMMIT, CommitConflict, Store
 from reawake.reports import counters
+from reawake.reports.counting import Bump
 from reawake.tracking.recording import MAX_ATTEMPTS, InvalidInput, activity_events, expires_at, updated_lead
 from reawake_tools.imports.csvfile import (
     ACTIVITY_HEADERS,
@@ -42,6 +43,7 @@ from reawake_tools.imports.csvfile import (
     too_many_cells,
 )
 from reawake_tools.imports.leads import BATCH, WORKERS, Progress
+from reawake_tools.imports.pipeline import pipelined, transact
 
 logger = Logger(child=True)
 
@@ -221,6 +223,39 @@ def _write_group(
     return written
 
 
+@dataclass
+class Planned:
+    """One lead's events and new state, as transaction items to pack with other leads'."""
+
+    email: str
+    items: list[dict[str, Any]]
+    written: Written
+    counts: list[Bump]
+
+
+def _plan(store: Store, settings: Settings, email: str, lead: Lead | None, known_id: str | None,
+          events: list[Event], now_ms: int, scoring: ScoringConfig | None) -> Planned:
+    """The one commit of a lead with at most EVENTS_PER_COMMIT new events (``_write_group``'s
+    first round), plus the conditional claim of a new email's id."""
+    lead_id = lead.lead_id if lead else known_id or new_lead_id()
+    to_store = sorted((e.for_lead(lead_id) for e in events), key=lambda e: e.ts)
+    base = lead or Lead(lead_id=lead_id, email=email, registered_at=to_store[0].ts, source="activity")
+    to_store = flag_revisits(base, to_store)
+    updated = updated_lead(base, to_store, settings, now_ms, scoring)
+    updated, counts = counters.count(base, updated, to_store, now_ms, settings.time_zone)
+    items = store.commit_items(to_store, expires_at(settings, now_ms), updated, lead.version if lead else None)
+    if lead is None and known_id is None:
+        items.insert(0, {"Put": store.email_claim_put(email, lead_id)})
+    return Planned(email, items, Written(recorded=len(to_store), lead_created=lead is None), counts)
+
+
+def _write_again(store: Store, settings: Settings, email: str, known_id: str | None, events: list[Event],
+                 now_ms: int, scoring: ScoringConfig | None) -> Written:
+    """A lead on its own (many events, or its batched write was refused): read afresh, then write."""
+    lead = store.get_lead(known_id) if known_id else None
+    return _write_group(store, settings, email, lead, events, now_ms, scoring)
+
+
 def import_table(
     store: Store,
     table: Table,
@@ -229,26 +264,47 @@ def import_table(
     progress: Progress | None = None,
     scoring: ScoringConfig | None = None,
 ) -> ImportReport:
+    """Each chunk of BATCH emails: one batched read of their ids and leads; the leads with at most
+    EVENTS_PER_COMMIT new events written packed together (``Store.transact_groups``: each lead's
+    events, id claims and aggregates all or nothing, several leads per request), the others, and any
+    whose batched write was refused (a duplicate event, a lead changed meanwhile), one by one."""
     report = ImportReport(table.file, rows=len(table.rows))
     groups = validate_rows(table, settings, now_ms, report)
     emails = list(groups)
     done = len(table.rows) - sum(len(events) for events in groups.values())
-    with ThreadPoolExecutor(WORKERS) as pool:  # leads are independent: write several at a time
-        for start in range(0, len(emails), BATCH):
-            chunk = emails[start : start + BATCH]
-            ids = store.lead_ids_of(chunk)
-            existing = store.get_leads(list(ids.values()))
-            current = [existing.get(ids.get(e, "")) for e in chunk]
-            results = pool.map(
-                lambda e, lead: _write_group(store, settings, e, lead, groups[e], now_ms, scoring), chunk, current
-            )
-            for email, written in zip(chunk, results, strict=True):
-                report.recorded += written.recorded
-                report.duplicates += written.duplicates
-                report.created += written.lead_created
-                done += len(groups[email])
-            if progress:
-                progress(done, len(table.rows))
+
+    def plan(chunk: list[str]) -> tuple[list[str], dict[str, str], list[Planned]]:
+        ids = store.lead_ids_of(chunk)
+        existing = store.get_leads(list(ids.values()))
+        small = [e for e in chunk if len(groups[e]) <= EVENTS_PER_COMMIT]
+        return chunk, ids, [_plan(store, settings, e, existing.get(ids.get(e, "")), ids.get(e), groups[e], now_ms,
+                                  scoring) for e in small]
+
+    def write(planned: tuple[list[str], dict[str, str], list[Planned]]) -> list[tuple[str, Written]]:
+        chunk, ids, plans = planned
+        refused = transact(store, [p.items for p in plans], pool)
+        kept = [p for i, p in enumerate(plans) if i not in refused]
+        counters.add(store, [b for p in kept for b in p.counts])
+        results = {p.email: p.written for p in kept}
+        alone = [e for e in chunk if e not in results]
+        written = pool.map(_write_again, [store] * len(alone), [settings] * len(alone), alone,
+                           [ids.get(e) for e in alone], [groups[e] for e in alone], [now_ms] * len(alone),
+                           [scoring] * len(alone))
+        results.update(zip(alone, written, strict=True))
+        return [(e, results[e]) for e in chunk]
+
+    def finish(results: list[tuple[str, Written]]) -> None:
+        nonlocal done
+        for email, written in results:
+            report.recorded += written.recorded
+            report.duplicates += written.duplicates
+            report.created += written.lead_created
+            done += len(groups[email])
+        if progress:
+            progress(done, len(table.rows))
+
+    with ThreadPoolExecutor(WORKERS) as pool:  # transactions in flight, and the leads written one by one
+        pipelined((emails[i : i + BATCH] for i in range(0, len(emails), BATCH)), plan, write, finish)
     logger.info(
         "activities import finished",
         extra={

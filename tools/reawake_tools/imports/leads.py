@@ -29,7 +29,7 @@ from pydantic import (
     field_validator,
 )
 
-from reawake.core.leads import Lead
+from reawake.core.leads import Lead, new_lead_id
 from reawake.core.normalize import company_key, normalize_email
 from reawake.core.settings import Settings
 from reawake.core.store import CommitConflict, Store
@@ -44,6 +44,7 @@ from reawake_tools.imports.csvfile import (
     row_issues,
     too_many_cells,
 )
+from reawake_tools.imports.pipeline import pipelined, transact
 
 logger = Logger(child=True)
 
@@ -167,25 +168,69 @@ def _write(store: Store, current: Lead | None, rows: list[tuple[int, LeadRow]], 
     raise RuntimeError("the lead kept changing; giving up after retries")
 
 
+def _write_again(store: Store, known_id: str | None, rows: list[tuple[int, LeadRow]], now_ms: int) -> str:
+    """A refused email, on its own: read afresh, then ``_write``."""
+    return _write(store, store.get_lead(known_id) if known_id else None, rows, now_ms)
+
+
+def _plan(store: Store, email: str, current: Lead | None, known_id: str | None,
+          rows: list[tuple[int, LeadRow]], now_ms: int) -> tuple[list[dict[str, Any]], str]:
+    """The transaction items of one email's rows ([] when nothing changes) and the outcome they
+    make: the lead's conditional put, and for a new email the conditional claim of its id."""
+    lead_id = current.lead_id if current else known_id or new_lead_id()
+    target = current
+    for _, row in rows:
+        target = apply_row(target, row, now_ms, lead_id)
+    assert target is not None
+    if current is not None and target == current:
+        return [], "unchanged"
+    items = [{"Put": store.lead_put(target, current.version if current else None)}]
+    if current is None and known_id is None:
+        items.insert(0, {"Put": store.email_claim_put(email, lead_id)})
+    return items, "created" if current is None else "updated"
+
+
 def import_table(
     store: Store, table: Table, settings: Settings, now_ms: int, progress: Progress | None = None
 ) -> ImportReport:
+    """Each chunk of BATCH emails: one batched read of their ids and leads, then their writes
+    packed into transactions (``Store.transact_groups``, ~50 new leads per request). An email
+    whose write is refused (claimed or changed meanwhile) is written again on its own (``_write``)."""
     report = ImportReport(table.file, rows=len(table.rows))
     groups = validate_rows(table, settings, now_ms, report)
     emails = list(groups)
     done = len(table.rows) - sum(len(rows) for rows in groups.values())  # rejected rows
-    with ThreadPoolExecutor(WORKERS) as pool:  # leads are independent: write several at a time
-        for start in range(0, len(emails), BATCH):
-            chunk = emails[start : start + BATCH]
-            ids = store.lead_ids_of(chunk)
-            existing = store.get_leads(list(ids.values()))
-            current = [existing.get(ids.get(e, "")) for e in chunk]
-            outcomes = pool.map(lambda e, lead: _write(store, lead, groups[e], now_ms), chunk, current)
-            for email, outcome in zip(chunk, outcomes, strict=True):
-                setattr(report, outcome, getattr(report, outcome) + 1)
-                done += len(groups[email])
-            if progress:
-                progress(done, len(table.rows))
+    one_by_one = 0
+
+    def plan(chunk: list[str]) -> tuple[list[str], dict[str, str], list[tuple[list[dict[str, Any]], str]]]:
+        ids = store.lead_ids_of(chunk)
+        existing = store.get_leads(list(ids.values()))
+        return chunk, ids, [_plan(store, e, existing.get(ids.get(e, "")), ids.get(e), groups[e], now_ms)
+                            for e in chunk]
+
+    def write(planned: tuple[list[str], dict[str, str], list[tuple[list[dict[str, Any]], str]]]
+              ) -> list[tuple[str, str, bool]]:
+        """(email, outcome, whether it was written again on its own) per email of the chunk."""
+        chunk, ids, plans = planned
+        outcomes = [(e, outcome, False) for e, (_, outcome) in zip(chunk, plans, strict=True)]
+        again = sorted(transact(store, [items for items, _ in plans], pool))
+        retried = pool.map(_write_again, [store] * len(again), [ids.get(chunk[i]) for i in again],
+                           [groups[chunk[i]] for i in again], [now_ms] * len(again))
+        for i, outcome in zip(again, retried, strict=True):
+            outcomes[i] = (chunk[i], outcome, True)
+        return outcomes
+
+    def finish(outcomes: list[tuple[str, str, bool]]) -> None:
+        nonlocal done, one_by_one
+        for email, outcome, again in outcomes:
+            setattr(report, outcome, getattr(report, outcome) + 1)
+            one_by_one += again
+            done += len(groups[email])
+        if progress:
+            progress(done, len(table.rows))
+
+    with ThreadPoolExecutor(WORKERS) as pool:  # transactions in flight, and refused leads one by one
+        pipelined((emails[i : i + BATCH] for i in range(0, len(emails), BATCH)), plan, write, finish)
     logger.info(
         "leads import finished",
         extra={
@@ -194,6 +239,7 @@ def import_table(
             "unchanged": report.unchanged,
             "rejected_rows": report.rejected_rows,
             "merged_rows": len(report.notes),
+            "written_one_by_one": one_by_one,
         },
     )
     return report

@@ -3,12 +3,13 @@
 moto 5.2's Scan costs about 15 ms per item: its index scan re-sorts the whole table for every
 page, deep-copies every item, and its response serializer walks the botocore shape of every
 attribute. At 100,000 leads a segment run would spend about 25 minutes in it. This serves the
-scans Reawake makes (a table or an ALL-projected index; parallel-scan segments; top-level or
-map-key ``ProjectionExpression``) straight from moto's stored items, with the contract boto3 sees
+scans Reawake makes (a table, or an index projecting ALL or INCLUDE attributes; parallel-scan
+segments; top-level or map-key ``ProjectionExpression``) straight from moto's stored items, with the contract boto3 sees
 from DynamoDB:
 
 - segments split by moto's own hash of the partition key (an item always falls in the same one);
-- pages of at most 1 MB of item size (DynamoDB counts the whole item, before projection);
+- pages of at most 1 MB of item size (DynamoDB counts the whole item, before projection; of an
+  index, the index's item: the table and index keys and the attributes the index projects);
 - ``LastEvaluatedKey`` with the table key (and the index key), resumed in key order, so items
   written during a scan are seen or not, as on DynamoDB, and none is returned twice.
 
@@ -69,8 +70,12 @@ def install() -> None:
     DynamoHandler.scan = scan  # type: ignore[method-assign]
 
 
-def _plan(handler: Any) -> tuple[Any, str | None, int, int, dict[str, Any] | None, list[list[str]] | None] | None:
-    """(table, index key, segment, total, start key, projection) when the fast path applies."""
+Plan = tuple[Any, str | None, int, int, dict[str, Any] | None, list[list[str]] | None, frozenset[str] | None]
+
+
+def _plan(handler: Any) -> Plan | None:
+    """(table, index key, segment, total, start key, projection, what an INCLUDE index holds) when
+    the fast path applies."""
     body = handler.body
     if set(body) - HANDLED:
         return None
@@ -86,15 +91,20 @@ def _plan(handler: Any) -> tuple[Any, str | None, int, int, dict[str, Any] | Non
     if table.range_key_attr is None:
         return None
     index_key = None
+    included = None
     if body.get("IndexName"):
         if body.get("ConsistentRead"):
             return None
         index = next((i for i in table.global_indexes if i.name == body["IndexName"]), None)
-        if index is None or (index.projection or {}).get("ProjectionType", "ALL") != "ALL":
-            return None
-        if len(index.schema) != 1:  # a HASH-only index (``leads``): the key is one attribute
+        if index is None or len(index.schema) != 1:  # a HASH-only index (``leads``): the key is one attribute
             return None
         index_key = index.schema[0]["AttributeName"]
+        projection_type = (index.projection or {}).get("ProjectionType", "ALL")
+        if projection_type == "INCLUDE":
+            included = frozenset([table.hash_key_attr, table.range_key_attr, index_key,
+                                  *index.projection.get("NonKeyAttributes", [])])
+        elif projection_type != "ALL":
+            return None
     projection = None
     if body.get("ProjectionExpression"):
         projection = _projection(body["ProjectionExpression"], body.get("ExpressionAttributeNames") or {})
@@ -102,7 +112,7 @@ def _plan(handler: Any) -> tuple[Any, str | None, int, int, dict[str, Any] | Non
             return None
     elif body.get("ExpressionAttributeNames"):
         return None  # unused names: moto's path reports the validation error
-    return table, index_key, segment or 0, total or 1, body.get("ExclusiveStartKey"), projection
+    return table, index_key, segment or 0, total or 1, body.get("ExclusiveStartKey"), projection, included
 
 
 def _projection(text: str, names: dict[str, str]) -> list[list[str]] | None:
@@ -137,8 +147,7 @@ def _wire(value: Any) -> Any:
     return value.to_json()
 
 
-def _projected(item: Any, projection: list[list[str]] | None) -> dict[str, Any]:
-    attrs = item.attrs
+def _projected(attrs: dict[str, Any], projection: list[list[str]] | None) -> dict[str, Any]:
     if projection is None:
         return {name: _wire(v) for name, v in attrs.items()}
     out: dict[str, Any] = {}
@@ -189,7 +198,7 @@ def _members(table: Any, index_key: str | None, segment: int, total: int) -> Mem
 
 
 def _page(table: Any, index_key: str | None, segment: int, total: int, start: dict[str, Any] | None,
-          projection: list[list[str]] | None) -> str:
+          projection: list[list[str]] | None, included: frozenset[str] | None) -> str:
     cache_key = (table.name, index_key or "", segment, total)
     with _lock:
         members = _lists.pop(cache_key, None) if start is not None else None
@@ -209,11 +218,16 @@ def _page(table: Any, index_key: str | None, segment: int, total: int, start: di
         position += 1
         if item is None or (index_key is not None and index_key not in item.attrs):
             continue  # deleted, or left the index, since the scan began
-        size = item.size()
+        attrs = item.attrs
+        if included is None:
+            size = item.size()
+        else:  # the index's own item
+            attrs = {name: v for name, v in attrs.items() if name in included}
+            size = sum(len(name.encode("utf-8")) + v.size() for name, v in attrs.items())
         if parts and used + size > PAGE_BYTES:
             position -= 1
             break
-        parts.append(json.dumps(_projected(item, projection), ensure_ascii=False))
+        parts.append(json.dumps(_projected(attrs, projection), ensure_ascii=False))
         used += size
         last = item
     out = f'{{"Count":{len(parts)},"ScannedCount":{len(parts)},"Items":[{",".join(parts)}]'

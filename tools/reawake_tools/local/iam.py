@@ -295,6 +295,7 @@ class Enforcer:
                 self.topic_keys[str(self.names.ref(logical))] = self.names.get_att(key["Ref"], "Arn")
         self.denials: list[Denial] = []
         self.calls: dict[str, set[tuple[str, str]]] = {fn: set() for fn in self.policies}
+        self._decisions: dict[tuple[str, str, str], bool] = {}
         self._lock = threading.Lock()
 
     def check(self, params: dict[str, Any], model: Any, **_: Any) -> None:
@@ -304,9 +305,14 @@ class Enforcer:
             return  # not a function's call: setup, a tool, a test's own assertion
         prefix = model.service_model.signing_name
         for action, resource in requirements(prefix, model.name, params, self.names, self.topic_keys):
-            with self._lock:
-                self.calls[function].add((action, resource))
-            if allows(self.policies[function], action, resource):
+            key = (function, action, resource)
+            allowed = self._decisions.get(key)
+            if allowed is None:  # the role's statements do not change: decided once per (role, action, resource)
+                allowed = allows(self.policies[function], action, resource)
+                with self._lock:
+                    self.calls[function].add((action, resource))
+                    self._decisions[key] = allowed
+            if allowed:
                 continue
             denial = Denial(function, action, resource)
             with self._lock:

@@ -27,6 +27,7 @@ time, cut short when the clock jumps. Retry intervals still sleep on the wall cl
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -54,7 +55,17 @@ def apply() -> None:
     fast_scan.install()
     _plain_json_results()
     _fast_query()
+    _known_modules()
     _applied = True
+
+
+def _known_modules() -> None:
+    """moto's server lists its package directory (``os.listdir`` and an ``isdir`` per entry, under a
+    lock) on every request to find the service; the list does not change while it runs."""
+    from moto import backends
+
+    modules = frozenset(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
 
 
 # DynamoDB operations whose results are plain DynamoDB JSON (items, keys, counts): moto's generic
@@ -135,13 +146,16 @@ def _fast_query() -> None:
         conditions = kwargs.get("hash_key_conditions") or []
 
         def every(table: Any) -> Any:
-            for partition in table.items.values():
-                yield from (partition.values() if table.range_key_attr else [partition])
+            # Copies (each one step under the GIL): a write landing during the walk must not end the
+            # query with "dictionary changed size during iteration" (the send slots' due probe runs
+            # while an import writes).
+            for partition in list(table.items.values()):
+                yield from (list(partition.values()) if table.range_key_attr else [partition])
 
         if index_name is None and hash_key is not None:
             def pick(table: Any) -> Any:
                 partition = table.items.get(hash_key, {})
-                return partition.values() if table.range_key_attr else [partition]
+                return list(partition.values()) if table.range_key_attr else [partition]
         elif index_name is not None and len(conditions) == 1:
             name, wanted = conditions[0][0], conditions[0][1].value
 
@@ -194,9 +208,10 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
         condition = op.get("ConditionExpression")
         failed = False
         if condition is not None:
-            check = get_filter_expression(
-                condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
-            )
+            values = op.get("ExpressionAttributeValues")
+            names = op.get("ExpressionAttributeNames")
+            check = (_parsed_condition(condition, tuple(sorted((names or {}).items()))) if not values
+                     else get_filter_expression(condition, names, values))
             failed = not check.expr(current)
         if failed:
             old = (
@@ -226,6 +241,15 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
                 expression_attribute_names=names,
                 expression_attribute_values=values,
             )
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_condition(condition: str, names: tuple[tuple[str, str], ...]) -> Any:
+    """A condition without values, parsed once (an import's items all carry
+    ``attribute_not_exists(pk)``: moto parsed it again for each, a fifth of a transaction's time)."""
+    from moto.dynamodb.comparisons import get_filter_expression
+
+    return get_filter_expression(condition, dict(names) or None, None)
 
 
 _original_invoke: Any = None

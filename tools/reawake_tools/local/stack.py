@@ -103,6 +103,10 @@ class Emulator:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
+        from reawake_tools.local import inprocess
+
+        server: Any = self._server._server  # werkzeug's, serving moto's WSGI application
+        inprocess.install(self.endpoint_url, server.app)  # this process's own calls: no loopback HTTP
 
     def stop(self) -> None:
         # moto's backends and config are process-wide: empty them so a later stack (or mock_aws) in
@@ -111,6 +115,9 @@ class Emulator:
         from reawake_tools.local import moto_patches
 
         moto_patches.route_lambda(None)
+        from reawake_tools.local import inprocess
+
+        inprocess.uninstall(self.endpoint_url)
         if not self.reset_on_stop:
             self._server.stop()
             return

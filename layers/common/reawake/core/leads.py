@@ -8,6 +8,12 @@ Aggregates are what segment rules read instead of raw events (one read per lead)
 - ``days``: ``<dimension key>#YYYYMMDD`` -> count, for the kind, site and topic dimensions, with
   the day in the configured time zone; days older than the retention are dropped. Stored packed
   (``pack_days``: one string per dimension) and unpacked only when read (``DayBuckets``).
+
+``last`` is stored in two maps (``split_last``): the kind and site keys, whose number is bounded by
+configuration (the event kinds, ``SiteOrigins``), and the *tail*: topic, page-path and campaign
+keys, whose values come from the pages and links themselves and keep coming as a lead's history
+grows. The segment run's index projects only the first (``reawake.segments.reads``), so what it
+reads per lead does not grow with the lead's events.
 """
 
 from __future__ import annotations
@@ -182,6 +188,23 @@ def path_prefixes(path: str) -> list[str]:
 
 def day_of(ts_ms: int, tz: ZoneInfo) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, tz).strftime("%Y%m%d")
+
+
+TAIL_FILTERS = ("@topic:", "@path:", "@campaign:")
+
+
+def is_tail_dimension(key: str) -> bool:
+    """A ``last`` key of the families the site's content names (topics, page paths, campaigns)."""
+    return any(f in key for f in TAIL_FILTERS)
+
+
+def split_last(last: Mapping[str, int]) -> tuple[dict[str, int], dict[str, int]]:
+    """(kind and site keys, topic / path / campaign keys): ``last`` as the table stores it."""
+    head: dict[str, int] = {}
+    tail: dict[str, int] = {}
+    for key, ts in last.items():
+        (tail if is_tail_dimension(key) else head)[key] = ts
+    return head, tail
 
 
 def counted_dimensions(event: Event) -> list[str]:

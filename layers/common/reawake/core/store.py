@@ -20,12 +20,13 @@ identity stitching, or by a second visitor, is a duplicate and stored nowhere.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from reawake.core.dynamo import deserialize, serialize, value
 from reawake.core.events import Event
-from reawake.core.leads import DayBuckets, Lead, email_key, legacy_lead_id, new_lead_id, pack_days
+from reawake.core.leads import DayBuckets, Lead, email_key, legacy_lead_id, new_lead_id, pack_days, split_last
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -34,8 +35,11 @@ PROFILE = "PROFILE"
 CLAIM = "CLAIM"
 EMAIL_SK = "LEAD"
 MOVED = "MOVED"
+LAST_TAIL = "last_tail"  # the topic, path and campaign keys of ``Lead.last`` (reawake.core.leads.split_last)
 # A transaction holds 100 items: each event is two (the event and its id claim), plus the lead.
 EVENTS_PER_COMMIT = 49
+TRANSACT_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
+TRANSACT_BYTES = 3_500_000  # under its 4 MB per transaction, with room for the request's own keys
 _LEAD_FIELDS = {f.name for f in dataclasses.fields(Lead)}
 
 
@@ -74,6 +78,9 @@ def claim_to_item(event: Event, expires_at: int) -> dict[str, Any]:
 def lead_to_item(lead: Lead) -> dict[str, Any]:
     item = {k: v for k, v in dataclasses.asdict(lead).items()}
     item.update(pk=lead_pk(lead.lead_id), sk=PROFILE, lead_key=lead.lead_id, days=pack_days(lead.days))
+    item["last"], tail = split_last(lead.last)
+    if tail:
+        item[LAST_TAIL] = tail
     if not lead.pending_approaches:
         del item["pending_approaches"]  # most leads: keep the item small
     if not lead.report:
@@ -85,6 +92,8 @@ def lead_from_item(item: dict[str, Any]) -> Lead:
     data = deserialize(item)
     if "days" in data:
         data["days"] = DayBuckets(data["days"])
+    if LAST_TAIL in data:  # items written before the split hold every key in ``last``
+        data["last"] = {**data.get("last", {}), **data.pop(LAST_TAIL)}
     return Lead(**{k: v for k, v in data.items() if k in _LEAD_FIELDS})
 
 
@@ -203,10 +212,11 @@ class Store:
         return [i["sk"]["S"].split("#", 1)[1] for i in self.query_items(lead_pk(lead_id), "VISITOR#")]
 
     def scan_leads(self, segment: int = 0, total_segments: int = 1,
-                   paths: Sequence[tuple[str, ...]] | None = None) -> Iterator[Lead]:
-        """Every lead of one parallel-scan segment; ``paths``: read only these document paths
-        (``reawake.segments.reads``), the rest of each Lead left at its defaults."""
-        request: dict[str, Any] = {"TableName": self.table_name, "IndexName": "leads", "Segment": segment,
+                   paths: Sequence[tuple[str, ...]] | None = None, index: str = "leads") -> Iterator[Lead]:
+        """Every lead of one parallel-scan segment; ``paths``: read only these document paths, the
+        rest of each Lead left at its defaults; ``index``: ``leads`` (whole profiles) or
+        ``lead_facts`` (what rules read: ``reawake.segments.reads``)."""
+        request: dict[str, Any] = {"TableName": self.table_name, "IndexName": index, "Segment": segment,
                                    "TotalSegments": total_segments}
         if paths:
             from reawake.segments.reads import projection_expression
@@ -247,16 +257,7 @@ class Store:
         """
         if len(events) > EVENTS_PER_COMMIT:
             raise ValueError(f"at most {EVENTS_PER_COMMIT} events per commit")
-        condition = "attribute_not_exists(pk)"
-        items: list[dict[str, Any]] = []
-        for e in events:
-            items.append({"Put": {"TableName": self.table_name, "Item": serialize(claim_to_item(e, expires_at)),
-                                  "ConditionExpression": condition}})
-            # Kept conditional too: events stored before claims existed have no claim item.
-            items.append({"Put": {"TableName": self.table_name, "Item": serialize(event_to_item(e, expires_at)),
-                                  "ConditionExpression": condition}})
-        if lead is not None:
-            items.append({"Put": self._lead_put(lead, expected_version)})
+        items = self.commit_items(events, expires_at, lead, expected_version)
         items.extend({"Put": p} for p in extra_puts or [])
         if not items:
             return
@@ -323,6 +324,73 @@ class Store:
         """The profiles that exist among lead_ids."""
         leads = (lead_from_item(i) for i in self._batch_get([(lead_pk(i), PROFILE) for i in lead_ids]))
         return {lead.lead_id: lead for lead in leads}
+
+    # --- bulk writes for imports: many leads per transaction -------------------------------------
+
+    def lead_put(self, lead: Lead, expected_version: int | None) -> dict[str, Any]:
+        """The conditional put of ``save_lead``, for a transaction of the caller's."""
+        return self._lead_put(lead, expected_version)
+
+    def email_claim_put(self, email: str, lead_id: str) -> dict[str, Any]:
+        """The conditional write that makes ``lead_id`` the one lead of a new email (``claim_lead_id``)."""
+        item = {"pk": email_pk(email), "sk": EMAIL_SK, "lead_id": lead_id}
+        return {"TableName": self.table_name, "Item": serialize(item),
+                "ConditionExpression": "attribute_not_exists(pk)"}
+
+    def commit_items(self, events: list[Event], expires_at: int, lead: Lead | None,
+                     expected_version: int | None) -> list[dict[str, Any]]:
+        """The transaction items of ``commit``: each event with its id claim, then the lead."""
+        condition = "attribute_not_exists(pk)"
+        items: list[dict[str, Any]] = []
+        for e in events:
+            items.append({"Put": {"TableName": self.table_name, "Item": serialize(claim_to_item(e, expires_at)),
+                                  "ConditionExpression": condition}})
+            # Kept conditional too: events stored before claims existed have no claim item.
+            items.append({"Put": {"TableName": self.table_name, "Item": serialize(event_to_item(e, expires_at)),
+                                  "ConditionExpression": condition}})
+        if lead is not None:
+            items.append({"Put": self._lead_put(lead, expected_version)})
+        return items
+
+    def transact_groups(self, groups: Sequence[list[dict[str, Any]]]) -> set[int]:
+        """Write groups of transaction items, each all or nothing, packing several groups into one
+        TransactWriteItems (at most 100 items and ~4 MB): the cost of a request is shared by many
+        leads. Returns the indexes of the groups that were refused (a condition failed, a
+        concurrent transaction touched an item): nothing of those is written, and the caller
+        handles each on its own. The other groups of a cancelled transaction are sent again."""
+        refused: set[int] = set()
+        pending = [i for i, group in enumerate(groups) if group]
+        while pending:
+            batch: list[int] = []
+            size = count = 0
+            for index in pending:
+                group = groups[index]
+                weight = len(json.dumps(group, separators=(",", ":")))
+                if batch and (count + len(group) > TRANSACT_ITEMS or size + weight > TRANSACT_BYTES):
+                    break
+                batch.append(index)
+                size, count = size + weight, count + len(group)
+            pending = pending[len(batch):]
+            failed = self._transact_batch([groups[i] for i in batch])
+            refused.update(batch[i] for i in failed)
+            if failed:  # the rest of a cancelled batch was not written: send it again
+                pending = [index for i, index in enumerate(batch) if i not in failed] + pending
+        return refused
+
+    def _transact_batch(self, groups: list[list[dict[str, Any]]]) -> set[int]:
+        """One transaction of whole groups; the positions (in ``groups``) of the groups at fault."""
+        items = [item for group in groups for item in group]
+        try:
+            self.client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+        except self.client.exceptions.TransactionCanceledException as exc:
+            reasons = exc.response.get("CancellationReasons", [])
+            owner = [g for g, group in enumerate(groups) for _ in group]
+            failed = {owner[i] for i, r in enumerate(reasons[: len(items)])
+                      if r.get("Code") in ("ConditionalCheckFailed", "TransactionConflict")}
+            if not failed:
+                raise
+            return failed
+        return set()
 
 
 class TableAdapter:

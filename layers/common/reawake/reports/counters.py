@@ -55,8 +55,14 @@ class CounterStore:
     def add(self, bumps: Iterable[Bump]) -> int:
         """One UpdateItem per (scope, day). Returns the items written."""
         grouped: dict[tuple[str, str], list[Bump]] = defaultdict(list)
+        sums: dict[tuple[str, str, str], int] = defaultdict(int)
         for b in bumps:
-            grouped[(b.scope, b.day)].append(b)
+            if b.append is None:  # counts of one field add up (a segment shard's leads, in one update)
+                sums[(b.scope, b.day, b.field)] += b.n
+            else:
+                grouped[(b.scope, b.day)].append(b)
+        for (scope, day, name), n in sums.items():
+            grouped[(scope, day)].append(Bump(scope, day, name, n))
         for (scope, day), group in grouped.items():
             names: dict[str, str] = {}
             values: dict[str, Any] = {}

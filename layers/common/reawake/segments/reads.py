@@ -1,27 +1,36 @@
-"""What a set of definitions reads of a lead, as DynamoDB document paths. Pure.
+"""What a set of definitions reads of a lead, as DynamoDB document paths, and which index has it. Pure.
 
-A segment run reads every lead once; the lead item grows with its history (``last`` gains a key
-per site, topic, path and campaign seen; ``days`` a bucket per day), while a rule reads a handful
-of keys. ``lead_paths`` names them, so the run's scan projects the item to what the rules and the
-membership bookkeeping read (``Store.scan_leads(projection=...)``), and the cost of a run follows
-the leads, not their events.
+A segment run reads every lead once; the lead item grows with its history (``days`` a bucket per
+day, the ``last_tail`` map a key per topic, page path and campaign seen), while a rule reads a
+handful of keys. ``scan_plan`` names them and the index to scan:
+
+- ``lead_facts`` (``FACTS_INDEX``): the profiles projected to ``FACTS_ATTRS``, the attributes whose
+  size does not follow the number of events (identity, imported fields, score, memberships, and
+  ``last`` with its kind and site keys). DynamoDB fills a scan page with up to 1 MB of *index*
+  items and charges read units by their size, so this scan costs the same for a lead with ten
+  times the events. Every shipped definition reads only this.
+- ``leads``: the whole profiles, when a rule reads a topic, page path or campaign (``last_tail``)
+  or counts days (``at_least``: ``days``).
+
+Either way the scan projects the items to the paths read (``Store.scan_leads(paths=...)``), and the
+run writes memberships back by an update (``SegmentStore.record_change``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from reawake.core.leads import is_tail_dimension
+from reawake.core.store import LAST_TAIL
 from reawake.segments.rules.compile import dimension
 from reawake.segments.rules.model import (
-    AllOf,
-    AnyOf,
     AttrCondition,
     BandCondition,
     Condition,
     EventCondition,
     FieldCondition,
-    Not,
     SegmentDefinition,
+    walk,
 )
 
 Path = tuple[str, ...]
@@ -34,33 +43,34 @@ RUN_PATHS: tuple[Path, ...] = (
     ("pending_approaches",), ("report",),
 )
 MAX_NESTED = 100  # beyond this many map keys, read the whole maps (DynamoDB's expression size limits)
+FACTS_INDEX = "lead_facts"
+WHOLE_INDEX = "leads"
+# The ``lead_facts`` index's NonKeyAttributes (template.yaml; a test holds the two equal): every
+# attribute a rule or the run reads, except the ones that grow with the events (``days``,
+# ``last_tail``) and what no rule reads (``consent``, ``mail_log``, ``company_key``).
+FACTS_ATTRS = (
+    "lead_id", "email", "registered_at", "name", "company", "owner", "source", "attrs", "last", "score",
+    "score_at", "unsubscribed_at", "suppressed", "segments", "dormant_since", "reactivated_at", "converted_at",
+    "pending_approaches", "report", "version",
+)
 
 
 def condition_paths(condition: Condition) -> Iterable[Path]:
-    if isinstance(condition, AllOf):
-        for part in condition.all_:
-            yield from condition_paths(part)
-    elif isinstance(condition, AnyOf):
-        for part in condition.any_:
-            yield from condition_paths(part)
-    elif isinstance(condition, Not):
-        yield from condition_paths(condition.not_)
-    elif isinstance(condition, EventCondition):
-        for kind in condition.kinds:
-            key = dimension(kind, condition.filter)
-            yield ("last", key)
-            if condition.at_least is not None:
-                yield ("days", key)
-    elif isinstance(condition, AttrCondition):
-        yield (condition.attr,)
-        if condition.attr == "score":
-            yield ("score_at",)
-    elif isinstance(condition, FieldCondition):
-        yield ("attrs", condition.field_)
-    elif isinstance(condition, BandCondition):
-        yield from (("score",), ("score_at",), ("unsubscribed_at",), ("suppressed",))
-    else:  # pragma: no cover - the model has no other node
-        raise TypeError(f"unknown condition {condition!r}")
+    for node, _ in walk(condition):
+        if isinstance(node, EventCondition):
+            for kind in node.kinds:
+                key = dimension(kind, node.filter)
+                yield (LAST_TAIL if is_tail_dimension(key) else "last", key)
+                if node.at_least is not None:
+                    yield ("days", key)
+        elif isinstance(node, AttrCondition):
+            yield (node.attr,)
+            if node.attr == "score":
+                yield ("score_at",)
+        elif isinstance(node, FieldCondition):
+            yield ("attrs", node.field_)
+        elif isinstance(node, BandCondition):
+            yield from (("score",), ("score_at",), ("unsubscribed_at",), ("suppressed",))
 
 
 def lead_paths(definitions: Sequence[SegmentDefinition]) -> list[Path]:
@@ -73,6 +83,13 @@ def lead_paths(definitions: Sequence[SegmentDefinition]) -> list[Path]:
         wanted = {p[:1] for p in wanted}
     whole = {p for p in wanted if len(p) == 1}
     return sorted(p for p in wanted if len(p) == 1 or p[:1] not in whole)
+
+
+def scan_plan(definitions: Sequence[SegmentDefinition]) -> tuple[str, list[Path]]:
+    """(index, paths): the leads index a run scans and the paths it projects."""
+    paths = lead_paths(definitions)
+    index = FACTS_INDEX if all(p[0] in FACTS_ATTRS for p in paths) else WHOLE_INDEX
+    return index, paths
 
 
 def projection_expression(paths: Sequence[Path]) -> tuple[str, dict[str, str]]:

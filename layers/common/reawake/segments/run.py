@@ -20,14 +20,19 @@ from reawake.core.leads import Lead
 from reawake.core.scoring import ScoringConfig
 from reawake.core.store import CommitConflict, Store
 from reawake.reports import counters
+from reawake.reports.counting import Bump
 from reawake.segments.approaches import HOLDOUT, PENDING, Approach, approach_for
 from reawake.segments.memberships import reconcile
-from reawake.segments.reads import lead_paths
+from reawake.segments.reads import scan_plan
 from reawake.segments.rules.compile import Context, Predicate, compile_definitions
 from reawake.segments.rules.model import SegmentDefinition
 from reawake.segments.store import SegmentStore
 
 MAX_ATTEMPTS = 5
+# A shard's report counts are summed in memory and written once per COUNTS_EVERY leads (one update
+# per definition and day, not one per entering lead): still only after the change they count was
+# written, so never twice; a shard that dies loses at most that many leads' counts.
+COUNTS_EVERY = 200
 logger = Logger(child=True)
 
 
@@ -85,8 +90,12 @@ def run_shard(
     dormant_ids = set(by_id)  # every configured definition is a definition of dormancy
     segments = SegmentStore(store)
     result = ShardResult(shard)
-    paths = lead_paths(definitions)  # only what the rules and the run read (membership: by update)
-    for lead in store.scan_leads(shard, total_shards, paths):
+    index, paths = scan_plan(definitions)  # only what the rules and the run read (membership: by update)
+    counts_due: list[Bump] = []  # added up and written every COUNTS_EVERY leads, and at the end
+    for lead in store.scan_leads(shard, total_shards, paths, index):
+        if result.scanned % COUNTS_EVERY == 0:
+            counters.add(store, counts_due)
+            counts_due = []
         result.scanned += 1
         approaches: list[Approach] = []
         change = None
@@ -105,7 +114,6 @@ def run_shard(
             change = replace(change, after=after)
             try:
                 segments.record_change(change, approaches, now_ms)
-                counters.add(store, counts)
             except CommitConflict:
                 # Tracking (or an overlapping run) changed the lead: evaluate it again as it is now.
                 result.retries += 1
@@ -114,6 +122,7 @@ def run_shard(
                     break
                 lead = fresh
                 continue
+            counts_due.extend(counts)
             result.entered.update(change.entered)
             result.left.update(change.left)
             result.approaches.update(a.type for a in approaches)
@@ -124,6 +133,7 @@ def run_shard(
             if whole is not None:
                 result.redispatched += dispatch(enroller, segments, whole, {a.key: a for a in approaches}, now_ms)
         result.members.update(lead.segments.keys())
+    counters.add(store, counts_due)
     return result
 
 

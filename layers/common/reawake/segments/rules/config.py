@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from reawake.core.scoring import ScoringConfig
-from reawake.core.yamlfile import ConfigError, Issue, Loc, YamlDoc, load_yaml, validate
+from reawake.core.yamlfile import ConfigError, Issue, YamlDoc, load_yaml, validate
 from reawake.segments.rules.model import (
     KNOWN_KEYS,
-    AllOf,
-    AnyOf,
     AttrCondition,
     BandCondition,
-    Condition,
-    Not,
     SegmentDefinition,
     SegmentFile,
+    walk,
 )
-
-
-def walk(condition: Condition, loc: Loc) -> Iterator[tuple[Condition, Loc]]:
-    """Every condition in a rule with its location (YAML keys, as written)."""
-    yield condition, loc
-    if isinstance(condition, AllOf):
-        for index, child in enumerate(condition.all_):
-            yield from walk(child, (*loc, "all", index))
-    elif isinstance(condition, AnyOf):
-        for index, child in enumerate(condition.any_):
-            yield from walk(child, (*loc, "any", index))
-    elif isinstance(condition, Not):
-        yield from walk(condition.not_, (*loc, "not"))
 
 
 def _score_issues(doc: YamlDoc, parsed: SegmentFile, scoring: ScoringConfig | None, scoring_file: str) -> list[Issue]:

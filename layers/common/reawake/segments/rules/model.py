@@ -17,6 +17,7 @@ A condition is a mapping with exactly one of these keys:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -35,7 +36,7 @@ from pydantic import (
 from reawake.core.durations import Duration, DurationField
 from reawake.core.kinds import ALL_KINDS
 from reawake.core.urls import normalize_origin, web_url
-from reawake.core.yamlfile import TAG_PREFIX
+from reawake.core.yamlfile import TAG_PREFIX, Loc
 
 NODE_KEYS = ("all", "any", "not", "event", "attr", "field", "band")
 FILTERS = ("site", "path", "topic", "campaign")
@@ -303,6 +304,20 @@ Condition = AllOf | AnyOf | Not | EventCondition | AttrCondition | FieldConditio
 AllOf.model_rebuild()
 AnyOf.model_rebuild()
 Not.model_rebuild()
+
+
+def walk(condition: Condition, loc: Loc = ()) -> Iterator[tuple[Condition, Loc]]:
+    """Every condition in a rule, parents first, with its location (YAML keys, as written): the
+    one walk of the tree for whatever reads rules whole (validation, the run's reads)."""
+    yield condition, loc
+    if isinstance(condition, AllOf):
+        for index, child in enumerate(condition.all_):
+            yield from walk(child, (*loc, "all", index))
+    elif isinstance(condition, AnyOf):
+        for index, child in enumerate(condition.any_):
+            yield from walk(child, (*loc, "any", index))
+    elif isinstance(condition, Not):
+        yield from walk(condition.not_, (*loc, "not"))
 
 
 # --- definitions ----------------------------------------------------------------------------
