@@ -1,16 +1,22 @@
 # Two commands do all the set-up on a fresh machine: `make local` and `make test`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-stamp
+# The install is redone only when pyproject.toml's content changes (not its date: a checkout or a
+# merge that leaves it as it was installs nothing).
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
+# The whole suite on every core (an idle worker takes queued tests from a busy one: the slow stack
+# tests do not hold up the end); `make test PYTEST_WORKERS=0` runs it in one process.
+PYTEST_WORKERS ?= auto
+PYTEST := $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist worksteal
 export AWS_DEFAULT_REGION ?= ap-northeast-1
 export SAM_CLI_TELEMETRY = 0
 
 .PHONY: venv local demo test lint typecheck templates unit component stack browser bench chromium clean
 
-$(STAMP): pyproject.toml
-	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
+$(STAMP):
+	test -x $(PY) || (python3 -m venv $(VENV) && $(VENV)/bin/pip install -q --upgrade pip)
 	$(VENV)/bin/pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -25,7 +31,7 @@ demo: venv
 
 ## make test: lint, type checks, template checks and every test
 test: venv chromium lint typecheck templates
-	$(VENV)/bin/pytest
+	$(PYTEST)
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -35,23 +41,27 @@ typecheck: venv
 
 ## cfn-lint with its informational rules, and checkov (in a venv of its own: it pins its own
 ## dependencies) with the justified skips in .checkov.yaml
+CHECKOV_VERSION := 3.3.30
 CHECKOV := $(VENV)/checkov/bin/checkov
-$(CHECKOV):
-	python3 -m venv $(VENV)/checkov
-	$(VENV)/checkov/bin/pip install -q 'checkov==3.3.30'
+CHECKOV_STAMP := $(VENV)/checkov/.installed-$(CHECKOV_VERSION)
+$(CHECKOV_STAMP):
+	test -x $(VENV)/checkov/bin/python || python3 -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/pip install -q 'checkov==$(CHECKOV_VERSION)'
+	rm -f $(VENV)/checkov/.installed-*
+	touch $(CHECKOV_STAMP)
 
-templates: venv $(CHECKOV)
+templates: venv $(CHECKOV_STAMP)
 	$(VENV)/bin/cfn-lint template.yaml --include-checks I
 	$(CHECKOV) --config-file .checkov.yaml -f template.yaml
 
 unit: venv
-	$(VENV)/bin/pytest tests/unit
+	$(PYTEST) tests/unit
 component: venv
-	$(VENV)/bin/pytest tests/component
+	$(PYTEST) tests/component
 stack: venv
-	$(VENV)/bin/pytest tests/stack
+	$(PYTEST) tests/stack
 browser: venv chromium
-	$(VENV)/bin/pytest tests/browser
+	$(PYTEST) tests/browser
 
 ## Debian's Chromium for the browser tests (installed once, when missing)
 chromium:

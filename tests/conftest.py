@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.util
 import json
 import os
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+
+if TYPE_CHECKING:
+    from tests.stack.harness import RunningStack
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = "https://www.example.co.jp"
@@ -73,18 +77,54 @@ class LambdaContext:
         return 10_000
 
 
-@pytest.fixture(autouse=True)
-def _no_shared_stack_sites(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A shared local stack (tests/stack, tests/browser) puts its environment into this process for
-    its own tests; every other test sees the repository's defaults for the sites and link rebase
-    (template checks, link policies), as a user's shell does."""
-    if "local_stack" in request.fixturenames:
-        return
-    from reawake.core.settings import get_settings
+@pytest.fixture(scope="session")
+def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """One `reawake local` (a subprocess, tests/stack/harness.py) for the whole session (per xdist
+    worker), on free ports; the tests take it through `local_stack`."""
+    from tests.stack.harness import start, stop
 
-    monkeypatch.delenv("SITE_ORIGINS", raising=False)
-    monkeypatch.delenv("LINK_REBASE", raising=False)
-    get_settings.cache_clear()
+    stack = start(tmp_path_factory.mktemp("local-stack"))
+    try:
+        yield stack
+    finally:
+        stop(stack)
+
+
+@pytest.fixture
+def local_stack(shared_stack: RunningStack) -> Iterator[RunningStack]:
+    """The shared local stack; during the test, this process's environment points at it (as
+    `use_local()` does for a CLI command), so `secret_json(os.environ["SIGNING_SECRET_ARN"])` and
+    `Store(get_settings().table_name)` reach it. Restored after the test: no other test sees it."""
+    from reawake_tools.local.connect import reset_caches
+
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in shared_stack.environment.items():
+            env.setenv(name, value)
+        reset_caches()
+        yield shared_stack
+    reset_caches()
+
+
+@cache
+def _parsed_template() -> dict[str, Any]:
+    from reawake_tools.local.template import load_template
+
+    return load_template()
+
+
+def cfn_template() -> dict[str, Any]:
+    """template.yaml, parsed once per process (a copy each time: a test may change its own)."""
+    return copy.deepcopy(_parsed_template())
+
+
+@cache
+def _boto3_session() -> boto3.Session:
+    """One boto3 session for every `aws` test: it loads the service models and endpoints once
+    (moto's own mock_aws() would start each test with a fresh one). Made after moto is imported, so
+    moto's request hook is in it."""
+    import moto  # noqa: F401
+
+    return boto3.Session()
 
 
 @pytest.fixture
@@ -94,18 +134,18 @@ def aws(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iter
 
     from reawake_tools.local import iam, moto_patches
     from reawake_tools.local.connect import reset_caches
-    from reawake_tools.local.template import create_resources, function_environment, load_template
+    from reawake_tools.local.template import create_resources, function_environment
 
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # a shared local stack points the process at its emulator
     moto_patches.apply()
     stock = moto_patches.stock() if request.node.get_closest_marker("stock_moto") else contextlib.nullcontext()
-    with stock, mock_aws():
-        template = load_template()
-        created = create_resources(lambda s: boto3.client(s), parameters={"SiteOrigins": [SITE]})
-        for k, v in function_environment(template, created, "TrackFunction").items():
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", _boto3_session())
+    with stock, mock_aws(config={"core": {"reset_boto3_session": False}}):
+        cfn = cfn_template()
+        created = create_resources(lambda s: boto3.client(s), parameters={"SiteOrigins": [SITE]}, template=cfn)
+        for k, v in function_environment(cfn, created, "TrackFunction").items():
             monkeypatch.setenv(k, v)
         reset_caches()
-        enforcer = iam.install(iam.Enforcer(template, created))
+        enforcer = iam.install(iam.Enforcer(cfn, created))
         try:
             yield created
         finally:
@@ -119,9 +159,8 @@ def aws(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iter
 def api(aws: Any) -> Callable[..., tuple[int, dict[str, str], bytes]]:
     """Call the real track handler with real-shaped API Gateway v2 events."""
     from reawake_tools.local.apigw import http_event, match, proxy_result, routes_of
-    from reawake_tools.local.template import load_template
 
-    routes = routes_of(load_template())
+    routes = routes_of(cfn_template())
     app = load_function("track")
 
     def call(
@@ -138,9 +177,7 @@ def api(aws: Any) -> Callable[..., tuple[int, dict[str, str], bytes]]:
 
 
 @pytest.fixture
-def metrics_emitted(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-) -> Callable[[], dict[str, float]]:
+def metrics_emitted(capsys: pytest.CaptureFixture[str]) -> Callable[[], dict[str, float]]:
     """The business metrics the handlers flushed since the last call, from the CloudWatch EMF lines
     Powertools prints, by name (a metric with a reason dimension as ``Name[reason]``). The metric
     set and the cold-start flag are reset first with Powertools' own helpers."""
@@ -150,8 +187,6 @@ def metrics_emitted(
 
     from reawake.observability import NAMESPACE, metrics
 
-    # A local stack started earlier in this process turns metrics off in os.environ.
-    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     metrics.clear_metrics()
     reset_cold_start_flag()
     capsys.readouterr()

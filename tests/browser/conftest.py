@@ -13,8 +13,6 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.stack.conftest import local_stack  # noqa: F401 - the shared session fixture
-
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
     "--headless",
@@ -82,7 +80,7 @@ class Tab:
 
 
 @pytest.fixture
-def tab(browser: Any, local_stack: Any) -> Iterator[Tab]:  # noqa: F811 - the fixture imported above
+def tab(browser: Any, local_stack: Any) -> Iterator[Tab]:
     context = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo", viewport={"width": 1280, "height": 800})
     context.set_default_timeout(10_000)
     page = context.new_page()

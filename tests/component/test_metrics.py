@@ -60,6 +60,7 @@ def test_the_track_functions_log_lines_carry_api_gateways_request_id(aws: Any) -
     assert route is not None
     request = http_event(route, params, "POST", "/v1/events", {"content-type": "application/json"}, b"[]")
     app = load_function("track")
+    app.logger.set_correlation_id(None)  # the logger is per process: an earlier test's request set it
     assert app.logger.get_correlation_id() is None, "control: none before a request"
     app.handler(request, LambdaContext())
     assert app.logger.get_correlation_id() == request["requestContext"]["requestId"]

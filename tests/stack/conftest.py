@@ -1,8 +1,5 @@
-"""The `local_stack` fixture: one `reawake local` for the whole session (see harness.py).
-
-Other test folders share the same running stack with
-``from tests.stack.conftest import local_stack  # noqa: F401`` in their conftest.py.
-"""
+"""Stack tests: the `local_stack` fixture (tests/conftest.py) is one `reawake local` for the whole
+session (see harness.py); here, every call its functions make is checked against their roles."""
 
 from __future__ import annotations
 
@@ -10,16 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.stack.harness import RunningStack, acquire, release
-
-
-@pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    stack = acquire(tmp_path_factory.mktemp("local-stack"))
-    try:
-        yield stack
-    finally:
-        release()
+from tests.stack.harness import RunningStack
 
 
 @pytest.fixture(autouse=True)

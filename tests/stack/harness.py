@@ -2,15 +2,13 @@
 
 The stack runs in its own process, not in the test process: moto's backends are process-wide,
 and every `mock_aws()` of the component tests resets them, which would wipe an in-process stack.
-While the shared stack is up, the test process's environment points at it (as `use_local()`
-does for a CLI command), so `reawake.core.aws.secret_json(os.environ["SIGNING_SECRET_ARN"])` and
-`Store(get_settings().table_name)` work in tests too.
+The session's shared stack is the `local_stack` fixture (tests/conftest.py); during a test that
+takes it, the test process's environment points at it.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
@@ -19,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from reawake.core.store import Store
-from reawake_tools.local.connect import emulator_environment, reset_caches
+from reawake_tools.local.connect import emulator_environment
 from reawake_tools.local.process import StartFailed
 from reawake_tools.local.process import reawake_command as reawake_command  # the tests run the CLI with it
 from reawake_tools.local.process import start as process_start
@@ -104,41 +102,6 @@ def start(workdir: Path, *args: str, timeout: float = START_TIMEOUT_S) -> Runnin
 def stop(stack: RunningStack, sig: int = signal.SIGINT, timeout: float = 20) -> int:
     """Signal the stack (this process's own child, by pid) and wait; its exit code."""
     return process_stop(stack.process, timeout, sig)
-
-
-# --- one stack shared by every fixture that asks for it (tests/stack and tests/browser) ----------
-
-_shared: RunningStack | None = None
-_users = 0
-_saved_env: dict[str, str | None] = {}
-
-
-def acquire(workdir: Path) -> RunningStack:
-    global _shared, _users
-    if _shared is None:
-        _shared = start(workdir)
-        for name, value in _shared.environment.items():
-            _saved_env.setdefault(name, os.environ.get(name))
-            os.environ[name] = value
-        reset_caches()
-    _users += 1
-    return _shared
-
-
-def release() -> None:
-    global _shared, _users
-    _users -= 1
-    if _users > 0 or _shared is None:
-        return
-    stack, _shared = _shared, None
-    for name, old in _saved_env.items():
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
-    _saved_env.clear()
-    reset_caches()
-    stop(stack)
 
 
 def settle_stepmail(stack: RunningStack, timeout: float = 30) -> None:

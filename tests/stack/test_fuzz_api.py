@@ -1,5 +1,6 @@
 """The fuzz suite (issue 9): schemathesis, every check, against the local stack's own OpenAPI document,
-over loopback only, for a fixed time budget; tests/stack/fuzz_hooks.py lets generated events reach the
+over loopback only, for a fixed number of cases per operation (not a time budget: the same cases
+on a slow machine as on a fast one); tests/stack/fuzz_hooks.py lets generated events reach the
 store. Goal and assertion: no failure of any check, so no server
 error and no status code the document does not list. Prints its figures."""
 
@@ -16,7 +17,8 @@ from tests.stack.harness import RunningStack
 
 pytestmark = pytest.mark.stack
 
-BUDGET_S = 60  # schemathesis' --max-time: fuzzing repeats until it is spent
+EXAMPLES = 20  # schemathesis' --max-examples: generated cases per operation and phase
+TIMEOUT_S = 600  # a hang guard only
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,10 +30,10 @@ def test_schemathesis_finds_no_failure_in_any_check(local_stack: RunningStack, t
     api_key = str(local_stack.secret_json("ActivityApiKeySecret")["api_key"])
     run = subprocess.run(
         [str(st), "--config-file", str(CONFIG), "run", f"{local_stack.api_url}/v1/openapi.json",
-         "--checks", "all", "--max-time", str(BUDGET_S), "--workers", "2", "--seed", "9",
+         "--checks", "all", "--max-examples", str(EXAMPLES), "--workers", "2", "--seed", "9",
          "--header", f"x-api-key: {api_key}", "--request-timeout", "20",
          "--report", "json", "--report-json-path", str(report)],
-        capture_output=True, text=True, timeout=BUDGET_S + 120, cwd=tmp_path,  # its cache stays out of the repo
+        capture_output=True, text=True, timeout=TIMEOUT_S, cwd=tmp_path,  # its cache stays out of the repo
         env={"PATH": str(st.parent), "NO_COLOR": "1", "HOME": str(tmp_path),  # no proxy settings: loopback only
              "PYTHONPATH": str(ROOT), "SCHEMATHESIS_HOOKS": "tests.stack.fuzz_hooks",
              "REAWAKE_FUZZ_SITE": local_stack.site_url},
@@ -49,7 +51,7 @@ def test_schemathesis_finds_no_failure_in_any_check(local_stack: RunningStack, t
         f"errors {sum(e['count'] for e in result['errors'])}; {written} items written"
     )
     assert result["operations"]["tested"] == result["operations"]["total"], result["operations"]
-    # How many cases fit in the budget depends on the machine; that every operation was fuzzed does not.
+    # Every operation was fuzzed (hypothesis stops early on an operation with few distinct inputs).
     assert result["test_cases"]["generated"] >= result["operations"]["total"]
     assert failures == [] and result["errors"] == [], run.stdout[-6000:]
     assert written > 0, "the fuzzer never reached the store: are the hooks loaded?"
