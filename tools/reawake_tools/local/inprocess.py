@@ -20,8 +20,12 @@ _routes: dict[str, Any] = {}  # endpoint URL -> the WSGI application serving it
 
 
 def _serve(request: Any, **_: Any) -> Any:
-    if not _routes:
+    # botocore calls every before-send handler and keeps the first answer. A session can hold this
+    # handler twice (from BUILTIN_HANDLERS and from install's register), so a request is served once
+    # and marked: served twice, every write (and every SES send) would happen twice.
+    if not _routes or getattr(request, "_reawake_served", False):
         return None
+    request._reawake_served = True
     url = str(request.url)
     for endpoint, app in list(_routes.items()):
         if url == endpoint or url.startswith(endpoint + "/") or url.startswith(endpoint + "?"):
