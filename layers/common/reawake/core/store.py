@@ -20,7 +20,10 @@ identity stitching, or by a second visitor, is a duplicate and stored nowhere.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
+import random
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -162,9 +165,9 @@ class Store:
         """``lead_id_of`` for many emails (batched reads); emails without a lead are absent."""
         unique = list(dict.fromkeys(emails))
         by_key = {email_pk(e): e for e in unique}
-        found = {by_key[i["pk"]["S"]]: str(i["lead_id"]["S"]) for i in self._batch_get([(k, EMAIL_SK) for k in by_key])}
+        found = {by_key[i["pk"]["S"]]: str(i["lead_id"]["S"]) for i in self.batch_get([(k, EMAIL_SK) for k in by_key])}
         legacy = {lead_pk(legacy_lead_id(e)): e for e in unique if e not in found}
-        for item in self._batch_get([(pk, PROFILE) for pk in legacy]):
+        for item in self.batch_get([(pk, PROFILE) for pk in legacy]):
             email = legacy[item["pk"]["S"]]
             found[email] = legacy_lead_id(email)
         return found
@@ -309,22 +312,28 @@ class Store:
 
     # --- bulk reads for imports (added for `reawake leads|activities import`) ---------------------
 
-    def _batch_get(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
-        """The items that exist among (pk, sk) keys (consistent reads, 100 keys per request)."""
+    def batch_get(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """The items that exist among (pk, sk) keys (consistent reads, 100 keys per request).
+        Keys DynamoDB leaves unprocessed (throttling, 16 MB) are asked again after a backoff with
+        full jitter, as AWS advises: an immediate re-ask would hammer a throttled table."""
         found: list[dict[str, Any]] = []
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), 100):
             chunk = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in unique[start : start + 100]]
             request: dict[str, Any] = {self.table_name: {"Keys": chunk, "ConsistentRead": True}}
-            while request:
+            for attempt in itertools.count():
+                if attempt:
+                    time.sleep(random.uniform(0, min(1.0, 0.05 * 2**attempt)))  # jitter, not a secret
                 response = self.client.batch_get_item(RequestItems=request)
                 found.extend(response.get("Responses", {}).get(self.table_name, []))
                 request = dict(response.get("UnprocessedKeys") or {})
+                if not request:
+                    break
         return found
 
     def get_leads(self, lead_ids: list[str]) -> dict[str, Lead]:
         """The profiles that exist among lead_ids."""
-        leads = (lead_from_item(i) for i in self._batch_get([(lead_pk(i), PROFILE) for i in lead_ids]))
+        leads = (lead_from_item(i) for i in self.batch_get([(lead_pk(i), PROFILE) for i in lead_ids]))
         return {lead.lead_id: lead for lead in leads}
 
     # --- bulk writes for imports: many leads per transaction -------------------------------------

@@ -157,7 +157,7 @@ class StepmailStore(TableAdapter):
         keys += [(lead_pk(lead_id), PROFILE) for lead_id in leads]
         enrollments: dict[tuple[str, str], Enrollment] = {}
         found_leads: dict[str, Lead] = {}
-        for item in self.store._batch_get(keys):
+        for item in self.store.batch_get(keys):
             if item["sk"]["S"] == PROFILE:
                 lead = lead_from_item(item)
                 found_leads[lead.lead_id] = lead
