@@ -1,0 +1,86 @@
+"""moto's per-request overheads the local stack does not need, cut (moto 5.2.5; installed with the
+in-process route, ``reawake_tools.local.inprocess.install``). Each patch keeps moto's answers and
+errors; ``tests/component/test_moto_overheads.py`` checks each against the moto internal it replaces
+and fails loudly if moto changes it. Measured per call: ``python -m bench.emulator_calls``.
+
+- ``BaseResponse.call_action`` listed the handler class's methods (``inspect.getmembers``: every
+  attribute of a class with hundreds) on every request to see whether the action is one of them:
+  the list is kept per class.
+- Every answer gets a 52-character request id, drawn one ``random.choice`` at a time (52 calls, twice
+  for DynamoDB): drawn with one ``choices`` call, same alphabet and length, from moto's own
+  (seedable) random source.
+- ``Item.__init__`` put each attribute into a ``LimitedSizeDict`` that sums the sizes of all the
+  attributes already there before each insert (quadratic in the attributes: a lead item has dozens,
+  and every put, update and stream record builds items). Here it sums as it goes and refuses at the
+  same attribute, with the same ``ItemSizeTooLarge``.
+- The server's lookup of the service for a host runs moto's list of URL patterns (hundreds of
+  regexes) for every request: kept per host (``cache_backend_lookup``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+_applied = False
+
+
+def apply() -> None:
+    """Install the patches (idempotent)."""
+    global _applied
+    if _applied:
+        return
+    _method_names_per_class()
+    _request_ids_in_one_draw()
+    _items_sized_once()
+    _applied = True
+
+
+def _method_names_per_class() -> None:
+    from moto.core import responses, utils
+
+    # Our own patches replace methods of handler classes (never add or remove one), so a class's
+    # method names do not change once it has served.
+    cached = functools.cache(utils.method_names_from_class)
+    responses.method_names_from_class = cached  # the name call_action uses
+
+
+def _request_ids_in_one_draw() -> None:
+    import string
+
+    from moto.moto_api._internal.moto_random import MotoRandom
+
+    def get_random_string(self: Any, length: int = 20, include_digits: bool = True, lower_case: bool = False) -> str:
+        pool = string.ascii_letters + (string.digits if include_digits else "")
+        random_str = "".join(self.choices(pool, k=length))
+        return random_str.lower() if lower_case else random_str
+
+    MotoRandom.get_random_string = get_random_string  # type: ignore[method-assign]
+
+
+def _items_sized_once() -> None:
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict, bytesize
+
+    def __init__(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        self.hash_key = hash_key
+        self.range_key = range_key
+        self.attrs = LimitedSizeDict()
+        size = 0
+        for key, value in attrs.items():
+            typed = DynamoType(value)
+            # LimitedSizeDict.__setitem__'s test, with the sum of the attributes before kept.
+            size += bytesize(key) + typed.size()
+            if size > 405000:
+                raise ItemSizeTooLarge
+            dict.__setitem__(self.attrs, key, typed)
+
+    Item.__init__ = __init__  # type: ignore[method-assign]
+
+
+def cache_backend_lookup(app: Any) -> None:
+    """The server's host -> service lookup, kept per host (a pure function of the host: moto's
+    module list and URL patterns are fixed for the process)."""
+    lookup = getattr(app, "get_backend_for_host", None)
+    if lookup is not None and not hasattr(lookup, "cache_info"):
+        app.get_backend_for_host = functools.lru_cache(maxsize=512)(lookup)
