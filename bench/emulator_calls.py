@@ -5,17 +5,19 @@ moto's dispatch and answer, and the local IAM check. One call of each common kin
 table as the step-mail function makes them (its role checked on both routes):
 
 - baseline: the same calls through ``mock_aws`` (moto's own in-process route: botocore's before-send
-  handed to moto's handler), first, with the stack's backend fixes (``moto_patches``: without them
-  stock moto's TransactWriteItems copies the whole table and its Query sorts it, and the ratio
-  would show those, not the route);
+  handed to moto's handler), moto's per-request code as shipped (``moto_overheads.stock()``), with
+  the stack's backend fixes (``moto_patches``: without them stock moto's TransactWriteItems copies
+  the whole table and its Query sorts it, and the ratio would show those, not the route);
 - route: ``reawake local``'s emulator (moto's server, the same ``moto_patches``) reached through
-  ``reawake_tools.local.inprocess``, as the stack's own functions reach it, with the per-request
-  cuts of ``moto_overheads`` (process-wide once installed: hence the baseline first).
+  ``reawake_tools.local.inprocess``, as the stack's own functions reach it.
+
+Both run in the same process on the same table, taking turns, so the table's size and the
+machine's load weigh on both alike.
 
 CPU microseconds per call (process CPU time, so a busy machine inflates both routes alike), the median
 of ROUNDS rounds of CALLS calls each, and the ratio route / baseline.
 
-    python -m bench.emulator_calls [CALLS]     (default 200; ~1 minute)
+    python -m bench.emulator_calls [CALLS]     (default 200; ~2 minutes)
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import nullcontext
 from email.message import EmailMessage
 from typing import Any
 
@@ -124,83 +126,79 @@ class Calls:
                                    Content={"Raw": {"Data": self.raw}}, ConfigurationSetName=self.configuration_set)
 
 
-def measure(calls: Calls, count: int, rounds: int = ROUNDS) -> dict[str, float]:
-    """CPU microseconds per call of each kind: the median of ``rounds`` rounds."""
+def measure(route: Calls, baseline: Calls, count: int, rounds: int = ROUNDS) -> dict[str, dict[str, float]]:
+    """CPU microseconds per call of each kind on each route: the median of ``rounds`` rounds, the
+    routes taking turns (which goes first alternates), so a change in the machine's load between
+    rounds weighs on both alike."""
+    from reawake_tools.local import moto_overheads
     from reawake_tools.local.iam import running_as
 
-    kinds = calls.kinds()
-    per_round: dict[str, list[float]] = {name: [] for name in kinds}
+    sides = {"route": route.kinds(), "mock_aws": baseline.kinds()}
+    per_round: dict[str, dict[str, list[float]]] = {side: {name: [] for name in kinds} for side, kinds in sides.items()}
+
+    def batch(side: str, name: str, times: int) -> float:
+        call = sides[side][name]
+        with moto_overheads.stock() if side == "mock_aws" else nullcontext():
+            start = time.process_time()
+            for _ in range(times):
+                call()
+            return 1e6 * (time.process_time() - start) / times
+
     with running_as(FUNCTION):
-        for call in kinds.values():
-            for _ in range(10):
-                call()  # warm: clients, models, caches
-        for _ in range(rounds):
-            for name, call in kinds.items():
-                start = time.process_time()
-                for _ in range(count):
-                    call()
-                per_round[name].append(1e6 * (time.process_time() - start) / count)
-    return {name: statistics.median(values) for name, values in per_round.items()}
-
-
-@contextmanager
-def checked(client: Callable[[str], Any]) -> Iterator[Calls]:
-    """The template's resources, the step-mail role's IAM check installed, the table seeded."""
-    from reawake_tools.local import iam
-    from reawake_tools.local.connect import reset_caches
-    from reawake_tools.local.template import create_resources, load_template
-
-    template = load_template()
-    created = create_resources(client, parameters={"SiteOrigins": ["https://www.example.co.jp"]})
-    reset_caches()
-    enforcer = iam.install(iam.Enforcer(template, created))
-    try:
-        calls = Calls(client, created.names["Table"], created.names["MailConfigurationSet"])
-        calls.seed()
-        yield calls
-        assert not enforcer.denials, enforcer.denials  # every call was allowed: it was measured, not refused
-    finally:
-        iam.uninstall(enforcer)
-
-
-def baseline(count: int) -> dict[str, float]:
-    import boto3
-    from moto import mock_aws
-
-    with mock_aws(), checked(lambda service: boto3.client(service)) as calls:
-        return measure(calls, count)
-
-
-def in_process(count: int) -> dict[str, float]:
-    import boto3
-
-    from reawake_tools.local.stack import Emulator
-
-    emulator = Emulator()
-    emulator.start()
-    try:
-        with checked(lambda service: boto3.client(service, endpoint_url=emulator.endpoint_url)) as calls:
-            return measure(calls, count)
-    finally:
-        emulator.stop()
+        for side, kinds in sides.items():
+            for name in kinds:
+                batch(side, name, 10)  # warm: clients, models, caches
+        for r in range(rounds):
+            for name in route.kinds():
+                for side in (("route", "mock_aws") if r % 2 == 0 else ("mock_aws", "route")):
+                    per_round[side][name].append(batch(side, name, count))
+    return {side: {name: statistics.median(v) for name, v in kinds.items()} for side, kinds in per_round.items()}
 
 
 def run(count: int = CALLS) -> dict[str, Any]:
-    set_fake_aws_env()
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    from reawake_tools.local import moto_patches
+    import boto3
+    from moto import mock_aws
 
+    from reawake_tools.local import iam, moto_patches
+    from reawake_tools.local.connect import reset_caches
+    from reawake_tools.local.stack import Emulator
+    from reawake_tools.local.template import create_resources, load_template
+
+    set_fake_aws_env()
     moto_patches.apply()  # the backend both routes use
-    stock = baseline(count)  # first: the route's moto_overheads are process-wide and would speed it up too
-    route = in_process(count)
-    rows = [(name, f"{route[name]:7.0f} CPU-µs in-process, {stock[name]:7.0f} mock_aws, "
-                   f"ratio {route[name] / stock[name]:.2f}") for name in route]
-    total_route, total_stock = sum(route.values()), sum(stock.values())
-    rows.append(("all kinds, one each", f"{total_route:7.0f} CPU-µs in-process, {total_stock:7.0f} mock_aws, "
-                                        f"ratio {total_route / total_stock:.2f}"))
-    report(f"Emulator call CPU ({count} calls × {ROUNDS} rounds per kind, median; "
+    # Both routes at once, on the same backends (moto's are process-wide): mock_aws answers the
+    # calls to AWS's own endpoints, the stack's emulator the calls to its endpoint.
+    with mock_aws():
+        emulator = Emulator()
+        emulator.start()
+        try:
+            template = load_template()
+
+            def on_route(service: str) -> Any:
+                return boto3.client(service, endpoint_url=emulator.endpoint_url)
+
+            created = create_resources(on_route, parameters={"SiteOrigins": ["https://www.example.co.jp"]})
+            reset_caches()
+            enforcer = iam.install(iam.Enforcer(template, created))
+            try:
+                table, configuration_set = created.names["Table"], created.names["MailConfigurationSet"]
+                route = Calls(on_route, table, configuration_set)
+                route.seed()
+                baseline = Calls(lambda service: boto3.client(service), table, configuration_set)
+                baseline.n = 10_000_000  # its own new keys
+                figures = measure(route, baseline, count)
+                assert not enforcer.denials, enforcer.denials  # every call was allowed: measured, not refused
+            finally:
+                iam.uninstall(enforcer)
+        finally:
+            emulator.stop()
+    on, off = figures["route"], figures["mock_aws"]
+    rows = [(name, f"{on[name]:7.0f} CPU-µs in-process, {off[name]:7.0f} mock_aws, ratio {on[name] / off[name]:.2f}")
+            for name in on]
+    rows.append(("all kinds, one each", f"{sum(on.values()):7.0f} CPU-µs in-process, {sum(off.values()):7.0f} "
+                                        f"mock_aws, ratio {sum(on.values()) / sum(off.values()):.2f}"))
+    report(f"Emulator call CPU ({count} calls x {ROUNDS} rounds per kind and route, median; "
            f"{os.cpu_count()} cores; baseline: moto's mock_aws, same run)", rows)
-    figures = {"route": route, "mock_aws": stock}
     print(json.dumps(figures))
     return figures
 

@@ -63,12 +63,12 @@ def _serve(request: Any, **_: Any) -> Any:
 def _moto_checks_signatures() -> bool:
     from moto import settings
 
-    return bool(settings.INITIAL_NO_AUTH_ACTION_COUNT != float("inf"))
+    return bool(float("inf") > settings.INITIAL_NO_AUTH_ACTION_COUNT)
 
 
 def _skip_signing(request: Any, **_: Any) -> None:
-    """``request-created`` (before the client's signer): a request the route will serve is not signed (the operation's auth type ``none``, botocore's own
-    choice for unsigned operations)."""
+    """``request-created`` (before the client's signer): a request the route will serve is not
+    signed (the operation's auth type ``none``, botocore's own choice for unsigned operations)."""
     if _routes and _route(str(request.url)) is not None and not _moto_checks_signatures():
         request.context["auth_type"] = "none"
         request.context[_MARK] = True
@@ -128,9 +128,13 @@ def _through_wsgi(app: Any, endpoint: str, method: str, url: str, headers: dict[
 
     parts = urlsplit(url)
     environ = EnvironBuilder(method=method, base_url=endpoint, path=parts.path or "/",
-                             query_string=parts.query, headers=headers, data=body).get_environ()
+                             query_string=parts.query, headers=list(headers.items()), data=body).get_environ()
     chunks, status, response_headers = run_wsgi_app(app, environ, buffered=True)
     return int(status.split(" ", 1)[0]), dict(response_headers.items()), b"".join(chunks)
+
+
+_views: dict[tuple[int, str, str], Any] = {}  # (app, method, path) -> the view the app's URL map picks
+_UNKNOWN = object()
 
 
 @functools.cache
@@ -162,11 +166,19 @@ def _dispatch(app: Any, endpoint: str, method: str, url: str, headers: dict[str,
     moto_request = _request_class().from_primitives(method, url, headers, body)
     environ = moto_request.environ
     service_app = get_application(environ)
-    try:
-        view_name, _ = service_app.url_map.bind_to_environ(environ).match()
-    except HTTPException:
-        return None  # not found, a redirect: Flask's own answers
-    view = service_app.view_functions.get(view_name)
+    # The app's URL map is fixed once built and matches on the method and path alone (moto's
+    # rules name no host): the view for a (method, path) is kept (DynamoDB and SES: one path).
+    route = (id(service_app), method, environ.get("PATH_INFO", ""))
+    view = _views.get(route, _UNKNOWN)
+    if view is _UNKNOWN:
+        try:
+            view_name, _ = service_app.url_map.bind_to_environ(environ).match()
+            view = service_app.view_functions.get(view_name)
+        except HTTPException:
+            view = None  # not found, a redirect: Flask's own answers
+        if len(_views) > 4096:
+            _views.clear()
+        _views[route] = view
     if not isinstance(view, convert_to_flask_response):
         return None
     # What convert_to_flask_response.__call__ does with Flask's request, with moto's.

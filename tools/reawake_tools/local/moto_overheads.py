@@ -13,6 +13,10 @@ and fails loudly if moto changes it. Measured per call: ``python -m bench.emulat
   attributes already there before each insert (quadratic in the attributes: a lead item has dozens,
   and every put, update and stream record builds items). Here it sums as it goes and refuses at the
   same attribute, with the same ``ItemSizeTooLarge``.
+- ``DynamoType.size`` of a map wrapped every value in a new ``DynamoType`` before sizing it, and
+  wrapping a map copies its whole subtree: sizing a lead (put, update, query and batch-get page
+  limits, stream records) rebuilt its nested maps once per level. The values already are
+  ``DynamoType``: sized as they are, the same number.
 - The server's lookup of the service for a host runs moto's list of URL patterns (hundreds of
   regexes) for every request: kept per host (``cache_backend_lookup``).
 """
@@ -20,9 +24,17 @@ and fails loudly if moto changes it. Measured per call: ``python -m bench.emulat
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _applied = False
+_replaced: list[tuple[Any, str, Any, Any]] = []  # (owner, attribute, moto's, ours)
+
+
+def _replace(owner: Any, name: str, ours: Any) -> None:
+    _replaced.append((owner, name, getattr(owner, name), ours))
+    setattr(owner, name, ours)
 
 
 def apply() -> None:
@@ -33,7 +45,20 @@ def apply() -> None:
     _method_names_per_class()
     _request_ids_in_one_draw()
     _items_sized_once()
+    _maps_sized_in_place()
     _applied = True
+
+
+@contextmanager
+def stock() -> Iterator[None]:
+    """moto's own code for the duration (the benchmark's baseline, the tests' reference)."""
+    for owner, name, original, _ in _replaced:
+        setattr(owner, name, original)
+    try:
+        yield
+    finally:
+        for owner, name, _, ours in _replaced:
+            setattr(owner, name, ours)
 
 
 def _method_names_per_class() -> None:
@@ -41,8 +66,7 @@ def _method_names_per_class() -> None:
 
     # Our own patches replace methods of handler classes (never add or remove one), so a class's
     # method names do not change once it has served.
-    cached = functools.cache(utils.method_names_from_class)
-    responses.method_names_from_class = cached  # the name call_action uses
+    _replace(responses, "method_names_from_class", functools.cache(utils.method_names_from_class))
 
 
 def _request_ids_in_one_draw() -> None:
@@ -55,12 +79,13 @@ def _request_ids_in_one_draw() -> None:
         random_str = "".join(self.choices(pool, k=length))
         return random_str.lower() if lower_case else random_str
 
-    MotoRandom.get_random_string = get_random_string  # type: ignore[method-assign]
+    _replace(MotoRandom, "get_random_string", get_random_string)
 
 
 def _items_sized_once() -> None:
     from moto.dynamodb.exceptions import ItemSizeTooLarge
-    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict, bytesize
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
 
     def __init__(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
         self.hash_key = hash_key
@@ -75,7 +100,21 @@ def _items_sized_once() -> None:
                 raise ItemSizeTooLarge
             dict.__setitem__(self.attrs, key, typed)
 
-    Item.__init__ = __init__  # type: ignore[method-assign]
+    _replace(Item, "__init__", __init__)
+
+
+def _maps_sized_in_place() -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.utilities import bytesize
+
+    original = DynamoType.size
+
+    def size(self: Any) -> int:
+        if self.is_map() and all(type(v) is DynamoType for v in self.value.values()):
+            return sum(bytesize(k) + v.size() for k, v in self.value.items())
+        return int(original(self))
+
+    _replace(DynamoType, "size", size)
 
 
 def cache_backend_lookup(app: Any) -> None:
