@@ -69,6 +69,45 @@ def _ours() -> Any:
     return nullcontext()
 
 
+def test_an_update_expression_kept_parsed_updates_as_moto_does() -> None:
+    """The same expression text applied again and again (the kept tree must not carry one update's
+    names, values or item into the next), to items old and new, and an expression that does not parse."""
+    import boto3
+    from botocore.exceptions import ClientError
+    from moto import mock_aws
+
+    def run() -> list[Any]:
+        with mock_aws():
+            ddb = boto3.client("dynamodb", region_name="ap-northeast-1", aws_access_key_id="testing",
+                               aws_secret_access_key="testing")
+            ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+            out: list[Any] = []
+            expression = "SET #a = if_not_exists(#a, :zero) + :n, tags = list_append(if_not_exists(tags, :e), :t)"
+            for n in range(4):
+                for pk in ("a", "b"):
+                    out.append(ddb.update_item(
+                        TableName="t", Key={"pk": {"S": pk}}, UpdateExpression=expression,
+                        ExpressionAttributeNames={"#a": "count" if pk == "a" else "other"},
+                        ExpressionAttributeValues={":zero": {"N": "0"}, ":n": {"N": str(n)}, ":e": {"L": []},
+                                                   ":t": {"L": [{"S": f"{pk}{n}"}]}},
+                        ReturnValues="ALL_NEW")["Attributes"])
+            try:
+                ddb.update_item(TableName="t", Key={"pk": {"S": "a"}}, UpdateExpression="SET = :x",
+                                ExpressionAttributeValues={":x": {"N": "1"}})
+            except ClientError as exc:
+                out.append(exc.response["Error"])
+            return out
+
+    ours = run()
+    with moto_overheads.stock():
+        theirs = run()
+    assert ours == theirs
+    assert ours[-2]["other"] == {"N": "6"} and len(ours[-2]["tags"]["L"]) == 4  # the control: each update applied
+    assert ours[-1]["Code"] == "ValidationException"
+
+
 def test_the_moto_internals_the_patches_replace_are_still_there() -> None:
     """Each patch rests on one internal; if moto renames or reshapes one, this names it."""
     from moto.core import responses, utils
@@ -97,6 +136,10 @@ def test_the_moto_internals_the_patches_replace_are_still_there() -> None:
         convert_to_flask_response.__call__)
     assert callable(Request.from_primitives)
     assert inprocess._request_class().from_wsgi_server is True
+    # Update expressions: the validator works on its own copy of the parsed tree.
+    from moto.dynamodb.parsing.validators import Validator
+
+    assert "deepcopy(expression)" in inspect.getsource(Validator.__init__)
 
 
 def test_request_ids_keep_their_shape() -> None:

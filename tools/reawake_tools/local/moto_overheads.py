@@ -17,6 +17,11 @@ and fails loudly if moto changes it. Measured per call: ``python -m bench.emulat
   wrapping a map copies its whole subtree: sizing a lead (put, update, query and batch-get page
   limits, stream records) rebuilt its nested maps once per level. The values already are
   ``DynamoType``: sized as they are, in one walk, the same number.
+- An ``UpdateExpression`` was tokenized and parsed twice per update (the handler reads its
+  placeholders, the backend validates it), and again for every update of a transaction: the parse is
+  kept per expression text. Every consumer of the tree reads it (``find_clauses``) or works on its own
+  deep copy (``UpdateExpressionValidator`` copies it before resolving names and values); an
+  expression that does not parse raises each time, as before (nothing is kept for it).
 - The server's lookup of the service for a host runs moto's list of URL patterns (hundreds of
   regexes) for every request: kept per host (``cache_backend_lookup``).
 """
@@ -46,6 +51,7 @@ def apply() -> None:
     _request_ids_in_one_draw()
     _items_sized_once()
     _maps_sized_in_place()
+    _update_expressions_parsed_once()
     _applied = True
 
 
@@ -129,6 +135,13 @@ def _maps_sized_in_place() -> None:
         return sized(self)
 
     _replace(DynamoType, "size", size)
+
+
+def _update_expressions_parsed_once() -> None:
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    parse = functools.lru_cache(maxsize=1024)(UpdateExpressionParser.make)
+    _replace(UpdateExpressionParser, "make", staticmethod(parse))
 
 
 def cache_backend_lookup(app: Any) -> None:
