@@ -138,7 +138,7 @@ def _maps_sized_in_place() -> None:
 
 
 def _update_expressions_parsed_once() -> None:
-    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 
     parse = functools.lru_cache(maxsize=1024)(UpdateExpressionParser.make)
     _replace(UpdateExpressionParser, "make", staticmethod(parse))
