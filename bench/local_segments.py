@@ -110,7 +110,7 @@ def start(folder: Path, calls_file: Path, *args: str) -> tuple[subprocess.Popen[
     command = [sys.executable, "-m", "bench.local_segments", "child", str(calls_file),
                "local", "--port", "0", "--site-port", "0", *args]
     with (folder / "local.log").open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)  # noqa: S603
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     began = time.monotonic()
     while True:
         if process.poll() is not None:

@@ -5,7 +5,10 @@ decides it), step mail enrolls the lead and records the outcome on it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+from reawake.core.counting import Bump
 
 WATCHING = "watching"
 PENDING = "pending"
@@ -24,3 +27,22 @@ class Approach:
     @property
     def key(self) -> str:
         return f"{self.segment_id}#{self.entered_at}"
+
+
+@dataclass(frozen=True)
+class Handover:
+    """A ``sequence`` / ``owner_task`` approach settled inside the segment run's membership
+    transaction (one call per entering lead, no pending marker): the approach's final status and
+    reason, the conditional writes that settle it (the enrollment: once per lead × sequence), what
+    the decision assumed of the profile beyond what the run read (a condition added to the
+    membership update: ``assumes``, with its ``names`` and ``values``), and the report counts to add
+    once the transaction succeeded. Built by step mail (``reawake.stepmail.enroller``), written by
+    the segment run's store."""
+
+    status: str
+    reason: str | None = None
+    writes: tuple[dict[str, Any], ...] = ()
+    assumes: str | None = None
+    names: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+    counts: tuple[Bump, ...] = ()
