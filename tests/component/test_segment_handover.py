@@ -190,7 +190,8 @@ def test_two_definitions_naming_one_sequence_give_what_the_pending_way_gave(
     aws: Any, config: SequenceConfig, data: Dataset, definitions: list[SegmentDefinition], scoring: ScoringConfig
 ) -> None:
     twin = load_segments(
-        "segments:\n  - id: also-no-webinar\n    name: 二つ目\n    approach: {type: sequence, sequence: webinar-invite}\n"
+        "segments:\n  - id: also-no-webinar\n    name: 二つ目\n"
+        "    approach: {type: sequence, sequence: webinar-invite}\n"
         "    rule: {not: {event: [webinar_view, webinar_application], within: 3mo}}\n", "twin.yaml", scoring)
     the_same_both_ways(data, [*definitions, *twin], config, scoring)
 
@@ -219,7 +220,7 @@ def test_a_replayed_run_enrolls_no_one_twice_and_writes_nothing(
 ) -> None:
     load(data.leads[:60], config, data.now_ms)
     enroller = SequenceEnroller(StepmailStore(store()), config)
-    first, _ = run(definitions, enroller, data.now_ms, scoring)
+    run(definitions, enroller, data.now_ms, scoring)
     enrolled, items, counted = enrollments_by_lead(), item_count(), enrolled_counted()
     assert enrolled and counted == len(enrolled), "each enrollment counted once (positive control)"
     again, results = run(definitions, enroller, data.now_ms, scoring, shards=3)  # replayed: same moment, other shards
