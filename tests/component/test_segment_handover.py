@@ -316,3 +316,19 @@ def test_a_lead_unsubscribed_between_scan_and_write_is_evaluated_again_and_not_e
     others = [e for e in enrollments_by_lead() if e[0] != lead_id and e[1] == WEBINAR]
     assert others, "the other leads were enrolled (positive control)"
 
+
+
+class ConfigUnreadable(SequenceEnroller):
+    def reads(self, sequence_ids: Any) -> list[tuple[str, ...]]:
+        raise ConnectionError("the config bucket did not answer")
+
+
+def test_when_step_mails_config_cannot_be_read_at_the_start_the_approaches_go_the_pending_way(
+    aws: Any, config: SequenceConfig, data: Dataset, definitions: list[SegmentDefinition], scoring: ScoringConfig
+) -> None:
+    load(data.leads[:30], config, data.now_ms)
+    summary, results = run(definitions, ConfigUnreadable(StepmailStore(store()), config), data.now_ms, scoring)
+    assert sum(r.handed_over for r in results) == 0
+    assert summary["approaches"].get("sequence"), "sequence approaches entered (positive control)"
+    assert enrollments_by_lead(), "step mail enrolled them right after the membership write"
+    assert all(lead.pending_approaches == [] for lead in store().scan_leads())

@@ -22,7 +22,7 @@ from reawake.core.approaches import HOLDOUT, PENDING, Approach, Handover
 from reawake.core.counting import Bump
 from reawake.core.leads import Lead
 from reawake.core.scoring import ScoringConfig
-from reawake.core.store import CommitConflict, Store
+from reawake.core.store import TRANSACT_ITEMS, CommitConflict, Store
 from reawake.segments.approaches import approach_for
 from reawake.segments.memberships import reconcile
 from reawake.segments.reads import scan_plan
@@ -103,7 +103,14 @@ def run_shard(
     segments = SegmentStore(store)
     result = ShardResult(shard)
     sequences = sorted({s for d in definitions if (s := getattr(d.approach, "sequence", None))})
-    extra = enroller.reads(sequences) if enroller is not None and sequences else []
+    extra: list[tuple[str, ...]] = []
+    settling = enroller if sequences else None  # what settles approaches in the membership transaction
+    if settling is not None:
+        try:
+            extra = settling.reads(sequences)
+        except Exception:  # step mail's config unreadable: every approach goes the pending way
+            logger.exception("approaches not settled in the membership transaction: step mail's config")
+            settling = None
     index, paths = scan_plan(definitions, extra)  # only what the rules and the run read (membership: by update)
     counts_due: list[Bump] = []  # added up and written every COUNTS_EVERY leads, and at the end
     for lead in store.scan_leads(shard, total_shards, paths, index):
@@ -121,7 +128,8 @@ def run_shard(
             if change is None:
                 break
             approaches = [approach_for(by_id[s], lead.lead_id, change.after.segments[s]) for s in change.entered]
-            handovers = handovers_of(enroller, change.after, approaches, refused, now_ms, whole)
+            room = TRANSACT_ITEMS - 1 - len(change.entered) - len(change.left) - len(approaches)
+            handovers = handovers_of(settling, change.after, approaches, refused, now_ms, whole, room)
             waiting = [a.key for a in approaches if a.status == PENDING and a.key not in handovers]
             if waiting:  # marked with the membership, in the same transaction
                 after = replace(change.after, pending_approaches=[*change.after.pending_approaches, *waiting])
@@ -161,10 +169,11 @@ def run_shard(
 
 
 def handovers_of(enroller: Enroller | None, lead: Lead, approaches: list[Approach], refused: set[str], now_ms: int,
-                 whole: bool) -> dict[str, Handover]:
+                 whole: bool, room: int) -> dict[str, Handover]:
     """The approaches step mail settles in the membership transaction (approach key -> handover):
     at most one per sequence (a transaction writes an item once; a second approach naming the
-    same sequence goes the pending way and ``enroll`` answers it as before)."""
+    same sequence goes the pending way and ``enroll`` answers it as before), and only as many
+    writes as the transaction has ``room`` for. One that fails to decide goes the pending way."""
     if enroller is None:
         return {}
     found: dict[str, Handover] = {}
@@ -172,10 +181,16 @@ def handovers_of(enroller: Enroller | None, lead: Lead, approaches: list[Approac
     for approach in approaches:
         if approach.status != PENDING or approach.key in refused or approach.sequence in writing:
             continue
-        handover = enroller.hand_over(lead, approach, now_ms, whole)
-        if handover is not None:
+        try:
+            handover = enroller.hand_over(lead, approach, now_ms, whole)
+        except Exception:
+            logger.exception("approach not settled in the membership transaction",
+                             extra={"lead_id": lead.lead_id, "segment_id": approach.segment_id})
+            continue
+        if handover is not None and len(handover.writes) <= room:
             found[approach.key] = handover
             writing.add(approach.sequence)
+            room -= len(handover.writes)
     return found
 
 

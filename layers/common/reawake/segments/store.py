@@ -92,11 +92,11 @@ class SegmentStore(TableAdapter):
         try:
             self.client.transact_write_items(TransactItems=items)
         except self.client.exceptions.TransactionCanceledException as exc:
-            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
-            first = len(items) - len(owners)
-            refused = {owners[i - first] for i, code in enumerate(reasons) if code not in ("None", "") and i >= first}
-            if refused and all(code in ("None", "") for code in reasons[:first]):
-                raise HandoverRefused(refused) from exc
+            reasons = [r.get("Code") or "None" for r in exc.response.get("CancellationReasons", [])]
+            failed = {i: code for i, code in enumerate(reasons) if code != "None"}
+            first = len(items) - len(owners)  # the handovers' writes come last
+            if failed and all(i >= first and code == "ConditionalCheckFailed" for i, code in failed.items()):
+                raise HandoverRefused({owners[i - first] for i in failed}) from exc
             raise CommitConflict(set(), True) from exc
 
     def _membership_update(self, change: MembershipChange, handovers: Iterable[Handover] = ()) -> dict[str, Any]:
