@@ -52,7 +52,7 @@ def definitions(scoring: ScoringConfig) -> list[SegmentDefinition]:
 @pytest.fixture
 def config(aws: Any, monkeypatch: pytest.MonkeyPatch) -> SequenceConfig:
     """The segment function's environment; the sequences and step-mail settings in the bucket."""
-    from reawake.core.config_store import upload_config
+    from reawake.segments.definitions import upload_config
     from reawake.stepmail.store import upload_sequences
     from reawake_tools.local.connect import reset_caches
 
