@@ -1,7 +1,8 @@
 """The approach record: what a segment run decided for a lead that entered a definition, handed
 over to the feature that acts on it (``watch``: the revisit alerts; ``sequence`` / ``owner_task``:
 step mail and the owners' call lists). The segment run writes it (``reawake.segments.approaches``
-decides it), step mail enrolls the lead and records the outcome on it."""
+decides it); step mail settles it in the same transaction (a ``Handover``), or enrolls the lead
+right after and records the outcome on it."""
 
 from __future__ import annotations
 
