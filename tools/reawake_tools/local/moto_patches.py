@@ -19,6 +19,15 @@ items, for the one partition or index key it wants. Patched, a query starts from
 (base table) or from the items carrying that index key (a GSI), and moto sorts and filters only
 those, as DynamoDB reads only them. The send slots' due-index queries depend on it.
 
+Memory (``_untracked_models``, ``_atomic_stream_shards``): moto's ``BaseModel`` keeps every instance
+it ever made in a class-wide list (for its dashboard), so no DynamoDB item, stream record or shard
+iterator is ever freed: an item replaced by a write, a query's projected copy, the poller's iterator of
+every poll. Those three classes are not registered. moto's ``StreamShard.add`` numbers a record from
+the list's length before building it and appends it after, so two writes at once could carry the same
+or a stale number (the poller read a record twice, and once read records were trimmed, its iterator
+fell behind the shard's start: moto's ``assert start >= 0``). Patched, numbering and appending, reading
+and ``trim_stream`` hold one lock, so a record's number is always its position.
+
 Step Functions ``Wait`` states (``follow_clock``): moto's engine sleeps the wall-clock interval
 (and compares a ``Timestamp`` with the machine's naive local time). Patched, a wait lasts until the
 stack clock (``reawake_tools.local.clock.current()``) reaches its moment: ``seconds / speed`` of wall
@@ -56,6 +65,8 @@ def apply() -> None:
     _plain_json_results()
     _fast_query()
     _known_modules()
+    _untracked_models()
+    _atomic_stream_shards()
     _applied = True
 
 
@@ -112,6 +123,73 @@ def _plain_json_results() -> None:
             return original_records(self)  # its own error answers
 
     DynamoDBStreamsHandler.get_records = get_records  # type: ignore[method-assign]
+
+
+UNTRACKED_MODELS = (("moto.dynamodb.models.dynamo_type", "Item"), ("moto.dynamodb.models.table", "StreamRecord"),
+                    ("moto.dynamodbstreams.models", "ShardIterator"))
+
+
+def _untracked_models() -> None:
+    """moto's ``BaseModel.__new__`` appends every instance to ``cls.instances_tracked`` (its
+    dashboard's data, never emptied but by a reset): the classes made per write, per read and per
+    poll are made without it, so they are freed when nothing else holds them."""
+    import importlib
+
+    from moto.core.common_models import BaseModel
+
+    untracked = frozenset(getattr(importlib.import_module(module), name) for module, name in UNTRACKED_MODELS)
+    original = BaseModel.__new__
+
+    def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:
+        if cls in untracked:
+            return super(BaseModel, cls).__new__(cls)
+        return original(cls, *args, **kwargs)
+
+    BaseModel.__new__ = staticmethod(__new__)  # type: ignore[assignment]
+
+
+STREAM_LOCK = threading.RLock()  # moto's stream shards: numbering + appending, reading, trimming
+
+
+def _atomic_stream_shards() -> None:
+    """A stream record's sequence number is its position: ``StreamShard.add`` (numbered from the
+    list's length, appended after the record is built), ``StreamShard.get`` (position from the
+    number) and a new ``ShardIterator`` (LATEST: start + length) each run under ``STREAM_LOCK``, as
+    ``trim_stream`` does. Reentrant: moto's own event source mappings may write from ``add``."""
+    from moto.dynamodb.models.table import StreamShard
+    from moto.dynamodbstreams.models import ShardIterator
+
+    original_add, original_get, original_init = StreamShard.add, StreamShard.get, ShardIterator.__init__
+
+    def add(self: Any, old: Any, new: Any) -> None:
+        with STREAM_LOCK:
+            original_add(self, old, new)
+
+    def get(self: Any, start: int, quantity: int) -> list[dict[str, Any]]:
+        with STREAM_LOCK:
+            records: list[dict[str, Any]] = original_get(self, start, quantity)
+            return records
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        with STREAM_LOCK:
+            original_init(self, *args, **kwargs)
+
+    StreamShard.add = add  # type: ignore[method-assign]
+    StreamShard.get = get  # type: ignore[method-assign]
+    ShardIterator.__init__ = init  # type: ignore[method-assign]
+
+
+def trim_stream(shard: Any, position: int) -> int:
+    """Drop the records of moto's ``shard`` before sequence number ``position`` (every reader is
+    past them); how many. moto numbers records from ``starting_sequence_number``: moving it by the
+    records dropped keeps every later record's number and every open iterator's position."""
+    with STREAM_LOCK:
+        done = min(position - shard.starting_sequence_number, len(shard.items))
+        if done <= 0:
+            return 0
+        del shard.items[:done]
+        shard.starting_sequence_number += done
+        return done
 
 
 @contextmanager
