@@ -138,7 +138,7 @@ def _untracked_models() -> None:
     from moto.core.common_models import BaseModel
 
     untracked = frozenset(getattr(importlib.import_module(module), name) for module, name in UNTRACKED_MODELS)
-    original = BaseModel.__new__
+    original = _stock["BaseModel.__new__"] = BaseModel.__new__
 
     def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:
         if cls in untracked:
@@ -160,6 +160,8 @@ def _atomic_stream_shards() -> None:
     from moto.dynamodbstreams.models import ShardIterator
 
     original_add, original_get, original_init = StreamShard.add, StreamShard.get, ShardIterator.__init__
+    _stock.update({"StreamShard.add": original_add, "StreamShard.get": original_get,
+                   "ShardIterator.__init__": original_init})
 
     def add(self: Any, old: Any, new: Any) -> None:
         with STREAM_LOCK:

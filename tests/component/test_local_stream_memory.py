@@ -1,0 +1,209 @@
+"""The local stack's stream poller drops what it has read, and moto frees what nothing holds
+(reawake_tools.local.moto_patches: ``_untracked_models``, ``_atomic_stream_shards``; streams.py's trim),
+without a change a stream consumer could see: every change still reaches it, once, in order."""
+
+from __future__ import annotations
+
+import gc
+import inspect
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+
+from reawake.core.settings import get_settings
+from reawake_tools.local.streams import StreamConsumer, StreamMapping, mappings_of
+from reawake_tools.local.template import load_template
+from tests.component import test_alert_function as alerts
+from tests.component.test_alert_function import env  # noqa: F401  (the alert tests' fixture)
+
+
+def table() -> Any:
+    from reawake_tools.local.state import moto_table
+
+    return moto_table(get_settings().table_name)
+
+
+def put(pk: str, **more: str) -> None:
+    item = {"pk": {"S": pk}, "sk": {"S": "X"}, **{k: {"S": v} for k, v in more.items()}}
+    boto3.client("dynamodb").put_item(TableName=get_settings().table_name, Item=item)
+
+
+def consumer_of_every_record(aws: Any, trim: bool = True) -> tuple[StreamConsumer, StreamMapping, list[str]]:
+    """A poller of the table's stream that hands every record (no filter) to a recorder."""
+    (mapping,) = mappings_of(load_template(), aws)
+    mapping.filters = []
+    seen: list[str] = []
+
+    def invoke(_: str, event: Any) -> Any:
+        seen.extend(r["dynamodb"]["Keys"]["pk"]["S"] for r in event["Records"])
+        return {"batchItemFailures": []}
+
+    consumer = StreamConsumer([mapping], invoke, boto3.client, trim=trim)
+    consumer._open(mapping)
+    return consumer, mapping, seen
+
+
+def drain(consumer: StreamConsumer, mapping: StreamMapping) -> None:
+    while consumer.poll(mapping):
+        pass
+
+
+def test_a_write_numbered_while_others_land_and_are_trimmed_is_delivered_once(
+        aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cause of the poller falling behind moto's shard start: moto numbered a record from the
+    list's length, built it (both images: slow), then appended it. A write paused in between while
+    two others landed and were read and trimmed came out with a number before the shard's start,
+    and the poller's next iterator (after that number) pointed into the trimmed records (moto's
+    ``assert start >= 0``; without trimming, the record after it was delivered twice)."""
+    from moto.dynamodb.models import table as moto_table_module
+
+    consumer, mapping, seen = consumer_of_every_record(aws)
+    paused, resume = threading.Event(), threading.Event()
+    stock_record = moto_table_module.StreamRecord
+
+    class SlowRecord(stock_record):  # type: ignore[misc, valid-type]
+        def __init__(self, table: Any, stream_type: str, event_name: str, old: Any, new: Any, seq: int) -> None:
+            if new is not None and new.hash_key.value == "slow":
+                paused.set()
+                resume.wait(10)
+            super().__init__(table, stream_type, event_name, old, new, seq)
+
+    monkeypatch.setattr(moto_table_module, "StreamRecord", SlowRecord)
+    slow = threading.Thread(target=put, args=("slow",))
+    slow.start()
+    assert paused.wait(10)
+
+    def others() -> None:
+        put("fast-1")
+        put("fast-2")
+        drain(consumer, mapping)  # read and trimmed while the slow write is being numbered
+
+    fast = threading.Thread(target=others)
+    fast.start()
+    fast.join(0.5)  # patched, the other writes wait for the slow one; stock moto lets them through
+    resume.set()
+    slow.join(10)
+    fast.join(10)
+    drain(consumer, mapping)
+
+    assert sorted(seen) == ["fast-1", "fast-2", "slow"], "every change delivered once"
+    shard = table().stream_shard
+    assert consumer.trimmed == 3 and shard.items == [], "and the records read were dropped"
+    put("after")
+    drain(consumer, mapping)
+    assert seen[-1] == "after"
+
+
+def test_every_change_of_concurrent_writers_reaches_the_poller_once_while_records_are_trimmed(aws: Any) -> None:
+    consumer, mapping, seen = consumer_of_every_record(aws)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def poll() -> None:
+        try:
+            while not stop.is_set():
+                consumer.poll(mapping)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def write(writer: int) -> None:
+        for number in range(60):
+            put(f"w{writer}-{number:02d}", note="書き込み" * 20)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    writers = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for thread in writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    stop.set()
+    poller.join()
+    drain(consumer, mapping)
+
+    assert errors == []
+    assert sorted(seen) == sorted(f"w{w}-{n:02d}" for w in range(4) for n in range(60)), "each once"
+    for writer in range(4):  # one writer's changes arrive in the order they were made
+        mine = [key for key in seen if key.startswith(f"w{writer}-")]
+        assert mine == sorted(mine)
+    assert consumer.trimmed == 240 and table().stream_shard.items == []
+
+
+def test_without_trim_the_records_stay(aws: Any) -> None:
+    """The positive control: the records dropped above are the poller's doing."""
+    consumer, mapping, seen = consumer_of_every_record(aws, trim=False)
+    put("kept")
+    drain(consumer, mapping)
+    assert seen == ["kept"] and consumer.trimmed == 0 and len(table().stream_shard.items) == 1
+
+
+def test_a_returning_dormant_lead_still_alerts_its_owner_with_trimming(env: Any) -> None:  # noqa: F811
+    """The stack's one stream consumer, end to end: a revisit alerts once, and what the poller read
+    is gone from moto's shard."""
+    app = alerts.load_function("alert")
+    (mapping,) = mappings_of(load_template(), env)
+    consumer = StreamConsumer([mapping], lambda _, event: app.handler(event, alerts.LambdaContext()), boto3.client,
+                              trim=True)
+    consumer._open(mapping)
+    lead = alerts.dormant_lead("kaeri.tanaka@example.jp", owner="suzuki.misaki@example.co.jp")
+    alerts.visit(lead, 2)
+    drain(consumer, mapping)
+
+    assert len(alerts.mail_to("suzuki.misaki@example.co.jp")) == 1
+    assert consumer.trimmed > 0 and table().stream_shard.items == []
+    alerts.visit(lead, 1, prefix="again")
+    drain(consumer, mapping)
+    assert len(alerts.mail_to("suzuki.misaki@example.co.jp")) == 1, "the same return alerts once"
+
+
+def test_a_replaced_item_is_freed(aws: Any) -> None:
+    """moto's registry of every model instance held every item a write replaced (and every stream
+    record and shard iterator): no longer."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    put("replaced", version="1")
+    stored = weakref.ref(table().items[DynamoType({"S": "replaced"})][DynamoType({"S": "X"})])
+    gc.collect()
+    assert stored() is not None, "held while it is the table's"
+    put("replaced", version="2")
+    gc.collect()
+    assert stored() is None
+
+
+def test_other_models_are_still_registered(aws: Any) -> None:
+    """The positive control: moto's registry (its dashboard's data) still lists the rest."""
+    from moto.sqs.models import Queue
+
+    before = len(Queue.instances_tracked)  # type: ignore[attr-defined]
+    boto3.client("sqs").create_queue(QueueName="still-listed")
+    assert len(Queue.instances_tracked) == before + 1  # type: ignore[attr-defined]
+
+
+def source_of(fn: Callable[..., Any]) -> str:
+    return inspect.getsource(fn)
+
+
+def test_moto_internals_the_memory_patches_rely_on(aws: Any) -> None:
+    """Fails loudly when a moto upgrade changes what the patches assume (moto 5.2.5): then read
+    moto's new code and adapt moto_patches' ``_untracked_models`` / ``_atomic_stream_shards``."""
+    import moto
+    from moto.core.common_models import BaseModel
+    from moto.dynamodb.models.table import StreamShard
+    from moto.dynamodbstreams.models import ShardIterator
+
+    from reawake_tools.local import moto_patches
+
+    assert moto.__version__ == "5.2.5", "moto changed: check the assumptions below, then this version"
+    stock = moto_patches._stock
+    assert "cls.instances_tracked.append(instance)" in source_of(stock["BaseModel.__new__"])
+    add, get = source_of(stock["StreamShard.add"]), source_of(stock["StreamShard.get"])
+    assert "seq = len(self.items) + self.starting_sequence_number" in add and "self.items.append(" in add
+    assert "start -= self.starting_sequence_number" in get and "self.items[start:end]" in get
+    assert "starting_sequence_number + len(" in source_of(stock["ShardIterator.__init__"])
+    assert StreamShard.add is not stock["StreamShard.add"] and ShardIterator.__init__ is not stock[
+        "ShardIterator.__init__"], "the patches are on"
+    assert BaseModel.__new__ is not stock["BaseModel.__new__"]
