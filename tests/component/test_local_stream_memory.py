@@ -107,7 +107,7 @@ def test_every_change_of_concurrent_writers_reaches_the_poller_once_while_record
         try:
             while not stop.is_set():
                 consumer.poll(mapping)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     def write(writer: int) -> None:

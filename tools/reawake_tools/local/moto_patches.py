@@ -140,12 +140,12 @@ def _untracked_models() -> None:
     untracked = frozenset(getattr(importlib.import_module(module), name) for module, name in UNTRACKED_MODELS)
     original = _stock["BaseModel.__new__"] = BaseModel.__new__
 
-    def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:
+    def __new__(cls: Any, *args: Any, **kwargs: Any) -> Any:
         if cls in untracked:
             return super(BaseModel, cls).__new__(cls)
         return original(cls, *args, **kwargs)
 
-    BaseModel.__new__ = staticmethod(__new__)  # type: ignore[assignment]
+    BaseModel.__new__ = staticmethod(__new__)  # type: ignore[method-assign]
 
 
 STREAM_LOCK = threading.RLock()  # moto's stream shards: numbering + appending, reading, trimming
@@ -186,7 +186,7 @@ def trim_stream(shard: Any, position: int) -> int:
     past them); how many. moto numbers records from ``starting_sequence_number``: moving it by the
     records dropped keeps every later record's number and every open iterator's position."""
     with STREAM_LOCK:
-        done = min(position - shard.starting_sequence_number, len(shard.items))
+        done = min(position - int(shard.starting_sequence_number), len(shard.items))
         if done <= 0:
             return 0
         del shard.items[:done]
