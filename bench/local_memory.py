@@ -15,7 +15,10 @@ collection) it prints:
 - the saved state: the bytes written and the seconds a save takes (``state.save`` in this
   process), and the save's peak traced memory above the heap (``--trace``).
 
-    python -m bench.local_memory [LEADS ACTIVITIES] [--trace] [--no-segments]   (default 2000 20000)
+Then, with ``--days N``, N days played on the stack clock (each jump fires the daily segment run and
+the step mail due), the same rows after the last one.
+
+    python -m bench.local_memory [LEADS ACTIVITIES] [--days N] [--trace] [--no-segments]   (default 2000 20000)
 """
 
 from __future__ import annotations
@@ -155,7 +158,8 @@ def _rows(label: str, pid: int, baseline_mb: float, trace: bool) -> list[tuple[s
     return rows
 
 
-def run(leads: int = LEADS, activities: int = ACTIVITIES, trace: bool = False, segments: bool = True) -> None:
+def run(leads: int = LEADS, activities: int = ACTIVITIES, trace: bool = False, segments: bool = True,
+        days: int = 0) -> None:
     if trace:
         import tracemalloc
 
@@ -188,8 +192,26 @@ def run(leads: int = LEADS, activities: int = ACTIVITIES, trace: bool = False, s
                 seconds, _ = cli(env, "segments", "run", "--timeout", "3600")
                 wait_for_streams(stack)
                 rows += _rows(f"after the segment run ({seconds:.0f} s)", pid, baseline, trace)
+            if days:
+                rows += _play(stack, days, pid, baseline, trace)
             rows += _save_rows(state, stack, folder / "state" / "stack.pickle", trace)
     report(f"Local stack memory: {leads:,} leads, {activities:,} activities ({datetime.now():%Y-%m-%d})", rows)
+
+
+def _play(stack: Any, days: int, pid: int, baseline: float, trace: bool) -> list[tuple[str, str]]:
+    from bench.local_stack import idle
+    from reawake_tools.local.clock import advance_running
+
+    info = stack.describe()
+    began = time.perf_counter()
+    for _ in range(days):
+        advance_running(info, 86400)
+        time.sleep(1)  # the scheduler fires on the jump
+        idle(info)
+    wait_for_streams(stack)
+    mails = len(list(Path(info["outbox"]).glob("*.eml")))
+    return _rows(f"after {days} days played ({time.perf_counter() - began:.0f} s, {mails:,} mails)", pid, baseline,
+                 trace)
 
 
 def _save_rows(state: Any, stack: Any, path: Path, trace: bool) -> list[tuple[str, str]]:
@@ -214,6 +236,7 @@ if __name__ == "__main__":
     parser.add_argument("counts", nargs="*", type=int)
     parser.add_argument("--trace", action="store_true")
     parser.add_argument("--no-segments", action="store_true")
+    parser.add_argument("--days", type=int, default=0)
     args = parser.parse_args()
     counts = args.counts or [LEADS, ACTIVITIES]
-    run(counts[0], counts[1], args.trace, not args.no_segments)
+    run(counts[0], counts[1], args.trace, not args.no_segments, args.days)

@@ -207,3 +207,28 @@ def test_moto_internals_the_memory_patches_rely_on(aws: Any) -> None:
     assert StreamShard.add is not stock["StreamShard.add"] and ShardIterator.__init__ is not stock[
         "ShardIterator.__init__"], "the patches are on"
     assert BaseModel.__new__ is not stock["BaseModel.__new__"]
+    item_init = source_of(stock["Item.__init__"])
+    assert "self.hash_key = hash_key" in item_init and "self.attrs[key] = DynamoType(value)" in item_init
+
+
+def test_an_item_shares_its_key_values_and_reads_and_writes_as_before(aws: Any) -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    client = boto3.client("dynamodb")
+    name = get_settings().table_name
+    put("LEAD#k1", lead_key="k1")
+    client.update_item(TableName=name, Key={"pk": {"S": "LEAD#k1"}, "sk": {"S": "X"}},
+                       UpdateExpression="SET lead_key = :v, n = :n", ExpressionAttributeValues={
+                           ":v": {"S": "k2"}, ":n": {"N": "1"}})
+    stored = table().items[DynamoType({"S": "LEAD#k1"})][DynamoType({"S": "X"})]
+    assert stored.attrs["pk"] is stored.hash_key and stored.attrs["sk"] is stored.range_key
+    assert client.get_item(TableName=name, Key={"pk": {"S": "LEAD#k1"}, "sk": {"S": "X"}})["Item"] == {
+        "pk": {"S": "LEAD#k1"}, "sk": {"S": "X"}, "lead_key": {"S": "k2"}, "n": {"N": "1"}}
+    found = client.query(TableName=name, IndexName="leads", KeyConditionExpression="lead_key = :k",
+                         ExpressionAttributeValues={":k": {"S": "k2"}})["Items"]
+    assert [i["pk"]["S"] for i in found] == ["LEAD#k1"]
+    with pytest.raises(client.exceptions.ClientError, match="key"):
+        client.update_item(TableName=name, Key={"pk": {"S": "LEAD#k1"}, "sk": {"S": "X"}},
+                           UpdateExpression="SET pk = :v", ExpressionAttributeValues={":v": {"S": "other"}})
+    with pytest.raises(client.exceptions.ClientError, match="size"):  # moto's 400 KB check still runs
+        put("LEAD#big", note="x" * 410_000)
