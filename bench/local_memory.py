@@ -9,11 +9,12 @@ collection) it prints:
   (the baseline, measured first);
 - a census by owner: the bytes of the Python objects reachable from each part (every object
   counted once, in this order): the tables' items, the stream records moto keeps, the shard
-  iterators, then each other moto backend (Step Functions executions, SES messages, SQS...), then
+  iterators, moto's registry of every model instance, then each moto backend holding over 1 MB (Step
+  Functions executions, SES messages...), then
   everything else the garbage collector tracks. With ``--trace`` also tracemalloc's top allocation
   sites (slower: every allocation is traced from the start);
-- the saved state: the bytes written and the seconds a save takes (``state.save`` in this
-  process), and the save's peak traced memory above the heap (``--trace``).
+- the saved state: the bytes written by a forked saver as at stop, the pages it copied from the
+  stack (copy-on-write), and a save in this process (its peak traced memory with ``--trace``).
 
 Then, with ``--days N``, N days played on the stack clock (each jump fires the daily segment run and
 the step mail due), the same rows after the last one.
@@ -215,8 +216,20 @@ def _play(stack: Any, days: int, pid: int, baseline: float, trace: bool) -> list
 
 
 def _save_rows(state: Any, stack: Any, path: Path, trace: bool) -> list[tuple[str, str]]:
-    """One save of the stack's state, as stop() writes it (here in this process, timed)."""
+    """The state saved as `reawake local` saves it at stop (a forked child writes it), and again in
+    this process (timed; with --trace, the memory that save allocates). For the forked child: the
+    pages it copied from this process (``Private_Dirty``: what pickling touches, copy-on-write),
+    sampled until it exits."""
     names = stack._table_names
+    began = time.perf_counter()
+    _, child = state.save_in_background(path, stack.clock.time(), names, {})
+    copied = 0
+    while os.waitpid(child, os.WNOHANG) == (0, 0):
+        copied = max(copied, _private_dirty_kb(child))
+        time.sleep(0.05)
+    forked = time.perf_counter() - began
+    rows = [("state saved by a forked child", f"{path.stat().st_size / 1e6:,.1f} MB in {forked:.1f} s; the child "
+                                              f"copied at most {copied / 1024:,.0f} MB of this process's pages")]
     if trace:
         import tracemalloc
 
@@ -224,11 +237,19 @@ def _save_rows(state: Any, stack: Any, path: Path, trace: bool) -> list[tuple[st
         before = tracemalloc.get_traced_memory()[0]
     began = time.perf_counter()
     state.save(path, stack.clock.time(), names, {})
-    seconds = time.perf_counter() - began
     extra = ""
     if trace:
         extra = f"; peak {(tracemalloc.get_traced_memory()[1] - before) / 1e6:,.0f} MB traced above the heap"
-    return [("state saved", f"{path.stat().st_size / 1e6:,.1f} MB in {seconds:.1f} s{extra}")]
+    rows.append(("state saved in this process", f"{time.perf_counter() - began:.1f} s{extra}"))
+    return rows
+
+
+def _private_dirty_kb(pid: int) -> int:
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    return sum(int(line.split()[1]) for line in text.splitlines() if line.startswith("Private_Dirty:"))
 
 
 if __name__ == "__main__":

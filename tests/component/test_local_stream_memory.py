@@ -232,3 +232,67 @@ def test_an_item_shares_its_key_values_and_reads_and_writes_as_before(aws: Any) 
                            UpdateExpression="SET pk = :v", ExpressionAttributeValues={":v": {"S": "other"}})
     with pytest.raises(client.exceptions.ClientError, match="size"):  # moto's 400 KB check still runs
         put("LEAD#big", note="x" * 410_000)
+
+
+# A map value pickled by moto 5.2.5 as shipped (its DynamoType had an instance dict): what a state
+# saved before the slim values holds.
+STOCK_PICKLED_MAP = (
+    b"\x80\x05\x95\x8b\x00\x00\x00\x00\x00\x00\x00\x8c moto.dynamodb.models.dynamo_type\x94\x8c\nDynamoType\x94"
+    b"\x93\x94)\x81\x94}\x94(\x8c\x04type\x94\x8c\x01M\x94\x8c\x05value\x94}\x94(\x8c\x01a\x94h\x02)\x81\x94}\x94"
+    b"(h\x05\x8c\x01S\x94h\x07\x8c\x06\xe4\xbf\x9d\xe5\xad\x98\x94ub\x8c\x01n\x94h\x02)\x81\x94}\x94(h\x05\x8c\x01N"
+    b"\x94h\x07\x8c\x011\x94ubuub."
+)
+
+
+def test_values_are_slim_everywhere_moto_names_them(aws: Any) -> None:
+    import sys
+
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    from reawake_tools.local import moto_patches
+
+    stock = moto_patches._stock["DynamoType"]
+    assert DynamoType is not stock and DynamoType.__slots__ == ("type", "value")
+    left = [name for name, module in list(sys.modules.items()) if name.startswith("moto") and module is not None
+            and any(value is stock for value in vars(module).values())]
+    assert left == [], "no moto module still names the old class"
+    put("LEAD#slim", note="値")
+    stored = table().items[DynamoType({"S": "LEAD#slim"})][DynamoType({"S": "X"})]
+    assert all(type(v) is DynamoType and not hasattr(v, "__dict__") for v in stored.attrs.values())
+    assert [name for name in vars(stock) if not name.startswith("__")] == [
+        name for name in vars(DynamoType) if not name.startswith("__") and name not in ("type", "value")], \
+        "every method of moto's class"
+
+
+def test_a_value_pickled_by_stock_moto_loads_as_a_slim_one(aws: Any) -> None:
+    import pickle
+
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    loaded = pickle.loads(STOCK_PICKLED_MAP)  # noqa: S301 - a constant of this test
+    assert type(loaded) is DynamoType and type(loaded.value["a"]) is DynamoType
+    assert loaded == DynamoType({"M": {"a": {"S": "保存"}, "n": {"N": "1"}}})
+    assert pickle.loads(pickle.dumps(loaded)) == loaded  # noqa: S301
+
+
+def test_nested_values_update_in_place_as_before(aws: Any) -> None:
+    """The operations that change a value in place (a map's key, a list append, a set's ADD/DELETE)."""
+    client = boto3.client("dynamodb")
+    name = get_settings().table_name
+    key = {"pk": {"S": "LEAD#nest"}, "sk": {"S": "X"}}
+    client.put_item(TableName=name, Item={**key, "m": {"M": {"a": {"N": "1"}}}, "l": {"L": [{"S": "x"}]},
+                                          "s": {"SS": ["p", "q"]}, "c": {"N": "5"}})
+    client.update_item(TableName=name, Key=key,
+                       UpdateExpression="SET m.b = :b, m.a = m.a + :one, l = list_append(l, :more) "
+                                        "ADD s :add, c :one REMOVE m.gone",
+                       ExpressionAttributeValues={":b": {"S": "新"}, ":one": {"N": "1"}, ":more": {"L": [{"S": "y"}]},
+                                                  ":add": {"SS": ["r"]}})
+    client.update_item(TableName=name, Key=key, UpdateExpression="DELETE s :del",
+                       ExpressionAttributeValues={":del": {"SS": ["p"]}})
+    item = client.get_item(TableName=name, Key=key)["Item"]
+    assert item["m"] == {"M": {"a": {"N": "2"}, "b": {"S": "新"}}}
+    assert item["l"] == {"L": [{"S": "x"}, {"S": "y"}]} and sorted(item["s"]["SS"]) == ["q", "r"]
+    assert item["c"] == {"N": "6"}
+    found = client.scan(TableName=name, FilterExpression="m.a > :one AND contains(s, :r)",
+                        ExpressionAttributeValues={":one": {"N": "1"}, ":r": {"S": "r"}})["Items"]
+    assert [i["pk"]["S"] for i in found] == ["LEAD#nest"]

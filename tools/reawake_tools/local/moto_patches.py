@@ -28,7 +28,8 @@ or a stale number (the poller read a record twice, and once read records were tr
 fell behind the shard's start: moto's ``assert start >= 0``). Patched, numbering and appending, reading
 and ``trim_stream`` hold one lock, so a record's number is always its position. An item's key
 attributes share the key values moto keeps beside them (``_shared_key_values``): two objects fewer
-per item.
+per item. Every attribute value is a ``DynamoType`` of two fields with an instance dict: the same class
+with ``__slots__`` (``_slim_values``) is 48 bytes instead of 88.
 
 Step Functions ``Wait`` states (``follow_clock``): moto's engine sleeps the wall-clock interval
 (and compares a ``Timestamp`` with the machine's naive local time). Patched, a wait lasts until the
@@ -57,6 +58,7 @@ def apply() -> None:
     global _applied
     if _applied:
         return
+    _slim_values()  # first: what the other patches import must be the slim class
     from moto.dynamodb.models import DynamoDBBackend
 
     _stock["transact_write_items"] = DynamoDBBackend.transact_write_items
@@ -193,11 +195,13 @@ def _shared_key_values() -> None:
     equal to a key value is that same object (88 bytes each fewer per item). Safe because scalar
     values are never changed in place (moto replaces them; only lists, sets and maps are mutated),
     and DynamoDB forbids updating a key attribute."""
-    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models import dynamo_type
+    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
 
     _stock["Item.__init__"] = Item.__init__
 
     def __init__(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        DynamoType = dynamo_type.DynamoType
         self.hash_key = hash_key
         self.range_key = range_key
         self.attrs = LimitedSizeDict()
@@ -211,6 +215,34 @@ def _shared_key_values() -> None:
             self.attrs[name] = typed  # LimitedSizeDict: moto's 400 KB check, as before
 
     Item.__init__ = __init__  # type: ignore[method-assign]
+
+
+def _slim_values() -> None:
+    """moto's ``DynamoType`` (every attribute value of every item, nested ones included) again, with
+    ``__slots__ = ("type", "value")``: the same methods, 40 bytes fewer each. The new class takes the
+    old one's place in every moto module that names it (moto compares ``type(x) is DynamoType``), so
+    it must be installed before the first value is made. A value pickled before (a saved state,
+    state dict) still loads (``__setstate__``)."""
+    import sys
+
+    from moto.dynamodb.models import dynamo_type
+
+    old = dynamo_type.DynamoType
+    _stock["DynamoType"] = old
+    namespace = {k: v for k, v in vars(old).items() if k not in ("__dict__", "__weakref__", "__slotnames__")}
+
+    def __setstate__(self: Any, state: Any) -> None:
+        fields = state[1] if isinstance(state, tuple) else state  # (None, slots) now; a dict before
+        self.type, self.value = fields["type"], fields["value"]
+
+    namespace.update(__slots__=("type", "value"), __setstate__=__setstate__)
+    slim = type(old.__name__, old.__bases__, namespace)
+    slim.__qualname__ = old.__qualname__
+    for name, module in list(sys.modules.items()):
+        if (name == "moto" or name.startswith("moto.")) and module is not None:
+            for attribute, value in list(vars(module).items()):
+                if value is old:
+                    setattr(module, attribute, slim)
 
 
 def trim_stream(shard: Any, position: int) -> int:
