@@ -71,11 +71,11 @@ def handler_cost() -> tuple[float, float]:
         import boto3
 
         from reawake.alerts import entry as alert_entry
-        from reawake.core.config_store import upload_config
         from reawake.core.dynamo import serialize
         from reawake.core.events import Event
         from reawake.core.settings import get_settings
         from reawake.core.store import Store, event_to_item
+        from reawake.segments.definitions import upload_config
         from reawake.tracking.recording import record
         from reawake_tools.local.connect import reset_caches
         from reawake_tools.local.template import ROOT, function_environment, load_template

@@ -52,8 +52,8 @@ def running_engine() -> Iterator[dict[str, Any]]:
 
     from bench.common import emulated_stack
     from reawake.core import clock as handler_clock
-    from reawake.core.config_store import upload_config
     from reawake.mail.templates import DirectoryTemplateStore, upload_templates
+    from reawake.segments.definitions import upload_config
     from reawake.stepmail.store import upload_sequences
     from reawake_tools.local import moto_patches
     from reawake_tools.local.connect import reset_caches

@@ -43,7 +43,7 @@ def env(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The alert function's environment, the config bucket as `reawake local` fills it, SES verified,
     and an SQS queue subscribed to the sales alert topic (what Slack/Chatbot would receive)."""
     from reawake.alerts import entry as alert_entry
-    from reawake.core.config_store import upload_config
+    from reawake.segments.definitions import upload_config
     from reawake_tools.local.connect import reset_caches
 
     template = load_template()

@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 
-from reawake.segments.reads import projection_expression
+from reawake.core.dynamo import projection_expression
 from reawake_tools.local import fast_scan
 
 PATHS = [("lead_id",), ("email",), ("last", "page_view"), ("last", "purchase@site:https://x.jp"), ("days", "nope")]

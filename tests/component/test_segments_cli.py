@@ -42,7 +42,7 @@ def item_count() -> int:
 
 
 def upload(config_dir: Path) -> None:
-    from reawake.core.config_store import upload_config
+    from reawake.segments.definitions import upload_config
 
     upload_config(boto3.client("s3"), os.environ["CONFIG_BUCKET"], config_dir)
 

@@ -78,7 +78,7 @@ def env(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Now]:
     reset_caches()
     s3 = boto3.client("s3")
     bucket = os.environ["CONFIG_BUCKET"]
-    from reawake.core.config_store import upload_config
+    from reawake.segments.definitions import upload_config
 
     upload_config(s3, bucket, ROOT / "config")
     upload_templates(s3, bucket, DirectoryTemplateStore(ROOT / "templates", ROOT / "config"))

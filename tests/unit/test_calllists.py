@@ -104,9 +104,9 @@ def test_the_list_says_since_when_the_lead_went_quiet_by_its_definition_not_the_
     """③ (IS対話歴あり・直近3か月営業フォローなし) caught the lead on 11月30日; its last sales contact was
     the follow-up of 7月3日. A later page view is not what ③ reads, and the revisit after the run is
     not before it: 「から休眠」 is 7月3日."""
-    from reawake.core.config_store import read_dimensions
     from reawake.mail.config import load_mail_config_file
     from reawake.mail.transactional import render_transactional
+    from reawake.segments.definitions import read_dimensions
     from reawake.segments.rules.config import load_segment_files
     from tests.conftest import ROOT
 

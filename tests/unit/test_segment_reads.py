@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reawake.core.dynamo import serialize
+from reawake.core.dynamo import projection_expression, serialize
 from reawake.core.leads import Lead
 from reawake.core.scoring import load_scoring_file
 from reawake.core.store import lead_from_item, lead_to_item
@@ -16,7 +16,6 @@ from reawake.segments.reads import (
     RUN_PATHS,
     WHOLE_INDEX,
     lead_paths,
-    projection_expression,
     scan_plan,
 )
 from reawake.segments.rules.config import load_segment_files

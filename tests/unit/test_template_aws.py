@@ -231,6 +231,22 @@ def test_every_function_state_machine_queue_and_the_api_has_an_alarm(template: d
     assert "HttpApi" in alarmed(template, "5xx")
 
 
+def dashboard_metrics(template: dict[str, Any], namespace: str, metric: str) -> set[str]:
+    """Logical ids whose metric the dashboard plots (``${Logical}`` in the body's Sub)."""
+    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(re.sub(r"\$\{([^}]+)\}", r"\1", body))["widgets"]
+    return {m[3] for w in widgets for m in w["properties"].get("metrics", [])
+            if isinstance(m[0], str) and m[:3] == [namespace, metric, "FunctionName"]}
+
+
+def test_every_function_is_on_the_dashboards_errors_and_throttles(template: dict[str, Any]) -> None:
+    """The next function cannot be left off the dashboard, as ReportFunction was."""
+    functions = set(resources_of(template, "AWS::Serverless::Function"))
+    assert {"TrackFunction", "ReportFunction"} <= functions, "control: the functions are read"
+    assert dashboard_metrics(template, "AWS/Lambda", "Errors") == functions
+    assert dashboard_metrics(template, "AWS/Lambda", "Throttles") == functions
+
+
 def test_ses_reputation_alarms_at_the_providers_thresholds(template: dict[str, Any]) -> None:
     by_metric = {p["MetricName"]: p for p in alarms(template).values() if p.get("Namespace") == "AWS/SES"}
     assert by_metric["Reputation.ComplaintRate"]["Threshold"] == 0.001

@@ -39,11 +39,11 @@ def load_config(bucket: str, local_dir: Path = LOCAL_CONFIG, store: Any = None, 
     (ConfigError), not a reason to fall back."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from reawake.core.config_store import SEGMENTS_KEY, ConfigStore
+    from reawake.segments.definitions import SEGMENTS_KEY, SegmentConfig
 
     if local:
         return load_local(local_dir)
-    config = store or ConfigStore(bucket)
+    config = store or SegmentConfig(bucket)
     reason: str
     if not bucket:
         reason = "no config bucket is configured"

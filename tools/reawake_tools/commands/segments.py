@@ -196,10 +196,10 @@ def _sequence_issues(files: list[Path], sequences_dir: Path | None, scoring: Sco
 @guarded
 def run_upload(args: argparse.Namespace) -> int:
     from reawake.core.aws import client
-    from reawake.core.config_store import upload_config
     from reawake.core.scoring import load_scoring_file
     from reawake.core.settings import get_settings
     from reawake.core.yamlfile import ConfigError
+    from reawake.segments.definitions import upload_config
 
     folder: Path = args.config
     segments_file, scoring_file = folder / "segments.yaml", folder / "scoring.yaml"

@@ -75,7 +75,7 @@ class Segmented:
 def run_segments(stage: Stage, imported: Imported) -> Segmented:
     """Start the segment state machine at the stack's now and wait, as `reawake segments run`."""
     from reawake.core.aws import client
-    from reawake.core.config_store import ConfigStore
+    from reawake.segments.definitions import SegmentConfig
     from reawake_tools.commands import Stop, state_machine_arn
     from reawake_tools.commands.segments import execution_input
     from reawake_tools.local.stepfunctions import wait_for
@@ -95,7 +95,7 @@ def run_segments(stage: Stage, imported: Imported) -> Segmented:
     if described["status"] != "SUCCEEDED":
         raise StepFailed(f"the segment run {described['status']}: {described.get('cause', '')}")
     summary = json.loads(described.get("output") or "{}")
-    definitions = ConfigStore(stage.settings.config_bucket).segments()
+    definitions = SegmentConfig(stage.settings.config_bucket).segments()
     entered = {}
     for person in imported.leads:
         lead = stage.store.lead_by_email(person.email)

@@ -246,7 +246,7 @@ class LocalStack:
 
         self.enforcer = iam.install(iam.Enforcer(template, self.created, self.prefix))
         self._lap("workflows", began)
-        from reawake.core.config_store import upload_config
+        from reawake.segments.definitions import upload_config
 
         # Validated by check_config above (and again here): only a good config is uploaded.
         self.uploaded = upload_config(aws.client("s3"), self.environment["CONFIG_BUCKET"], self.config_dir)

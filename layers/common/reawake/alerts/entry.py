@@ -23,8 +23,8 @@ from reawake.core.events import Event
 from reawake.core.settings import AlertFunctionSettings, get_settings
 from reawake.core.store import event_from_item, table_store
 from reawake.mail.mailer import SesMailer
-from reawake.mail.templates import bucket_templates
 from reawake.observability import count, count_by
+from reawake.segments.definitions import owner_mail_config
 
 logger = Logger(child=True)
 
@@ -43,7 +43,7 @@ def alert_settings() -> alerts.AlertSettings:
 
 
 store = per_container(table_store)
-config = per_container(bucket_templates)  # segments, scoring, mail.yaml and owners.yaml
+config = per_container(owner_mail_config)  # segments, scoring, mail.yaml and owners.yaml
 
 
 def reset() -> None:

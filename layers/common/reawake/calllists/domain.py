@@ -212,7 +212,7 @@ def template_context(call_list: CallList, owner_name: str | None, now_ms: int, t
                      segment_names: Mapping[str, str], settings: CallListSettings,
                      dimensions: Mapping[str, frozenset[str]] | None = None) -> dict[str, object]:
     """The call-list mail's variables (already formatted for people in ``tz``). ``dimensions``:
-    ``core.config_store.read_dimensions`` of the definitions, for since when each lead has been quiet."""
+    ``segments.definitions.read_dimensions`` of the definitions, for since when each lead has been quiet."""
     is_team = call_list.owner_email is None
     shown = "担当なし（チーム宛て）" if is_team else owner_name or (call_list.owner_email or "").split("@")[0]
     dims = dimensions or {}

@@ -18,10 +18,10 @@ from reawake.core.store import table_store
 from reawake.mail.config import MailConfig
 from reawake.mail.mailer import SesMailer
 from reawake.mail.render import RenderedEmail
-from reawake.mail.templates import bucket_templates
+from reawake.segments.definitions import owner_mail_config
 
 store = per_container(table_store)
-config = per_container(bucket_templates)  # segments, scoring, mail.yaml and owners.yaml
+config = per_container(owner_mail_config)  # segments, scoring, mail.yaml and owners.yaml
 
 
 def reset() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal, DecimalException
 from typing import Any
 
@@ -77,3 +78,21 @@ def _plain(attribute: dict[str, Any]) -> Any:
 
 def deserialize(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _plain(v) for k, v in item.items()}
+
+
+def projection_expression(paths: Sequence[tuple[str, ...]]) -> tuple[str, dict[str, str]]:
+    """(``ProjectionExpression``, ``ExpressionAttributeNames``) reading only these document paths
+    (each a tuple of names: a top-level attribute, or a key of a map in it); every name as a
+    placeholder, since map keys hold ``@``, ``:`` and ``/`` and attribute names may be reserved words."""
+    names: dict[str, str] = {}
+    placeholders: dict[str, str] = {}
+    parts = []
+    for path in paths:
+        tokens = []
+        for name in path:
+            if name not in placeholders:
+                placeholders[name] = f"#p{len(placeholders)}"
+                names[placeholders[name]] = name
+            tokens.append(placeholders[name])
+        parts.append(".".join(tokens))
+    return ", ".join(parts), names

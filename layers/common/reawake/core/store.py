@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from reawake.core.dynamo import deserialize, serialize, value
+from reawake.core.dynamo import deserialize, projection_expression, serialize, value
 from reawake.core.events import Event
 from reawake.core.leads import DayBuckets, Lead, email_key, legacy_lead_id, new_lead_id, pack_days, split_last
 
@@ -220,12 +220,10 @@ class Store:
                    paths: Sequence[tuple[str, ...]] | None = None, index: str = "leads") -> Iterator[Lead]:
         """Every lead of one parallel-scan segment; ``paths``: read only these document paths, the
         rest of each Lead left at its defaults; ``index``: ``leads`` (whole profiles) or
-        ``lead_facts`` (what rules read: ``reawake.segments.reads``)."""
+        ``lead_facts`` (the attributes that do not grow with the events)."""
         request: dict[str, Any] = {"TableName": self.table_name, "IndexName": index, "Segment": segment,
                                    "TotalSegments": total_segments}
         if paths:
-            from reawake.segments.reads import projection_expression
-
             request["ProjectionExpression"], request["ExpressionAttributeNames"] = projection_expression(paths)
         paginator = self.client.get_paginator("scan")
         for page in paginator.paginate(**request):

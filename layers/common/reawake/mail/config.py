@@ -168,14 +168,15 @@ PLACEHOLDER_MAIL = MailConfig(
 
 class OwnerMailConfig(Protocol):
     """The config bucket as the mails to salespeople read it (revisit alerts, call lists):
-    ``reawake.mail.templates.TemplateStore``; ``tests.fakes.FakeOwnerConfig`` in the unit tests."""
+    ``reawake.segments.definitions.OwnerMailBucket`` (wired by the entry modules); ``tests.fakes.FakeOwnerConfig`` in
+    the unit tests."""
 
     def scoring(self) -> ScoringConfig | None: ...
 
     def segment_names(self) -> Mapping[str, str]: ...
 
     def segment_dimensions(self) -> Mapping[str, frozenset[str]]:
-        """Definition id -> the activity dimensions its rule reads (``core.config_store.read_dimensions``)."""
+        """Definition id -> the activity dimensions its rule reads (``segments.definitions.read_dimensions``)."""
 
     def owners(self) -> OwnerDirectory: ...
 

@@ -35,10 +35,10 @@ class ReportConfig:
 
 def read_config(bucket: str) -> ReportConfig:
     """Definitions, sequences and owners' names from the config bucket."""
-    from reawake.mail.templates import TemplateStore
+    from reawake.segments.definitions import OwnerMailBucket
     from reawake.stepmail.store import SequenceConfig
 
-    templates = TemplateStore(bucket)
+    templates = OwnerMailBucket(bucket)
     segments = templates.segments()
     definitions = [DefinitionInfo(d.id, d.name, d.approach.type, getattr(d.approach, "sequence", None),
                                   d.approach.holdout) for d in segments]

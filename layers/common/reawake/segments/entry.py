@@ -14,9 +14,9 @@ from aws_lambda_powertools import Logger
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from reawake.core import clock, counters
-from reawake.core.config_store import bucket_config
 from reawake.core.settings import get_settings
 from reawake.core.store import table_store
+from reawake.segments.definitions import bucket_definitions
 from reawake.segments.run import Enroller, ShardResult, run_id_for, run_shard, summarize
 from reawake.segments.store import SegmentStore
 
@@ -46,7 +46,7 @@ class FinishIn(BaseModel):
 
 
 store = cache(table_store)
-config = cache(bucket_config)
+config = cache(bucket_definitions)
 
 
 @cache

@@ -91,19 +91,3 @@ def scan_plan(definitions: Sequence[SegmentDefinition]) -> tuple[str, list[Path]
     index = FACTS_INDEX if all(p[0] in FACTS_ATTRS for p in paths) else WHOLE_INDEX
     return index, paths
 
-
-def projection_expression(paths: Sequence[Path]) -> tuple[str, dict[str, str]]:
-    """(``ProjectionExpression``, ``ExpressionAttributeNames``): every name as a placeholder, since
-    dimension keys hold ``@``, ``:`` and ``/`` and attribute names may be reserved words."""
-    names: dict[str, str] = {}
-    placeholders: dict[str, str] = {}
-    parts = []
-    for path in paths:
-        tokens = []
-        for name in path:
-            if name not in placeholders:
-                placeholders[name] = f"#p{len(placeholders)}"
-                names[placeholders[name]] = name
-            tokens.append(placeholders[name])
-        parts.append(".".join(tokens))
-    return ", ".join(parts), names
