@@ -90,16 +90,27 @@ def _request_ids_in_one_draw() -> None:
 
 def _items_sized_once() -> None:
     from moto.dynamodb.exceptions import ItemSizeTooLarge
-    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models import dynamo_type
+    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
     from moto.dynamodb.models.utilities import bytesize
 
+    from reawake_tools.local.moto_patches import SCALARS
+
     def __init__(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        DynamoType = dynamo_type.DynamoType  # noqa: N806 - at call time: moto_patches may swap the class
         self.hash_key = hash_key
         self.range_key = range_key
         self.attrs = LimitedSizeDict()
+        # moto_patches._shared_key_values' memory saving, kept (this replaces the same __init__): an
+        # attribute equal to a scalar key value is that same object.
+        keys = [k for k in (hash_key, range_key) if type(k) is DynamoType and k.type in SCALARS]
         size = 0
         for key, value in attrs.items():
             typed = DynamoType(value)
+            for shared in keys:
+                if typed.type == shared.type and typed.value == shared.value:
+                    typed = shared
+                    break
             # LimitedSizeDict.__setitem__'s test, with the sum of the attributes before kept.
             size += bytesize(key) + typed.size()
             if size > 405000:
@@ -110,10 +121,10 @@ def _items_sized_once() -> None:
 
 
 def _maps_sized_in_place() -> None:
-    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models import dynamo_type
     from moto.dynamodb.models.utilities import bytesize
 
-    original = DynamoType.size
+    original = dynamo_type.DynamoType.size
 
     def sized(value: Any) -> int:
         # DynamoType.size's rules in one walk, without a method call per test: N by its digits, L and
@@ -122,6 +133,7 @@ def _maps_sized_in_place() -> None:
         if kind == "N":
             return len(str(inner))
         if kind == "M":
+            DynamoType = dynamo_type.DynamoType  # noqa: N806 - at call time: moto_patches may swap the class
             return sum(bytesize(k) + sized(v if type(v) is DynamoType else DynamoType(v)) for k, v in inner.items())
         if kind == "L":
             return sum(sized(v) for v in inner)
@@ -134,7 +146,7 @@ def _maps_sized_in_place() -> None:
     def size(self: Any) -> int:
         return sized(self)
 
-    _replace(DynamoType, "size", size)
+    _replace(dynamo_type.DynamoType, "size", size)
 
 
 def _update_expressions_parsed_once() -> None:
