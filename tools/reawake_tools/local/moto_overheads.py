@@ -97,7 +97,7 @@ def _items_sized_once() -> None:
     from reawake_tools.local.moto_patches import SCALARS
 
     def __init__(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
-        DynamoType = dynamo_type.DynamoType  # noqa: N806 - at call time: moto_patches may swap the class
+        DynamoType = dynamo_type.DynamoType  # at call time: moto_patches may swap the class
         self.hash_key = hash_key
         self.range_key = range_key
         self.attrs = LimitedSizeDict()
@@ -133,7 +133,7 @@ def _maps_sized_in_place() -> None:
         if kind == "N":
             return len(str(inner))
         if kind == "M":
-            DynamoType = dynamo_type.DynamoType  # noqa: N806 - at call time: moto_patches may swap the class
+            DynamoType = dynamo_type.DynamoType  # at call time: moto_patches may swap the class
             return sum(bytesize(k) + sized(v if type(v) is DynamoType else DynamoType(v)) for k, v in inner.items())
         if kind == "L":
             return sum(sized(v) for v in inner)
