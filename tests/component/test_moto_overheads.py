@@ -150,3 +150,18 @@ def test_request_ids_keep_their_shape() -> None:
     assert all(len(i) == 52 and set(i) <= set(string.ascii_letters + string.digits) for i in ids)
     lower = mock_random.get_random_string(length=8, include_digits=False, lower_case=True)
     assert len(lower) == 8 and set(lower) <= set(string.ascii_lowercase)
+
+
+def test_an_item_still_shares_its_key_values_with_the_patches_of_moto_patches() -> None:
+    """moto_patches shares an attribute equal to a scalar key with the key object (memory); this
+    module's Item.__init__ replaces that one and must keep it."""
+    from moto.dynamodb.models import dynamo_type
+
+    from reawake_tools.local import moto_patches
+
+    moto_patches.apply()
+    DynamoType = dynamo_type.DynamoType  # the class moto_patches may have swapped in
+    hash_key, range_key = DynamoType({"S": "lead#1"}), DynamoType({"S": "profile"})
+    item = dynamo_type.Item(hash_key, range_key, {"pk": {"S": "lead#1"}, "sk": {"S": "profile"}, "n": {"N": "1"}})
+    assert item.attrs["pk"] is hash_key and item.attrs["sk"] is range_key
+    assert type(item.attrs["n"]) is DynamoType and item.size() == 2 + 6 + 2 + 7 + 1 + 1  # the control

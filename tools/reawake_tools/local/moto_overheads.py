@@ -43,10 +43,14 @@ def _replace(owner: Any, name: str, ours: Any) -> None:
 
 
 def apply() -> None:
-    """Install the patches (idempotent)."""
+    """Install the patches (idempotent), after ``moto_patches``'s: this ``Item.__init__`` replaces (and
+    keeps the key sharing of) theirs, and their slim ``DynamoType`` must be in place first."""
     global _applied
     if _applied:
         return
+    from reawake_tools.local import moto_patches
+
+    moto_patches.apply()
     _method_names_per_class()
     _request_ids_in_one_draw()
     _items_sized_once()
