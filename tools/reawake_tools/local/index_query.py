@@ -19,7 +19,9 @@ runs every query the app makes both ways.
   values before the write and moves the key after it, in ``finally`` (a failed update may have
   written part). A table whose ``items`` dict was replaced (the saved state's restore, a stock
   transaction's rollback swaps in a copied table) is seen by identity and built again.
-- Threads: the sets change under one lock, and a query copies its set under it. A key may be left
+- Threads: the sets change under one lock, and a query copies its set under it, then each item's
+  attribute dict (``as_they_are``: an update changes an item in place, and moto reads it several
+  times per query). A key may be left
   in a set its item has since left (two writers racing on one key): moto's query checks each
   candidate's value again, and a scan checks the item, so an extra key is never an extra answer; a
   missing one could be, and none can be: a key is added after its write, under the lock the build
@@ -30,8 +32,10 @@ runs every query the app makes both ways.
 
 from __future__ import annotations
 
+import copy
 import threading
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 Key = tuple[Any, Any]  # (hash key, range key or None) as moto stores them
@@ -40,6 +44,14 @@ Value = tuple[str, Any]  # (DynamoDB type, moto's cast value): immutable, equal 
 _lock = threading.Lock()
 _tables: weakref.WeakKeyDictionary[Any, _Sets] = weakref.WeakKeyDictionary()
 _installed = False
+_originals: dict[str, Any] = {}  # moto's write methods, as found (the internals test reads them)
+
+
+class Stats:
+    served = 0  # index queries answered from the sets
+
+
+stats = Stats()
 
 
 class _Sets:
@@ -55,10 +67,12 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    from moto.dynamodb.models import DynamoDBBackend, Table
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
     from moto.dynamodb.models.dynamo_type import DynamoType
 
     put, delete, update = Table.put_item, Table.delete_item, DynamoDBBackend.update_item
+    _originals.update(put_item=put, delete_item=delete, update_item=update)
 
     def put_item(self: Any, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -162,6 +176,7 @@ def items_with(table: Any, attr: str, wanted: Any) -> list[Any]:
     item that has just left: the caller checks the value)."""
     with _lock:
         keys = list(_built(table, attr).get((wanted.type, wanted.cast_value), ()))
+        stats.served += 1
     found = (_stored(table, key) for key in keys)
     return [item for item in found if item is not None]
 
@@ -170,6 +185,23 @@ def keys_having(table: Any, attr: str) -> list[Key]:
     """The keys of the stored items that carry ``attr`` (or did a moment ago: check the item)."""
     with _lock:
         return list({key for members in _built(table, attr).values() for key in members})
+
+
+def as_they_are(items: Iterable[Any]) -> list[Any]:
+    """Each item as it is now (its attribute dict copied, the values shared): moto's query reads an
+    item's attributes several times (match, sort, page, copy) and an update in another thread
+    changes them in place meanwhile; an answer missing its own index key would follow."""
+    out = []
+    for item in items:
+        now = copy.copy(item)
+        now.attrs = item.attrs.copy()
+        out.append(now)
+    return out
+
+
+def original(name: str) -> Any:
+    """moto's own ``put_item``, ``delete_item`` or ``update_item`` (before ``install``)."""
+    return _originals[name]
 
 
 def forget(table: Any) -> None:
