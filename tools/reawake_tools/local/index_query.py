@@ -68,8 +68,8 @@ def install() -> None:
     if _installed:
         return
     from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.models.table import Table
     from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
 
     put, delete, update = Table.put_item, Table.delete_item, DynamoDBBackend.update_item
     _originals.update(put_item=put, delete_item=delete, update_item=update)
