@@ -165,7 +165,7 @@ def _fast_query() -> None:
             name, wanted = conditions[0][0], conditions[0][1]
 
             def pick(table: Any) -> Any:
-                return index_query.items_with(table, name, wanted)
+                return index_query.items_with(table, name, wanted, index_name)
         else:
             return original_query(self, hash_key, *args, **kwargs)
         _query_candidates.pick = pick
