@@ -172,6 +172,42 @@ def cli(env: dict[str, str], *args: str, timeout: float = 7200) -> tuple[float, 
     return time.perf_counter() - began, done.stdout + done.stderr
 
 
+def day_played(stack_file: Path, until: datetime, timeout: float = 7200) -> None:
+    """Wait until the stack has played a jump to ``until``: the daily segment run has fired for the
+    last 06:00 before it (a positive signal: a fixed sleep let the bench jump on before a busy stack
+    had fired anything), no execution is running, and no step mail is due by ``until`` (what the
+    send slots still have to play)."""
+    from reawake.core.store import Store
+    from reawake.stepmail.store import StepmailStore
+    from reawake_tools.local.connect import NotRunning, read_stack_file, use_local
+
+    deadline = time.monotonic() + timeout
+    daily = until.astimezone(TOKYO).replace(hour=6, minute=0, second=0, microsecond=0)
+    if daily > until:
+        daily -= timedelta(days=1)
+    while True:
+        try:
+            info = read_stack_file(stack_file)
+        except NotRunning:  # read while being rewritten: read again (a dead stack ends at the deadline)
+            info = {"schedules": [{"name": "SegmentStateMachine.Daily", "last": None}]}
+        (schedule,) = [s for s in info["schedules"] if s["name"] == "SegmentStateMachine.Daily"]
+        if schedule["last"] and datetime.fromisoformat(schedule["last"]) >= daily:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the daily segment run did not fire for {daily}")
+        time.sleep(1)
+    use_local()
+    stepmail = StepmailStore(Store(os.environ["TABLE_NAME"]))
+    while True:
+        idle(info, max(1.0, deadline - time.monotonic()))
+        if stepmail.earliest_due(int(until.timestamp() * 1000)) is None:
+            idle(info, max(1.0, deadline - time.monotonic()))  # the slot that took the last due work
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"step mail still due by {until}")
+        time.sleep(2)
+
+
 def idle(info: dict[str, Any], timeout: float = 3600) -> None:
     """Wait until no execution of the stack's state machines is running."""
     import boto3
@@ -247,9 +283,8 @@ def run(leads: int = LEADS, activities: int = ACTIVITIES, watch: bool = False) -
             used = Cpu(process.pid)
             t = time.perf_counter()
             for day in range(DAYS):
-                advance_running(info, 86400)
-                time.sleep(1)  # the scheduler fires on the jump
-                idle(info)
+                played_until = advance_running(info, 86400)
+                day_played(stack_file, played_until)
                 threads, rss = sample(process.pid)
                 most_threads, most_rss = max(most_threads, threads), max(most_rss, rss)
                 del day

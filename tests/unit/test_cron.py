@@ -349,3 +349,45 @@ def test_a_due_time_inside_a_window_goes_out_at_the_next_send_slot() -> None:
     assert send_slot_at_or_after(info, ms("2026-12-02T11:00:42.5+09:00")) == ms("2026-12-02T11:05:00+09:00")
     assert send_slot_at_or_after(info, ms("2026-12-02T10:00:00+09:00")) == ms("2026-12-02T10:00:00+09:00")
     assert send_slot_at_or_after({"schedules": []}, 1234) == 1234
+
+
+def test_work_made_by_a_run_the_jump_fired_goes_out_at_its_own_slot_that_day() -> None:
+    """The daily run (fired for 06:00 by a jump from 05:00 to the next day's 05:00) enrolls leads
+    due at 10:00 that day. Until it ends, the send slots must not pass over the day: the mail goes
+    out at the 10:00 slot, not at the first slot after the stack's now (the next morning)."""
+    clock = Clock(start=at("2026-11-24T05:00"))
+    work: list[datetime] = []
+    target = RecordingTarget()
+    daily_runs = threading.Event()  # set: the daily run has ended
+
+    def probe(until: datetime) -> datetime | None:
+        return min((w for w in work if w <= until), default=None)
+
+    def start(schedule: Schedule, moment: datetime) -> Any:
+        if schedule.name == "Slots.Slot":
+            work[:] = [w for w in work if w > moment]
+        else:  # the daily run: runs a while, then leaves work due at 10:00 of its own day
+            def finish() -> None:
+                time.sleep(0.3)
+                work.append(moment.replace(hour=10))
+                daily_runs.set()
+            threading.Thread(target=finish, daemon=True).start()
+        RecordingTarget.start(target, schedule, moment)
+        return schedule.name  # the handle
+
+    def running(handle: Any) -> bool:
+        return handle == "Machine.Daily" and not daily_runs.is_set()
+
+    target.start = start  # type: ignore[method-assign]
+    target.running = running  # type: ignore[method-assign]
+    scheduler = Scheduler([slots(), daily()], clock, target, lambda line: None, probes={"Slots.Slot": probe})
+    scheduler.start()
+    try:
+        clock.advance(24 * 3600)
+        assert wait_until(lambda: daily_runs.is_set() and not work
+                          and all(datetime.fromisoformat(str(d["next"])) > at("2026-11-25T05:00")
+                                  for d in scheduler.describe()))
+    finally:
+        scheduler.stop()
+    assert [(name, payload["now"][:16]) for name, payload in target.started] == [
+        ("Machine.Daily", "2026-11-24T06:00"), ("Slots.Slot", "2026-11-24T10:00")]

@@ -16,7 +16,9 @@ Local behaviour where AWS has more to say (see docs/decisions.md):
   work is due; fire times before it would find nothing to do and are passed over (on AWS they
   run and end at once), so a jump costs one run per slot that has work, not one per slot;
 - schedules fire in time order: while a probed schedule is still playing earlier slots, the
-  others wait for it;
+  others wait for it; and a run a jump fired for an earlier moment (the daily segment run) may
+  enroll leads due before the stack's now, so the slots are planned from its moment once it has
+  ended: that mail goes out at its own slot of that day, not at the first slot after the jump;
 - a schedule whose previous execution is still running waits for it, then fires once;
 - a wall time that does not exist (DST gap) fires shifted forward by the gap, an ambiguous one at
   its first occurrence (fold=0); ``rate`` counts from the stack's start;
@@ -327,6 +329,7 @@ class _State:
 #: (until) -> when the earliest work due at or before ``until`` is due, or None (nothing due).
 WorkProbe = Callable[[datetime], datetime | None]
 BUSY_POLL_S = 0.02
+RUN_POLL_S = 0.25  # while a run the jump fired may still make work for the send slots
 
 
 class Scheduler:
@@ -387,24 +390,28 @@ class Scheduler:
             if self._stop.is_set():
                 return
             try:
-                busy = self._tick(self.clock.now())
+                wait = self._tick(self.clock.now())
             except Exception:
                 log.exception("the scheduler's tick failed")
-                busy = True
-            if busy:
-                self._stop.wait(BUSY_POLL_S)
+                wait = BUSY_POLL_S
+            if wait:
+                self._stop.wait(wait)
 
     def _running(self, state: _State) -> bool:
         return state.handle is not None and bool(self.target.running(state.handle))
 
-    def _tick(self, now: datetime) -> bool:
-        """Fire what is due, in time order; True while a probed schedule is playing earlier fire
-        times (the loop comes back at once instead of sleeping)."""
+    def _tick(self, now: datetime) -> float:
+        """Fire what is due, in time order. Returns how long to wait before the next tick instead
+        of sleeping until the next fire time (0: sleep): a moment while a probed schedule is playing
+        earlier fire times, longer while a run fired for an earlier moment may still make work."""
         probed = [s for s in self._states if s.schedule.name in self.probes]
         plain = [s for s in self._states if s.schedule.name not in self.probes]
         running = {s.schedule.name for s in probed if self._running(s)}  # once: a run may end meanwhile
+        # A run fired for an earlier moment (the daily segment run, after a jump) may still enroll
+        # leads due before now: the slots are planned once it has ended, from its moment on.
+        making_work = any(s.last is not None and s.last < now and self._running(s) for s in plain)
         for state in probed:
-            if state.pending is None and state.schedule.name not in running:
+            if state.pending is None and state.schedule.name not in running and not making_work:
                 state.pending = self._plan(state, self.probes[state.schedule.name], now)
         # A probed schedule behind the clock sets the horizon: the others fire only up to it.
         horizon = min([s.pending for s in probed if s.pending is not None]
@@ -425,7 +432,9 @@ class Scheduler:
             self._fire(state, state.pending)
             state.pending = None
             busy = True
-        return busy
+        if busy:
+            return BUSY_POLL_S
+        return RUN_POLL_S if making_work and probed else 0.0
 
     def _fire_latest(self, state: _State, now: datetime) -> None:
         """A plain schedule: fire once, for the latest fire time due by ``now``."""
@@ -438,6 +447,11 @@ class Scheduler:
         with self._lock:
             state.handle, state.last, state.fired = handle, due, state.fired + 1
             state.next = state.schedule.next_after(max(due, now))
+            for probed in self._states:  # the run may make work due from its moment: plan from there
+                if probed.schedule.name in self.probes and probed.pending is None:
+                    since = probed.schedule.next_after(due)
+                    if since is not None and (probed.next is None or since < probed.next):
+                        probed.next = since
         plural = "s" if skipped != 1 else ""
         note = f" ({skipped} earlier fire time{plural} skipped by the clock jump)" if skipped else ""
         upcoming = _show(state.next, state.schedule.tz) if state.next else "never"
