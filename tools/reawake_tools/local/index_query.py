@@ -19,7 +19,7 @@ runs every query the app makes both ways.
   values before the write and moves the key after it, in ``finally`` (a failed update may have
   written part). A table whose ``items`` dict was replaced (the saved state's restore, a stock
   transaction's rollback swaps in a copied table) is seen by identity and built again.
-- Threads: the sets change under one lock, and a query copies its set under it, then each item's
+- Threads: the sets change under one lock, and an index query copies its set under it, then each item's
   attribute dict (``as_they_are``: an update changes an item in place, and moto reads it several
   times per query). A key may be left
   in a set its item has since left (two writers racing on one key): moto's query checks each

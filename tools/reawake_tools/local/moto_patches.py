@@ -151,7 +151,7 @@ def _fast_query() -> None:
 
     def all_items(self: Any) -> list[Any]:
         pick = getattr(_query_candidates, "pick", None)
-        return original_all_items(self) if pick is None else index_query.as_they_are(pick(self))
+        return original_all_items(self) if pick is None else list(pick(self))
 
     def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
         index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
@@ -165,7 +165,7 @@ def _fast_query() -> None:
             name, wanted = conditions[0][0], conditions[0][1]
 
             def pick(table: Any) -> Any:
-                return index_query.items_with(table, name, wanted, index_name)
+                return index_query.as_they_are(index_query.items_with(table, name, wanted, index_name))
         else:
             return original_query(self, hash_key, *args, **kwargs)
         _query_candidates.pick = pick
