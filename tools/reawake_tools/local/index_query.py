@@ -122,7 +122,9 @@ class _writing:
         sets = _tables.get(self.table)
         if sets is None:
             return
-        after = _values(self.table, _stored(self.table, self.key))
+        item = _stored(self.table, self.key)
+        after = _values(self.table, item)
+        held = self.key if item is None else (item.hash_key, item.range_key if self.table.range_key_attr else None)
         with _lock:
             if _tables.get(self.table) is not sets or sets.source != id(self.table.items):
                 return  # replaced meanwhile: built again at the next query
@@ -132,8 +134,8 @@ class _writing:
                     members.discard(self.key)
                     if not members:
                         del by_value[old]
-                if new is not None:
-                    by_value.setdefault(new, set()).add(self.key)
+                if new is not None:  # the stored item's own key objects, not the request's
+                    by_value.setdefault(new, set()).add(held)
 
 
 def _stored(table: Any, key: Key) -> Any:
