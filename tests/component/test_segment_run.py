@@ -172,13 +172,13 @@ def test_a_lead_changed_during_the_run_is_evaluated_again(
     original = SegmentStore.record_change
     interfered: list[str] = []
 
-    def interfere(self: SegmentStore, change: Any, approaches: Any, now_ms: int) -> None:
+    def interfere(self: SegmentStore, change: Any, approaches: Any, now_ms: int, handovers: Any = None) -> None:
         if not interfered:  # tracking writes the lead between the scan and the segment write
             interfered.append(change.after.lead_id)
             current = store.get_lead(change.after.lead_id)
             assert current is not None
             store.save_lead(replace(current, name="更新された"), current.version)
-        original(self, change, approaches, now_ms)
+        original(self, change, approaches, now_ms, handovers)
 
     monkeypatch.setattr(SegmentStore, "record_change", interfere)
     result = run_shard(store, definitions, 0, 1, data.now_ms, TOKYO, scoring)
@@ -194,6 +194,12 @@ class RecordingEnroller:
 
     def __init__(self, store: Store, failing: bool = False) -> None:
         self.store, self.failing, self.calls = store, failing, list[str]()
+
+    def reads(self, sequence_ids: Any) -> list[tuple[str, ...]]:
+        return []
+
+    def hand_over(self, lead: Lead, approach: Any, now_ms: int, whole: bool) -> None:
+        return None  # never settled in the membership transaction: the pending way, always
 
     def dispatch(self, lead: Lead, approach: Any, now_ms: int) -> str:
         from reawake.stepmail.store import StepmailStore

@@ -73,10 +73,11 @@ def condition_paths(condition: Condition) -> Iterable[Path]:
             yield from (("score",), ("score_at",), ("unsubscribed_at",), ("suppressed",))
 
 
-def lead_paths(definitions: Sequence[SegmentDefinition]) -> list[Path]:
-    """Every path the definitions' rules and the run read, without duplicates or paths inside
-    another one; map keys collapse to their whole map past ``MAX_NESTED`` of them."""
-    wanted = set(RUN_PATHS)
+def lead_paths(definitions: Sequence[SegmentDefinition], extra: Iterable[Path] = ()) -> list[Path]:
+    """Every path the definitions' rules and the run read (``extra``: what settling the approaches
+    reads, ``Enroller.reads``), without duplicates or paths inside another one; map keys collapse to
+    their whole map past ``MAX_NESTED`` of them."""
+    wanted = set(RUN_PATHS) | set(extra)
     for definition in definitions:
         wanted.update(condition_paths(definition.rule))
     if sum(len(p) > 1 for p in wanted) > MAX_NESTED:
@@ -85,9 +86,9 @@ def lead_paths(definitions: Sequence[SegmentDefinition]) -> list[Path]:
     return sorted(p for p in wanted if len(p) == 1 or p[:1] not in whole)
 
 
-def scan_plan(definitions: Sequence[SegmentDefinition]) -> tuple[str, list[Path]]:
+def scan_plan(definitions: Sequence[SegmentDefinition], extra: Iterable[Path] = ()) -> tuple[str, list[Path]]:
     """(index, paths): the leads index a run scans and the paths it projects."""
-    paths = lead_paths(definitions)
+    paths = lead_paths(definitions, extra)
     index = FACTS_INDEX if all(p[0] in FACTS_ATTRS for p in paths) else WHOLE_INDEX
     return index, paths
 

@@ -9,6 +9,7 @@ day twice writes nothing and enrolls no one twice.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -17,17 +18,17 @@ from zoneinfo import ZoneInfo
 from aws_lambda_powertools import Logger
 
 from reawake.core import counters
-from reawake.core.approaches import HOLDOUT, PENDING, Approach
+from reawake.core.approaches import HOLDOUT, PENDING, Approach, Handover
 from reawake.core.counting import Bump
 from reawake.core.leads import Lead
 from reawake.core.scoring import ScoringConfig
-from reawake.core.store import CommitConflict, Store
+from reawake.core.store import TRANSACT_ITEMS, CommitConflict, Store
 from reawake.segments.approaches import approach_for
 from reawake.segments.memberships import reconcile
 from reawake.segments.reads import scan_plan
 from reawake.segments.rules.compile import Context, Predicate, compile_definitions
 from reawake.segments.rules.model import SegmentDefinition
-from reawake.segments.store import SegmentStore
+from reawake.segments.store import HandoverRefused, SegmentStore
 
 MAX_ATTEMPTS = 5
 # A shard's report counts are summed in memory and written once per COUNTS_EVERY leads (one update
@@ -41,6 +42,13 @@ class Enroller(Protocol):
     def dispatch(self, lead: Lead, approach: Approach, now_ms: int) -> str:
         """Start a pending approach (enroll the lead in its sequence); the approach's new status."""
 
+    def reads(self, sequence_ids: Iterable[str]) -> list[tuple[str, ...]]:
+        """What ``hand_over`` reads of a lead for these sequences (added to the run's projection)."""
+
+    def hand_over(self, lead: Lead, approach: Approach, now_ms: int, whole: bool) -> Handover | None:
+        """The approach settled in the membership transaction, or None (then it goes ``pending``
+        and ``dispatch`` starts it). ``whole``: the lead was read whole, not as the run's projection."""
+
 
 @dataclass
 class ShardResult:
@@ -51,6 +59,7 @@ class ShardResult:
     left: Counter[str] = field(default_factory=Counter)
     approaches: Counter[str] = field(default_factory=Counter)
     redispatched: int = 0  # approaches an earlier run left pending, dispatched again
+    handed_over: int = 0  # approaches settled in the membership transaction (no pending marker)
     retries: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -63,6 +72,7 @@ class ShardResult:
             "approaches": dict(self.approaches),
             "retries": self.retries,
             "redispatched": self.redispatched,
+            "handed_over": self.handed_over,
         }
 
 
@@ -84,14 +94,24 @@ def run_shard(
     scoring: ScoringConfig | None = None,
     enroller: Enroller | None = None,
 ) -> ShardResult:
-    """enroller: hands ``sequence`` / ``owner_task`` approaches to step mail right after the
-    membership transaction (None: they stay pending)."""
+    """enroller: settles ``sequence`` / ``owner_task`` approaches in the membership transaction when
+    it can (``Enroller.hand_over``), else hands them to step mail right after it (None: they stay
+    pending)."""
     compiled = compile_definitions(definitions, Context(now_ms, tz, scoring))
     by_id = {d.id: d for d in definitions}
     dormant_ids = set(by_id)  # every configured definition is a definition of dormancy
     segments = SegmentStore(store)
     result = ShardResult(shard)
-    index, paths = scan_plan(definitions)  # only what the rules and the run read (membership: by update)
+    sequences = sorted({s for d in definitions if (s := getattr(d.approach, "sequence", None))})
+    extra: list[tuple[str, ...]] = []
+    settling = enroller if sequences else None  # what settles approaches in the membership transaction
+    if settling is not None:
+        try:
+            extra = settling.reads(sequences)
+        except Exception:  # step mail's config unreadable: every approach goes the pending way
+            logger.exception("approaches not settled in the membership transaction: step mail's config")
+            settling = None
+    index, paths = scan_plan(definitions, extra)  # only what the rules and the run read (membership: by update)
     counts_due: list[Bump] = []  # added up and written every COUNTS_EVERY leads, and at the end
     for lead in store.scan_leads(shard, total_shards, paths, index):
         if result.scanned % COUNTS_EVERY == 0:
@@ -100,13 +120,17 @@ def run_shard(
         result.scanned += 1
         approaches: list[Approach] = []
         change = None
+        whole = False  # the lead as scanned (the run's projection) until a conflict reads it again
+        refused: set[str] = set()  # handovers the table refused: those approaches go the pending way
         for _ in range(MAX_ATTEMPTS):
             matched = matching(compiled, lead)
             change = reconcile(lead, matched, dormant_ids, now_ms)
             if change is None:
                 break
             approaches = [approach_for(by_id[s], lead.lead_id, change.after.segments[s]) for s in change.entered]
-            waiting = [a.key for a in approaches if a.status == PENDING]
+            room = TRANSACT_ITEMS - 1 - len(change.entered) - len(change.left) - len(approaches)
+            handovers = handovers_of(settling, change.after, approaches, refused, now_ms, whole, room)
+            waiting = [a.key for a in approaches if a.status == PENDING and a.key not in handovers]
             if waiting:  # marked with the membership, in the same transaction
                 after = replace(change.after, pending_approaches=[*change.after.pending_approaches, *waiting])
                 change = replace(change, after=after)
@@ -114,28 +138,60 @@ def run_shard(
             after, counts = counters.on_membership(change.before, change.after, held, now_ms, tz)
             change = replace(change, after=after)
             try:
-                segments.record_change(change, approaches, now_ms)
+                segments.record_change(change, approaches, now_ms, handovers)
+            except HandoverRefused as exc:
+                refused |= exc.keys  # nothing was written: the same change again, those approaches pending
+                continue
             except CommitConflict:
                 # Tracking (or an overlapping run) changed the lead: evaluate it again as it is now.
                 result.retries += 1
                 fresh = store.get_lead(lead.lead_id)
                 if fresh is None:
                     break
-                lead = fresh
+                lead, whole = fresh, True
                 continue
             counts_due.extend(counts)
+            for handover in handovers.values():
+                counts_due.extend(handover.counts)
+            result.handed_over += len(handovers)
             result.entered.update(change.entered)
             result.left.update(change.left)
             result.approaches.update(a.type for a in approaches)
             lead = change.after
             break
         if enroller is not None and lead.pending_approaches:
-            whole = store.get_lead(lead.lead_id)  # step mail reads more of the lead than the rules
-            if whole is not None:
-                result.redispatched += dispatch(enroller, segments, whole, {a.key: a for a in approaches}, now_ms)
+            whole_lead = store.get_lead(lead.lead_id)  # step mail reads more of the lead than the rules
+            if whole_lead is not None:
+                result.redispatched += dispatch(enroller, segments, whole_lead, {a.key: a for a in approaches}, now_ms)
         result.members.update(lead.segments.keys())
     counters.add(store, counts_due)
     return result
+
+
+def handovers_of(enroller: Enroller | None, lead: Lead, approaches: list[Approach], refused: set[str], now_ms: int,
+                 whole: bool, room: int) -> dict[str, Handover]:
+    """The approaches step mail settles in the membership transaction (approach key -> handover):
+    at most one per sequence (a transaction writes an item once; a second approach naming the
+    same sequence goes the pending way and ``enroll`` answers it as before), and only as many
+    writes as the transaction has ``room`` for. One that fails to decide goes the pending way."""
+    if enroller is None:
+        return {}
+    found: dict[str, Handover] = {}
+    writing: set[str | None] = set()
+    for approach in approaches:
+        if approach.status != PENDING or approach.key in refused or approach.sequence in writing:
+            continue
+        try:
+            handover = enroller.hand_over(lead, approach, now_ms, whole)
+        except Exception:
+            logger.exception("approach not settled in the membership transaction",
+                             extra={"lead_id": lead.lead_id, "segment_id": approach.segment_id})
+            continue
+        if handover is not None and len(handover.writes) <= room:
+            found[approach.key] = handover
+            writing.add(approach.sequence)
+            room -= len(handover.writes)
+    return found
 
 
 def dispatch(enroller: Enroller, segments: SegmentStore, lead: Lead, fresh: dict[str, Approach],

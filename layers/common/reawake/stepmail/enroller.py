@@ -1,18 +1,40 @@
 """Enrolling leads in sequences, for the segment function (its ``sequence`` / ``owner_task``
 approaches, through the ``segments.run.Enroller`` port) and the CLI (``reawake sequences start``):
-one conditional write each, no Step Functions call. The caller owns the adapters' cache."""
+one conditional write each, no Step Functions call. The caller owns the adapters' cache.
+
+A segment run hands most approaches over inside its membership transaction (``hand_over``: the
+enrollment decided from the lead as the run scanned it, written with the membership, the approach
+written settled): one call per entering lead. What cannot be decided there goes the older way:
+the approach is written ``pending`` with the lead's pending marker and ``dispatch`` enrolls it
+right after (and the next run retries what that left).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from aws_lambda_powertools import Logger
 
-from reawake.core.approaches import PENDING, Approach
+from reawake.core.approaches import PENDING, Approach, Handover
+from reawake.core.dynamo import value
 from reawake.core.leads import Lead
 from reawake.core.store import Store
-from reawake.stepmail.enrollment import SKIPPED, enroll
+from reawake.stepmail.enrollment import ENROLLED, SKIPPED, deferred, enroll, first_step
+from reawake.stepmail.sequences.calendar import TIME_ZONE_ATTRS
+from reawake.stepmail.sequences.decide import REVISIT_KINDS
 from reawake.stepmail.store import SequenceConfig, StepmailStore
 
 logger = Logger(child=True)
+NO_SEQUENCE = "the approach names no sequence"
+
+# What deciding a first step reads of a lead and a segment run's scan does not carry (the
+# ``lead_facts`` index leaves them out): assumed as most leads have them — no consent record
+# refusing mail, no mail in the frequency cap's window — and checked by the membership update.
+UNSCANNED = ("(attribute_not_exists(#consent.#marketing) OR #consent.#marketing <> :refused) AND "
+             "(attribute_not_exists(#mail_log) OR size(#mail_log) = :none)")
+UNSCANNED_NAMES = {"#consent": "consent", "#marketing": "marketing_email", "#mail_log": "mail_log"}
+UNSCANNED_VALUES: dict[str, Any] = {":refused": value(False), ":none": value(0)}
 
 
 class SequenceEnroller:
@@ -38,11 +60,47 @@ class SequenceEnroller:
             return approach.status
         reason: str | None
         if not approach.sequence:
-            status, reason = SKIPPED, "the approach names no sequence"
+            status, reason = SKIPPED, NO_SEQUENCE
         else:
             status, reason = self.enroll(lead, approach.sequence, approach.segment_id, approach.entered_at, now_ms)
         self.stepmail.set_approach_status(approach.lead_id, approach.key, status, reason, now_ms)
         return status
+
+    def reads(self, sequence_ids: Iterable[str]) -> list[tuple[str, ...]]:
+        """The lead paths deciding a first step of these sequences reads (``decide``: consent and
+        suppression, the exits, the lead's time zone, the band), for the run's projection."""
+        sequences = self.config.sequences()
+        kinds = set(REVISIT_KINDS)
+        for sequence_id in sequence_ids:
+            if sequence_id in sequences:
+                kinds.update(sequences[sequence_id].exit.conversion)
+        paths: list[tuple[str, ...]] = [("suppressed",), ("unsubscribed_at",), ("converted_at",), ("reactivated_at",),
+                                        ("score",), ("score_at",), ("segments",)]
+        paths += [("attrs", key) for key in TIME_ZONE_ATTRS]
+        paths += [("last", kind) for kind in sorted(kinds)]
+        return paths
+
+    def hand_over(self, lead: Lead, approach: Approach, now_ms: int, whole: bool) -> Handover | None:
+        """The approach settled with the membership write: skipped with its reason, or enrolled with
+        the enrollment's conditional put and its ``enrolled`` count. ``lead``: as the run read it
+        (``whole``: every attribute; else the run's projection, and the consent and mail log it
+        leaves out are assumed by the handover's condition). None: settle it the pending way (a
+        first mail the cap or the gap defers is noted by ``enroll``, once)."""
+        if approach.type not in ("sequence", "owner_task") or approach.status != PENDING:
+            return None
+        assumes: dict[str, Any] = {} if whole else {"assumes": UNSCANNED, "names": UNSCANNED_NAMES,
+                                                    "values": UNSCANNED_VALUES}
+        if not approach.sequence:
+            return Handover(SKIPPED, NO_SEQUENCE, **assumes)
+        planned = first_step(self.config.sequences(), lead, approach.sequence, approach.segment_id,
+                             approach.entered_at, now_ms, self.config.settings(), self.config.scoring())
+        if isinstance(planned, str):
+            return Handover(SKIPPED, planned, **assumes)
+        enrollment, decision = planned
+        if deferred(decision, now_ms):
+            return None
+        return Handover(ENROLLED, None, (self.stepmail.new_enrollment_put(enrollment),),
+                        counts=(self.stepmail.enrolled_count(enrollment),), **assumes)
 
 
 def sequence_enroller(table: Store, config_bucket: str) -> SequenceEnroller:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from reawake.core.leads import Lead
 from reawake.core.scoring import ScoringConfig
@@ -216,6 +216,28 @@ def next_due(decision: Decision, now_ms: int) -> int:
     return now_ms
 
 
+def first_step(
+    sequences: Mapping[str, Sequence],
+    lead: Lead,
+    sequence_id: str,
+    segment_id: str | None,
+    enrolled_at: int,
+    now_ms: int,
+    settings: StepmailSettings,
+    scoring: ScoringConfig | None = None,
+) -> tuple[Enrollment, Decision] | str:
+    """The new enrollment with its first due time, and the first decision it came from (``decide``);
+    or why the lead cannot be enrolled. Pure: ``enroll`` writes it, and so does the segment run in
+    its membership transaction (``reawake.stepmail.enroller.SequenceEnroller.hand_over``)."""
+    sequence = sequences.get(sequence_id)
+    why = refusal(lead, sequence, sequence_id, enrolled_at)
+    if why is not None or sequence is None:
+        return why or f"unknown sequence {sequence_id!r}"
+    fresh = Enrollment(lead.lead_id, sequence_id, enrolled_at, segment_id, ACTIVE, updated_at=now_ms)
+    decision = decide(sequence, fresh.state(), lead, MailHistory(sent=dict(lead.mail_log)), now_ms, settings, scoring)
+    return replace(fresh, due_at=next_due(decision, now_ms)), decision
+
+
 def enroll(
     store: EnrollmentStore,
     sequences: Mapping[str, Sequence],
@@ -230,13 +252,10 @@ def enroll(
     """Enroll the lead (idempotent for one ``enrolled_at``): one conditional write of the
     enrollment with its first step's due time, unless the lead is active in the sequence. No
     Step Functions call: the next send slot at or after the due time picks it up."""
-    sequence = sequences.get(sequence_id)
-    why = refusal(lead, sequence, sequence_id, enrolled_at)
-    if why is not None or sequence is None:
-        return EnrollOutcome(SKIPPED, why)
-    fresh = Enrollment(lead.lead_id, sequence_id, enrolled_at, segment_id, ACTIVE, updated_at=now_ms)
-    decision = decide(sequence, fresh.state(), lead, MailHistory(sent=dict(lead.mail_log)), now_ms, settings, scoring)
-    enrollment = replace(fresh, due_at=next_due(decision, now_ms))
+    planned = first_step(sequences, lead, sequence_id, segment_id, enrolled_at, now_ms, settings, scoring)
+    if isinstance(planned, str):
+        return EnrollOutcome(SKIPPED, planned)
+    enrollment, decision = planned
     if store.create_enrollment(enrollment):
         note_deferral(store, enrollment, decision, now_ms)
         return EnrollOutcome(ENROLLED, None, enrollment.due_at)
@@ -419,9 +438,14 @@ def note_deferral(store: EnrollmentStore, enrollment: Enrollment, decision: Deci
     """A planned mail the frequency cap or the minimum gap moved later: counted once per step
     (``mark_deferred`` is a conditional write, so re-deciding the same step in later slots or a
     replayed slot does not count it again)."""
-    if isinstance(decision, Send) and decision.deferred and decision.send_at_ms > now_ms:
+    if deferred(decision, now_ms):
         store.mark_deferred(enrollment.lead_id, enrollment.sequence, decision.step_index, decision.message_id,
                             now_ms)
+
+
+def deferred(decision: Decision, now_ms: int) -> TypeGuard[Send]:
+    """A planned mail the frequency cap or the minimum gap moved later (noted once per step)."""
+    return isinstance(decision, Send) and decision.deferred and decision.send_at_ms > now_ms
 
 
 def pruned_mail_log(log: Mapping[str, int], now_ms: int, settings: StepmailSettings, tz: Any) -> dict[str, int]:

@@ -36,9 +36,10 @@ from typing import Any
 
 from reawake.core import clock, counters
 from reawake.core.config_store import ConfigStore
+from reawake.core.counting import Bump, step_scope
 from reawake.core.durations import local_day
 from reawake.core.dynamo import deserialize, serialize, value
-from reawake.core.leads import Lead
+from reawake.core.leads import Lead, day_of
 from reawake.core.settings import get_settings
 from reawake.core.store import PROFILE, TableAdapter, lead_from_item, lead_pk
 from reawake.stepmail.enrollment import ACTIVE, Claim, ClaimExists, Enrollment, Known, OwnerTask, StaleLead
@@ -248,17 +249,29 @@ class StepmailStore(TableAdapter):
             for item in page.get("Items", []):
                 yield enrollment_from_item(item), "sequence_shard" in item
 
+    def new_enrollment_put(self, enrollment: Enrollment) -> dict[str, Any]:
+        """The conditional put of a new enrollment (``create_enrollment``; also a ``Put`` of the
+        segment run's membership transaction): refused when the lead is active in the sequence or
+        this very entry (the same ``enrolled_at`` or an earlier one) was enrolled before."""
+        return {
+            "TableName": self.table,
+            "Item": serialize(enrollment_item(enrollment)),
+            "ConditionExpression": "attribute_not_exists(pk) OR (#s <> :active AND enrolled_at < :at)",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":active": value(ACTIVE), ":at": value(enrollment.enrolled_at)},
+        }
+
+    @staticmethod
+    def enrolled_count(enrollment: Enrollment) -> Bump:
+        """The report's ``enrolled`` count of a new enrollment (on step 0, the day it was enrolled)."""
+        return Bump(step_scope(enrollment.sequence, 0), day_of(enrollment.enrolled_at, get_settings().time_zone),
+                    "enrolled")
+
     def create_enrollment(self, enrollment: Enrollment) -> bool:
         """A new enrollment unless the lead is active in the sequence or this very entry (the same
         ``enrolled_at`` or an earlier one) was enrolled before."""
         try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=serialize(enrollment_item(enrollment)),
-                ConditionExpression="attribute_not_exists(pk) OR (#s <> :active AND enrolled_at < :at)",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":active": value(ACTIVE), ":at": value(enrollment.enrolled_at)},
-            )
+            self.client.put_item(**self.new_enrollment_put(enrollment))
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
         self._count(enrollment.sequence, 0, "enrolled", enrollment.enrolled_at)
