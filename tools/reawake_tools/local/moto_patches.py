@@ -20,6 +20,18 @@ items, for the one partition or index key it wants. Patched, a query starts from
 carry which value), and moto sorts and filters only those, as DynamoDB reads only them. The send
 slots' due-index queries depend on it.
 
+Memory (``_untracked_models``, ``_atomic_stream_shards``): moto's ``BaseModel`` keeps every instance
+it ever made in a class-wide list (for its dashboard), so no DynamoDB item, stream record or shard
+iterator is ever freed: an item replaced by a write, a query's projected copy, the poller's iterator of
+every poll. Those three classes are not registered. moto's ``StreamShard.add`` numbers a record from
+the list's length before building it and appends it after, so two writes at once could carry the same
+or a stale number (the poller read a record twice, and once read records were trimmed, its iterator
+fell behind the shard's start: moto's ``assert start >= 0``). Patched, numbering and appending, reading
+and ``trim_stream`` hold one lock, so a record's number is always its position. An item's key
+attributes share the key values moto keeps beside them (``_shared_key_values``): two objects fewer
+per item. Every attribute value is a ``DynamoType`` of two fields with an instance dict: the same class
+with ``__slots__`` (``_slim_values``) is 48 bytes instead of 88.
+
 Step Functions ``Wait`` states (``follow_clock``): moto's engine sleeps the wall-clock interval
 (and compares a ``Timestamp`` with the machine's naive local time). Patched, a wait lasts until the
 stack clock (``reawake_tools.local.clock.current()``) reaches its moment: ``seconds / speed`` of wall
@@ -47,6 +59,7 @@ def apply() -> None:
     global _applied
     if _applied:
         return
+    _slim_values()  # first: what the other patches import must be the slim class
     from moto.dynamodb.models import DynamoDBBackend
 
     _stock["transact_write_items"] = DynamoDBBackend.transact_write_items
@@ -57,6 +70,9 @@ def apply() -> None:
     _plain_json_results()
     _fast_query()
     _known_modules()
+    _untracked_models()
+    _atomic_stream_shards()
+    _shared_key_values()
     _applied = True
 
 
@@ -113,6 +129,134 @@ def _plain_json_results() -> None:
             return original_records(self)  # its own error answers
 
     DynamoDBStreamsHandler.get_records = get_records  # type: ignore[method-assign]
+
+
+UNTRACKED_MODELS = (("moto.dynamodb.models.dynamo_type", "Item"), ("moto.dynamodb.models.table", "StreamRecord"),
+                    ("moto.dynamodbstreams.models", "ShardIterator"))
+
+
+def _untracked_models() -> None:
+    """moto's ``BaseModel.__new__`` appends every instance to ``cls.instances_tracked`` (its
+    dashboard's data, never emptied but by a reset): the classes made per write, per read and per
+    poll are made without it, so they are freed when nothing else holds them."""
+    import importlib
+
+    from moto.core.common_models import BaseModel
+
+    untracked = frozenset(getattr(importlib.import_module(module), name) for module, name in UNTRACKED_MODELS)
+    original = _stock["BaseModel.__new__"] = BaseModel.__new__
+
+    def __new__(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        if cls in untracked:
+            return super(BaseModel, cls).__new__(cls)
+        return original(cls, *args, **kwargs)
+
+    BaseModel.__new__ = staticmethod(__new__)  # type: ignore[method-assign]
+
+
+STREAM_LOCK = threading.RLock()  # moto's stream shards: numbering + appending, reading, trimming
+
+
+def _atomic_stream_shards() -> None:
+    """A stream record's sequence number is its position: ``StreamShard.add`` (numbered from the
+    list's length, appended after the record is built), ``StreamShard.get`` (position from the
+    number) and a new ``ShardIterator`` (LATEST: start + length) each run under ``STREAM_LOCK``, as
+    ``trim_stream`` does. Reentrant: moto's own event source mappings may write from ``add``."""
+    from moto.dynamodb.models.table import StreamShard
+    from moto.dynamodbstreams.models import ShardIterator
+
+    original_add, original_get, original_init = StreamShard.add, StreamShard.get, ShardIterator.__init__
+    _stock.update({"StreamShard.add": original_add, "StreamShard.get": original_get,
+                   "ShardIterator.__init__": original_init})
+
+    def add(self: Any, old: Any, new: Any) -> None:
+        with STREAM_LOCK:
+            original_add(self, old, new)
+
+    def get(self: Any, start: int, quantity: int) -> list[dict[str, Any]]:
+        with STREAM_LOCK:
+            records: list[dict[str, Any]] = original_get(self, start, quantity)
+            return records
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        with STREAM_LOCK:
+            original_init(self, *args, **kwargs)
+
+    StreamShard.add = add  # type: ignore[method-assign]
+    StreamShard.get = get  # type: ignore[method-assign]
+    ShardIterator.__init__ = init  # type: ignore[method-assign]
+
+
+SCALARS = frozenset({"S", "N", "B"})
+
+
+def _shared_key_values() -> None:
+    """moto's ``Item`` holds its key twice: ``hash_key`` / ``range_key`` (also the table's dict keys)
+    and, built again from the same request, the key attributes in ``attrs``. Patched, an attribute
+    equal to a key value is that same object (88 bytes each fewer per item). Safe because scalar
+    values are never changed in place (moto replaces them; only lists, sets and maps are mutated),
+    and DynamoDB forbids updating a key attribute."""
+    from moto.dynamodb.models import dynamo_type
+    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
+
+    _stock["Item.__init__"] = Item.__init__
+
+    def __init__(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        DynamoType = dynamo_type.DynamoType
+        self.hash_key = hash_key
+        self.range_key = range_key
+        self.attrs = LimitedSizeDict()
+        keys = [k for k in (hash_key, range_key) if type(k) is DynamoType and k.type in SCALARS]
+        for name, value in attrs.items():
+            typed = DynamoType(value)
+            for key in keys:
+                if typed.type == key.type and typed.value == key.value:
+                    typed = key
+                    break
+            self.attrs[name] = typed  # LimitedSizeDict: moto's 400 KB check, as before
+
+    Item.__init__ = __init__  # type: ignore[method-assign]
+
+
+def _slim_values() -> None:
+    """moto's ``DynamoType`` (every attribute value of every item, nested ones included) again, with
+    ``__slots__ = ("type", "value")``: the same methods, 40 bytes fewer each. The new class takes the
+    old one's place in every moto module that names it (moto compares ``type(x) is DynamoType``), so
+    it must be installed before the first value is made. A value pickled before (a saved state,
+    state dict) still loads (``__setstate__``)."""
+    import sys
+
+    from moto.dynamodb.models import dynamo_type
+
+    old = dynamo_type.DynamoType
+    _stock["DynamoType"] = old
+    namespace = {k: v for k, v in vars(old).items() if k not in ("__dict__", "__weakref__", "__slotnames__")}
+
+    def __setstate__(self: Any, state: Any) -> None:
+        fields = state[1] if isinstance(state, tuple) else state  # (None, slots) now; a dict before
+        self.type, self.value = fields["type"], fields["value"]
+
+    namespace.update(__slots__=("type", "value"), __setstate__=__setstate__)
+    slim = type(old.__name__, old.__bases__, namespace)
+    slim.__qualname__ = old.__qualname__
+    for name, module in list(sys.modules.items()):
+        if (name == "moto" or name.startswith("moto.")) and module is not None:
+            for attribute, value in list(vars(module).items()):
+                if value is old:
+                    setattr(module, attribute, slim)
+
+
+def trim_stream(shard: Any, position: int) -> int:
+    """Drop the records of moto's ``shard`` before sequence number ``position`` (every reader is
+    past them); how many. moto numbers records from ``starting_sequence_number``: moving it by the
+    records dropped keeps every later record's number and every open iterator's position."""
+    with STREAM_LOCK:
+        done = min(position - int(shard.starting_sequence_number), len(shard.items))
+        if done <= 0:
+            return 0
+        del shard.items[:done]
+        shard.starting_sequence_number += done
+        return done
 
 
 @contextmanager

@@ -305,7 +305,7 @@ class LocalStack:
         from reawake_tools.local.streams import StreamConsumer, mappings_of  # the template's DynamoDB stream events
 
         self.services.append(StreamConsumer(mappings_of(template, self.created), functions.invoke, aws.client,
-                                            self.functions))
+                                            self.functions, trim=True))
 
     def _due_probe(self) -> Callable[[datetime], datetime | None]:
         """When the earliest step-mail enrollment due by then is due (the send slots' work)."""

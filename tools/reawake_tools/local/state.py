@@ -12,10 +12,16 @@ seconds whatever the size; the next start waits for that child to finish writing
 The tables are moto's own stored items, pickled: writing them back through the API would cost
 minutes at a real customer's size (and replay them onto the stream), and the file is only ever
 read by the process that wrote it (a file from another moto version is set aside, not loaded).
+They are pickled in chunks of about ``CHUNK_ITEMS`` items, each its own pickle: a pickler's memo
+holds a reference to every object it wrote, so one pickle of all the tables held (and, in the
+forked saver, touched: copy-on-write) an entry per object of the whole state, ~3 KB per item on top
+of the items; a chunk's memo is dropped when the chunk is written. Loading reads the chunks one by one
+into the table's own dict. A file of the first format (one pickle) is still read.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import pickle
@@ -26,7 +32,8 @@ from typing import Any
 
 log = logging.getLogger("reawake_local")
 
-FORMAT = 1
+FORMAT = 2  # 1: one pickle of Saved; 2: Saved without its tables, then each table in chunks
+CHUNK_ITEMS = 2_000
 SAVE_ATTEMPTS = 5  # a handler still finishing may write while the tables are copied: try again
 
 
@@ -71,11 +78,14 @@ def load(path: Path) -> Saved | None:
     try:
         with path.open("rb") as file:
             header = pickle.load(file)  # noqa: S301 - our own file, written by save() below
-            if header != {"format": FORMAT, "moto": _moto_version()}:
+            if not isinstance(header, dict) or header.get("format") not in (1, FORMAT) \
+                    or header.get("moto") != _moto_version():
                 raise ValueError(f"saved by another version ({header})")
             saved = pickle.load(file)  # noqa: S301
-        if not isinstance(saved, Saved):
-            raise ValueError("not a saved stack")
+            if not isinstance(saved, Saved):
+                raise ValueError("not a saved stack")
+            if header["format"] == FORMAT:
+                saved.tables = _read_tables(file)
         return saved
     except Exception as exc:
         aside = path.with_name(path.name + ".unreadable")
@@ -128,6 +138,7 @@ def save_in_background(path: Path, clock: float, table_names: dict[str, str], se
     if pid == 0:  # the child: nothing but the write (no thread, lock or socket of the parent is used)
         code = 1
         try:
+            gc.disable()  # a collection would walk (and copy, page by page) the parent's whole heap
             _write(path, saved)
             code = 0
         finally:
@@ -181,14 +192,50 @@ def _write(path: Path, saved: Saved) -> None:
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     header = {"format": FORMAT, "moto": _moto_version()}
     try:
-        with tmp.open("wb") as file:
+        with tmp.open("wb", buffering=1 << 20) as file:
             pickle.dump(header, file, protocol=pickle.HIGHEST_PROTOCOL)
-            pickle.dump(saved, file, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(Saved(saved.clock, {}, saved.secrets, saved.saved_at), file, protocol=pickle.HIGHEST_PROTOCOL)
+            _write_tables(file, saved.tables)
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+_END = None  # after a table's chunks; after the last table
+
+
+def _write_tables(file: Any, tables: dict[str, Any]) -> None:
+    """Each table: its name, its chunks (lists of (hash key, partition) pairs, about CHUNK_ITEMS
+    items each, one pickle each), an end mark; an end mark after the last table."""
+    for logical, items in tables.items():
+        pickle.dump(logical, file, protocol=pickle.HIGHEST_PROTOCOL)
+        chunk: list[tuple[Any, Any]] = []
+        size = 0
+        for hash_key, partition in items.items():
+            chunk.append((hash_key, partition))
+            size += len(partition) if isinstance(partition, dict) else 1
+            if size >= CHUNK_ITEMS:
+                pickle.dump(chunk, file, protocol=pickle.HIGHEST_PROTOCOL)
+                chunk, size = [], 0
+        if chunk:
+            pickle.dump(chunk, file, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(_END, file, protocol=pickle.HIGHEST_PROTOCOL)
+    pickle.dump(_END, file, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _read_tables(file: Any) -> dict[str, Any]:
+    """What _write_tables wrote: {logical id: moto's items dict (a defaultdict(dict), as moto's)}."""
+    from collections import defaultdict
+
+    tables: dict[str, Any] = {}
+    while (logical := pickle.load(file)) is not _END:  # noqa: S301
+        items: defaultdict[Any, Any] = defaultdict(dict)
+        while (chunk := pickle.load(file)) is not _END:  # noqa: S301
+            items.update(chunk)
+        tables[str(logical)] = items
+    return tables
 
 
 def reset(path: Path) -> bool:

@@ -209,11 +209,18 @@ class StreamConsumer:
     name = "streams"
 
     def __init__(self, mappings: list[StreamMapping], invoke: Callable[[str, Any], Any],
-                 clients: Callable[[str], Any], function_arns: dict[str, str] | None = None) -> None:
+                 clients: Callable[[str], Any], function_arns: dict[str, str] | None = None,
+                 trim: bool = False) -> None:
+        """trim: drop the stream records every mapping has read (the local stack, whose pollers are
+        the streams' only readers): moto keeps every record of a table's life, both images, in
+        memory, more than the items themselves. A reader holding an older iterator then gets moto's
+        error, as a trimmed DynamoDB stream answers TrimmedDataAccessException."""
         self.mappings = mappings
         self.invoke = invoke
         self.clients = clients
         self.function_arns = function_arns or {}
+        self.trim = trim
+        self.trimmed = 0  # records dropped after every mapping had read them
         self.delivered = 0  # records handed to functions
         self.failed_batches = 0  # sent to an on-failure destination
         self._stop = threading.Event()
@@ -264,6 +271,8 @@ class StreamConsumer:
         _forget_iterator(mapping.iterator, region)
         mapping.iterator = response.get("NextShardIterator") or mapping.iterator
         raw = response.get("Records", [])
+        if self.trim and raw:
+            self.trimmed += _trim(self.mappings, region)
         if not raw:
             return False
         records = [lambda_record(r, mapping.stream_arn, region) for r in raw]
@@ -371,6 +380,24 @@ def _read_in_process(iterator: str | None, region: str) -> dict[str, Any] | None
     except Exception:
         return None  # let the HTTP call give the emulator's own error
     return response
+
+
+def _trim(mappings: list[StreamMapping], region: str) -> int:
+    """Drop the records of each stream that every mapping on it has read; how many. Records are
+    handed to the function after the read, from this poller's memory (retries included), so what
+    the iterators are past is never read again."""
+    from reawake_tools.local.moto_patches import trim_stream
+
+    positions: dict[int, tuple[Any, int]] = {}
+    for mapping in mappings:
+        backend = _streams_backend(mapping.iterator, region)
+        iterator = backend.shard_iterators.get(mapping.iterator) if backend is not None else None
+        if iterator is None:
+            return 0  # a mapping read elsewhere (over HTTP): nothing is known to be read by all
+        shard, at = iterator.stream_shard, int(iterator.sequence_number)
+        known = positions.get(id(shard))
+        positions[id(shard)] = (shard, at if known is None else min(known[1], at))
+    return sum(trim_stream(shard, at) for shard, at in positions.values())
 
 
 def _forget_iterator(arn: str | None, region: str) -> None:
