@@ -6,7 +6,7 @@ import importlib
 import sys
 
 BENCHMARKS = ["track_cost", "cold_start", "mail", "stepmail", "alerts", "segments", "urls", "report",
-              "local_stack", "local_threads", "local_segments", "local_memory", "emulator_calls"]
+              "local_stack", "local_threads", "local_segments", "local_memory", "index_query", "emulator_calls"]
 
 
 def main(names: list[str]) -> None:

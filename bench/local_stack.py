@@ -10,7 +10,7 @@ Phases, each timed on the wall clock, with the stack's threads and RSS after eac
 5. SIGTERM: seconds until the process has exited, until its state is written, and the restart that
    restores it (leads still there).
 
-    python -m bench.local_stack [LEADS ACTIVITIES [watch]]     (default 20000 300000; ~30+ minutes)
+    python -m bench.local_stack [LEADS ACTIVITIES [watch]] [--days=N]   (default 20000 300000, 14 days; an hour+)
 
 ``watch``: every definition's approach switched to ``watch`` (no enrollment, no step mail): the
 segment run alone, as a comparison.
@@ -233,7 +233,7 @@ class Rows(list[tuple[str, str]]):
         super().append(row)
 
 
-def run(leads: int = LEADS, activities: int = ACTIVITIES, watch: bool = False) -> dict[str, float]:
+def run(leads: int = LEADS, activities: int = ACTIVITIES, watch: bool = False, days: int = DAYS) -> dict[str, float]:
     from reawake_tools.local.clock import advance_running
     from reawake_tools.local.process import start, stop
 
@@ -282,7 +282,7 @@ def run(leads: int = LEADS, activities: int = ACTIVITIES, watch: bool = False) -
             most_threads, most_rss = threads, rss
             used = Cpu(process.pid)
             t = time.perf_counter()
-            for day in range(DAYS):
+            for day in range(days):
                 played_until = advance_running(info, 86400)
                 day_played(stack_file, played_until)
                 threads, rss = sample(process.pid)
@@ -291,8 +291,8 @@ def run(leads: int = LEADS, activities: int = ACTIVITIES, watch: bool = False) -
             played = time.perf_counter() - t
             figures["play_s"] = played
             mails = len(list((folder / "outbox").glob("*.eml")))
-            rows.append((f"play {DAYS} days", f"{played:.0f} s ({played / DAYS:.0f} s a day: daily segment run + "
-                                              f"step mail); {mails:,} mails; {used.text(DAYS, 'day')}; at most "
+            rows.append((f"play {days} days", f"{played:.0f} s ({played / days:.0f} s a day: daily segment run + "
+                                              f"step mail); {mails:,} mails; {used.text(days, 'day')}; at most "
                                               f"{most_threads} threads, {most_rss:.0f} MB RSS"))
             figures["threads_max"], figures["rss_max_mb"] = most_threads, most_rss
         except (RuntimeError, subprocess.SubprocessError, TimeoutError, OSError):
@@ -329,11 +329,13 @@ def run(leads: int = LEADS, activities: int = ACTIVITIES, watch: bool = False) -
         finally:
             stop(process, 120, signal.SIGTERM)
         rows.append(("restart with the state", f"{restarted:.1f} s, {kept:,} items restored"))
-    report(f"Local stack: {leads:,} leads, {activities:,} activities, segments, {DAYS} days "
+    report(f"Local stack: {leads:,} leads, {activities:,} activities, segments, {days} days "
            f"({datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores)", rows)
     return figures
 
 
 if __name__ == "__main__":
-    counts = [int(a) for a in sys.argv[1:3]] or [LEADS, ACTIVITIES]
-    run(counts[0], counts[1], watch="watch" in sys.argv[3:])
+    numbers = [a for a in sys.argv[1:] if a.isdigit()]
+    counts = [int(a) for a in numbers[:2]] or [LEADS, ACTIVITIES]
+    days = next((int(a.split("=", 1)[1]) for a in sys.argv[1:] if a.startswith("--days=")), DAYS)
+    run(counts[0], counts[1], watch="watch" in sys.argv[1:], days=days)

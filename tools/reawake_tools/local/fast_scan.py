@@ -25,6 +25,8 @@ import time
 from bisect import bisect_right
 from typing import Any
 
+from reawake_tools.local import index_query
+
 PAGE_BYTES = 1024 * 1024
 HANDLED = frozenset({"TableName", "IndexName", "Segment", "TotalSegments", "ExclusiveStartKey",
                      "ProjectionExpression", "ExpressionAttributeNames", "ConsistentRead"})
@@ -67,6 +69,7 @@ def install() -> None:
             stats.seconds += time.perf_counter() - began
 
     scan._reawake_fast = True  # type: ignore[attr-defined]
+    scan._reawake_original = original  # type: ignore[attr-defined]  # moto_patches.stock()
     DynamoHandler.scan = scan  # type: ignore[method-assign]
 
 
@@ -187,12 +190,15 @@ def _members(table: Any, index_key: str | None, segment: int, total: int) -> Mem
     """The segment's items the scan returns: their keys in key order (as text, for resuming) and
     the keys as moto stores them (for the lookup)."""
     found: list[tuple[str, str, Any, Any]] = []
-    for hash_key, by_range in list(table.items.items()):  # a copy: other threads write meanwhile
+    if index_key is not None:  # the items the index holds (index_query), not the table's
+        for hash_key, range_key in index_query.keys_having(table, index_key):
+            if _segment(str(hash_key.value), total) == segment:
+                found.append((str(hash_key.value), str(range_key.value), hash_key, range_key))
+    for hash_key, by_range in list(table.items.items()) if index_key is None else ():  # a copy: writes land
         if _segment(str(hash_key.value), total) != segment:
             continue
-        for range_key, item in list(by_range.items()):
-            if index_key is None or index_key in item.attrs:
-                found.append((str(hash_key.value), str(range_key.value), hash_key, range_key))
+        for range_key, _item in list(by_range.items()):
+            found.append((str(hash_key.value), str(range_key.value), hash_key, range_key))
     found.sort(key=lambda k: (k[0], k[1]))
     return [(h, r) for h, r, _, _ in found], [(h, r) for _, _, h, r in found]
 

@@ -16,8 +16,9 @@ through. The local stack routes it to the template's handlers, called in-process
 DynamoDB Query (``_fast_query``): moto answers a query by sorting the whole table (with its slow
 typed comparisons) and then filtering it: about a second per query once a table holds 50,000
 items, for the one partition or index key it wants. Patched, a query starts from that partition
-(base table) or from the items carrying that index key (a GSI), and moto sorts and filters only
-those, as DynamoDB reads only them. The send slots' due-index queries depend on it.
+(base table) or from the items carrying that index key (a GSI: ``index_query`` keeps which items
+carry which value), and moto sorts and filters only those, as DynamoDB reads only them. The send
+slots' due-index queries depend on it.
 
 Memory (``_untracked_models``, ``_atomic_stream_shards``): moto's ``BaseModel`` keeps every instance
 it ever made in a class-wide list (for its dashboard), so no DynamoDB item, stream record or shard
@@ -263,13 +264,20 @@ def stock() -> Iterator[None]:
     """moto as shipped for the duration (the tests run one file so: our TransactWriteItems must not
     be the only witness of the conditional writes)."""
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+    from moto.dynamodb.responses import DynamoHandler
 
-    patched = DynamoDBBackend.transact_write_items
-    DynamoDBBackend.transact_write_items = _stock.get("transact_write_items", patched)  # type: ignore[method-assign]
+    # moto's TransactWriteItems, Query and Scan (index_query's bookkeeping of writes stays: it
+    # changes no answer).
+    swapped = [(owner, name, getattr(owner, name)) for owner, name in
+               ((DynamoDBBackend, "transact_write_items"), (Table, "query"), (DynamoHandler, "scan"))]
+    for owner, name, patched in swapped:
+        setattr(owner, name, _stock.get(name, getattr(patched, "_reawake_original", patched)))
     try:
         yield
     finally:
-        DynamoDBBackend.transact_write_items = patched  # type: ignore[method-assign]
+        for owner, name, patched in swapped:
+            setattr(owner, name, patched)
 
 
 _query_candidates = threading.local()  # the items the running query may answer with, per thread
@@ -277,6 +285,10 @@ _query_candidates = threading.local()  # the items the running query may answer 
 
 def _fast_query() -> None:
     from moto.dynamodb.models.table import Table
+
+    from reawake_tools.local import index_query
+
+    index_query.install()
 
     original_all_items = Table.all_items
     original_query = Table.query
@@ -289,22 +301,15 @@ def _fast_query() -> None:
         index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
         conditions = kwargs.get("hash_key_conditions") or []
 
-        def every(table: Any) -> Any:
-            # Copies (each one step under the GIL): a write landing during the walk must not end the
-            # query with "dictionary changed size during iteration" (the send slots' due probe runs
-            # while an import writes).
-            for partition in list(table.items.values()):
-                yield from (list(partition.values()) if table.range_key_attr else [partition])
-
         if index_name is None and hash_key is not None:
             def pick(table: Any) -> Any:
                 partition = table.items.get(hash_key, {})
                 return list(partition.values()) if table.range_key_attr else [partition]
-        elif index_name is not None and len(conditions) == 1:
-            name, wanted = conditions[0][0], conditions[0][1].value
+        elif index_name is not None and len(conditions) == 1 and conditions[0][0] != self.hash_key_attr:
+            name, wanted = conditions[0][0], conditions[0][1]
 
             def pick(table: Any) -> Any:
-                return (i for i in every(table) if (v := i.attrs.get(name)) is not None and v.value == wanted)
+                return index_query.as_they_are(index_query.items_with(table, name, wanted, index_name))
         else:
             return original_query(self, hash_key, *args, **kwargs)
         _query_candidates.pick = pick
@@ -313,6 +318,7 @@ def _fast_query() -> None:
         finally:
             _query_candidates.pick = None
 
+    _stock["query"] = original_query
     Table.all_items = all_items  # type: ignore[method-assign]
     Table.query = query  # type: ignore[method-assign]
 
