@@ -89,3 +89,24 @@ def test_a_file_of_another_moto_is_set_aside(aws: Any, tmp_path: Path) -> None:
         pickle.dump({"format": state.FORMAT, "moto": "0.0.1"}, file)
     assert state.load(path) is None
     assert not path.exists() and path.with_name("stack.pickle.unreadable").exists()
+
+
+def test_a_signal_while_reading_stops_the_load_and_leaves_the_file(aws: Any, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(state, "CHUNK_ITEMS", 10)
+    put_many(60)
+    path = tmp_path / "stack.pickle"
+    state.save(path, 1_800_000_000.0, {"Table": get_settings().table_name}, {})
+    before = path.read_bytes()
+    asked: list[int] = []
+
+    def cancelled() -> bool:  # the signal comes after the second chunk
+        asked.append(1)
+        return len(asked) > 2
+
+    with pytest.raises(state.Cancelled):
+        state.load(path, cancelled)
+    assert len(asked) == 3, "asked between chunks"
+    assert path.read_bytes() == before and not path.with_name(path.name + ".unreadable").exists()
+    loaded = state.load(path)  # positive control: the same file reads whole without the signal
+    assert loaded is not None and loaded.counts() == {"Table": 60}

@@ -74,3 +74,56 @@ def test_sigterm_in_the_middle_of_a_segment_run_stops_the_stack_and_keeps_its_le
         assert len(list(again.store().scan_leads())) == 40, "the leads are restored, not reloaded or lost"
     finally:
         stop(again, signal.SIGTERM, EXIT_TIMEOUT_S)
+
+
+def test_sigterm_while_starting_stops_there_and_keeps_the_saved_state(tmp_path: Path) -> None:
+    """A signal during the start (here: while it waits for an earlier stop's saver, held by a process
+    that stands for it) ends the start there: exit 0, the saved state untouched (not written over by
+    a partly restored stack), and the next start restores it."""
+    import os
+    import subprocess
+
+    from reawake_tools.local import state
+    from reawake_tools.local.connect import STACK_FILE_ENV
+    from tests.stack.harness import ROOT, reawake_command
+
+    first = start(tmp_path, "--no-samples")
+    email = f"keep.{new_id()[:8]}@example.co.jp"
+    try:
+        assert identify(first, new_id(), email=email, name="保存 次郎")[0] == 200
+    finally:
+        assert stop(first, signal.SIGTERM, EXIT_TIMEOUT_S) == 0
+    kept = tmp_path / "state" / "stack.pickle"
+    state.wait_for_saver(kept, say=lambda line: None)
+    before = kept.read_bytes()
+
+    saver = subprocess.Popen(["sleep", "600"])
+    (tmp_path / "state" / "stack.pickle.saving").write_text(str(saver.pid), encoding="ascii")
+    log_path = tmp_path / "starting.log"
+    env = {**os.environ, STACK_FILE_ENV: str(tmp_path / "stack.json"), "PYTHONUNBUFFERED": "1"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    try:
+        with log_path.open("wb") as log:
+            process = subprocess.Popen([*reawake_command(), "local", "--port", "0", "--site-port", "0"],
+                                       stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        deadline = time.monotonic() + EXIT_TIMEOUT_S
+        while "waiting for the previous stop" not in log_path.read_text(encoding="utf-8"):
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text(encoding="utf-8")
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(EXIT_TIMEOUT_S)
+    finally:
+        saver.kill()
+        saver.wait()
+    output = log_path.read_text(encoding="utf-8")
+    assert code == 0, output
+    assert "Stopped while starting" in output and "saved to" not in output
+    assert kept.read_bytes() == before, "the saved state is kept as it was"
+    assert not (tmp_path / "stack.json").exists()
+
+    again = start(tmp_path, "--no-samples")  # positive control: the kept state restores
+    try:
+        lead = again.store().lead_by_email(email)
+        assert lead is not None and lead.name == "保存 次郎"
+    finally:
+        stop(again, signal.SIGTERM, EXIT_TIMEOUT_S)

@@ -257,7 +257,11 @@ def _run(args: argparse.Namespace) -> int:
     try:
         print("Starting the local stack… / 起動しています…", flush=True)
         try:
-            stack.start()
+            stack.start(cancelled=stop.is_set)
+        except state.Cancelled:
+            print(f"Stopped while starting; the saved state is kept as it was ({kept}) / "
+                  "起動中に停止しました（保存された状態はそのままです）", flush=True)
+            return 0
         except OSError as exc:  # typically: the port is taken
             print(f"cannot start: {exc}. Is `reawake local` already running? Try --port / --site-port.",
                   file=sys.stderr)

@@ -162,6 +162,7 @@ class LocalStack:
         self._clock_given = clock_start is not None
         self.state_file = state_file
         self.restored: state.Saved | None = None
+        self._cancelled: Callable[[], bool] = state.never
         self.saved: state.Saved | None = None  # what stop() wrote (or is writing: saver_pid)
         self.save_in_background = save_in_background
         self.saver_pid: int | None = None
@@ -190,7 +191,10 @@ class LocalStack:
 
     # --- lifecycle -------------------------------------------------------------------------------
 
-    def start(self) -> LocalStack:
+    def start(self, cancelled: Callable[[], bool] = state.never) -> LocalStack:
+        """cancelled: asked while the saved state is waited for and read, and between the start's
+        steps; True stops the start there (state.Cancelled), nothing saved over the kept state."""
+        self._cancelled = cancelled
         try:
             self._start()
         except BaseException:
@@ -217,8 +221,8 @@ class LocalStack:
         self._set_env(emulator_environment(self.endpoint_url))
         self._lap("emulator", began)
         if self.state_file is not None:
-            state.wait_for_saver(self.state_file)
-            self.restored = state.load(self.state_file)
+            state.wait_for_saver(self.state_file, cancelled=self._cancelled)
+            self.restored = state.load(self.state_file, self._cancelled)
             if self.restored is not None and not self._clock_given:
                 self.clock = Clock(self.clock.speed, datetime.fromtimestamp(self.restored.clock, UTC))
             self._lap("state", began)
@@ -238,6 +242,7 @@ class LocalStack:
             self.environment.update(function_environment(template, self.created, logical))
         self._set_env(self.environment)
         self._lap("resources", began)
+        self._check_cancelled()
 
         functions = Functions(template, self.prefix)
         api.gateway = Gateway(routes_of(template), functions, cors_of(template, self.created))
@@ -252,6 +257,7 @@ class LocalStack:
         self.uploaded = upload_config(aws.client("s3"), self.environment["CONFIG_BUCKET"], self.config_dir)
         self.uploaded += self._upload_mail()
         self._lap("mail", began)
+        self._check_cancelled()
         for service in self.services[1:]:
             service.start()
         if self.load_samples and self.restored is None:  # a restored stack has its data (samples included)
@@ -325,6 +331,10 @@ class LocalStack:
                 self.on_change()
             except Exception:
                 log.exception("on_change failed")
+
+    def _check_cancelled(self) -> None:
+        if self._cancelled():
+            raise state.Cancelled
 
     def stop(self) -> None:
         """Stop every service (last started first), save the state (``state_file``) once nothing

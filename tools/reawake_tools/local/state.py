@@ -26,6 +26,7 @@ import logging
 import os
 import pickle
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,8 +72,18 @@ def moto_table(name: str) -> Any:
     raise KeyError(name)
 
 
-def load(path: Path) -> Saved | None:
-    """The saved state, or None (no file; or one this version cannot read, moved aside)."""
+class Cancelled(Exception):
+    """A signal came while the state was being read or waited for: the start stops there, and the
+    file is left as it is (neither moved aside nor written over by a partly restored stack)."""
+
+
+def never() -> bool:
+    return False
+
+
+def load(path: Path, cancelled: Callable[[], bool] = never) -> Saved | None:
+    """The saved state, or None (no file; or one this version cannot read, moved aside).
+    ``cancelled`` is asked between chunks (format 2): a True raises Cancelled."""
     if not path.is_file():
         return None
     try:
@@ -85,8 +96,10 @@ def load(path: Path) -> Saved | None:
             if not isinstance(saved, Saved):
                 raise ValueError("not a saved stack")
             if header["format"] == FORMAT:
-                saved.tables = _read_tables(file)
+                saved.tables = _read_tables(file, cancelled)
         return saved
+    except Cancelled:
+        raise
     except Exception as exc:
         aside = path.with_name(path.name + ".unreadable")
         os.replace(path, aside)
@@ -147,8 +160,9 @@ def save_in_background(path: Path, clock: float, table_names: dict[str, str], se
     return saved, pid
 
 
-def wait_for_saver(path: Path, say: Any = print, timeout: float = 3600) -> None:
-    """Wait until a save started by an earlier stop has finished writing."""
+def wait_for_saver(path: Path, say: Any = print, timeout: float = 3600,
+                   cancelled: Callable[[], bool] = never) -> None:
+    """Wait until a save started by an earlier stop has finished writing (Cancelled on a signal)."""
     marker = _marker(path)
     try:
         pid = int(marker.read_text(encoding="ascii"))
@@ -161,6 +175,8 @@ def wait_for_saver(path: Path, say: Any = print, timeout: float = 3600) -> None:
             say(f"waiting for the previous stop to finish saving the state (pid {pid}) / "
                 "前回停止時の状態の保存を待っています…")
             noted = True
+        if cancelled():
+            raise Cancelled
         time.sleep(0.2)
     marker.unlink(missing_ok=True)
 
@@ -225,7 +241,7 @@ def _write_tables(file: Any, tables: dict[str, Any]) -> None:
     pickle.dump(_END, file, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _read_tables(file: Any) -> dict[str, Any]:
+def _read_tables(file: Any, cancelled: Callable[[], bool] = never) -> dict[str, Any]:
     """What _write_tables wrote: {logical id: moto's items dict (a defaultdict(dict), as moto's)}."""
     from collections import defaultdict
 
@@ -233,6 +249,8 @@ def _read_tables(file: Any) -> dict[str, Any]:
     while (logical := pickle.load(file)) is not _END:  # noqa: S301
         items: defaultdict[Any, Any] = defaultdict(dict)
         while (chunk := pickle.load(file)) is not _END:  # noqa: S301
+            if cancelled():
+                raise Cancelled
             items.update(chunk)
         tables[str(logical)] = items
     return tables
