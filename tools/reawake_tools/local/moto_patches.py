@@ -40,6 +40,7 @@ time, cut short when the clock jumps. Retry intervals still sleep on the wall cl
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from collections.abc import Callable, Iterator
@@ -483,7 +484,11 @@ _mail_patched = False
 
 def observe_sent_mail(observer: MailObserver | None) -> None:
     """Call ``observer(raw)`` for every raw message the emulator's SES accepts (the local stack's
-    outbox); None stops it. The send itself is moto's (sender verification included)."""
+    outbox); None stops it. The send itself is moto's (sender verification included).
+
+    While an observer has the mail, moto does not keep its own copy: its SES backend appends every
+    message to ``sent_messages`` for good (~22 KB a step mail, 590 MB over the 26,922 mails of two
+    played days at 20,000 leads), and the outbox's file is the copy a person reads."""
     global _mail_observer, _mail_patched
     _mail_observer = observer
     if _mail_patched:
@@ -502,6 +507,8 @@ def observe_sent_mail(observer: MailObserver | None) -> None:
                 import logging
 
                 logging.getLogger("reawake_local").exception("the outbox could not write a mail")
+            with contextlib.suppress(ValueError):  # by identity: map workers send side by side
+                self.sent_messages.remove(message)
         return message
 
     SESBackend.send_raw_email = send_raw_email  # type: ignore[method-assign]
