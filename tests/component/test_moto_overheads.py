@@ -165,3 +165,196 @@ def test_an_item_still_shares_its_key_values_with_the_patches_of_moto_patches() 
     item = dynamo_type.Item(hash_key, range_key, {"pk": {"S": "lead#1"}, "sk": {"S": "profile"}, "n": {"N": "1"}})
     assert item.attrs["pk"] is hash_key and item.attrs["sk"] is range_key
     assert type(item.attrs["n"]) is DynamoType and item.size() == 2 + 6 + 2 + 7 + 1 + 1  # the control
+
+
+CONDITIONS: list[tuple[str, dict[str, str] | None, dict[str, Any] | None]] = [
+    ("#version = :read AND (attribute_not_exists(consent.marketing_email) OR consent.marketing_email <> :no)",
+     {"#version": "version"}, {":read": {"N": "3"}, ":no": {"BOOL": False}}),
+    ("#version = :read AND (attribute_not_exists(consent.marketing_email) OR consent.marketing_email <> :no)",
+     {"#version": "version"}, {":read": {"N": "4"}, ":no": {"BOOL": False}}),  # same text, another value
+    ("attribute_not_exists(mail_log) OR size(mail_log) = :zero", None, {":zero": {"N": "0"}}),
+    ("attribute_not_exists(mail_log) OR size(mail_log) = :zero", None, {":zero": {"N": "1"}}),
+    ("version BETWEEN :low AND :high", None, {":low": {"N": "1"}, ":high": {"N": "5"}}),
+    ("version BETWEEN :low AND :high", None, {":low": {"NULL": True}, ":high": {"N": "5"}}),  # refused by value
+    ("version IN (:a, :b, :c)", None, {":a": {"N": "1"}, ":b": {"N": "9"}, ":c": {"N": "3"}}),
+    ("version IN (:a, :b, :c)", None, {":a": {"N": "1"}, ":b": {"N": "9"}, ":c": {"N": "2"}}),
+    ("begins_with(pk, :p) AND contains(tags, :t) AND attribute_type(m, :type)", None,
+     {":p": {"S": "lead#"}, ":t": {"S": "b"}, ":type": {"S": "M"}}),
+    ("begins_with(pk, :p) AND contains(tags, :t) AND attribute_type(m, :type)", None,
+     {":p": {"S": "x"}, ":t": {"S": "b"}, ":type": {"S": "M"}}),
+    ("m.inner = :v AND NOT (l[0] = :w)", None, {":v": {"M": {"a": {"L": [{"N": "1"}]}}}, ":w": {"S": "q"}}),
+    ("#version = :missing", {"#version": "version"}, {":read": {"N": "4"}}),  # a placeholder without value
+    ("#version = :read", {"#version": "version"}, {":read": {"N": "3"}}),  # the control: parses
+    ("#nope = :read", {"#version": "version"}, {":read": {"N": "4"}}),
+    ("((version = :a))", None, {":a": {"N": "3"}}),
+    ("version = :a", None, None),
+    ("attribute_not_exists(pk)", None, None),
+]
+
+
+def test_conditions_kept_parsed_answer_as_moto_does() -> None:
+    """Each expression twice in a row and with other values (the kept tree must take this request's
+    values, and what fails to parse must fail again the same way), on items with and without the paths."""
+    from moto.dynamodb.comparisons import create_condition_expression_parser
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    targets = [None, Item(DynamoType({"S": "lead#1"}), None, {
+        "pk": {"S": "lead#1"}, "version": {"N": "3"}, "tags": {"SS": ["a", "b"]}, "l": {"L": [{"S": "q"}]},
+        "m": {"M": {"inner": {"M": {"a": {"L": [{"N": "1"}]}}}}}, "mail_log": {"L": []}})]
+
+    def run() -> list[Any]:
+        out: list[Any] = []
+        for _ in range(2):
+            for text, names, values in CONDITIONS:
+                parser = create_condition_expression_parser(text, names, values)
+                try:
+                    op = parser.parse()
+                except Exception as exc:  # the error is the answer compared
+                    out.append((type(exc).__name__, str(exc)))
+                    continue
+                out.append((repr(op), [op.expr(item) for item in targets],
+                            parser.expr_attr_names_found, parser.expr_attr_values_found))
+        return out
+
+    ours = run()
+    with moto_overheads.stock():
+        theirs = run()
+    assert ours == theirs
+    answers = [entry[1] for entry in ours[:len(CONDITIONS)]]
+    assert answers[0] == [False, True] and answers[1] == [False, False]  # the control: values differ, so do answers
+    assert ours[5][0] == "IncorrectOperandType" and ours[11][0] == "KeyError" and ours[12][1] == [False, True]
+
+
+def test_conditional_writes_kept_parsed_answer_as_moto_does() -> None:
+    """The conditions of puts, updates, deletes and transactions over the API: refusals (with the
+    old item, and a cancelled transaction's reasons) and writes are moto's."""
+    import boto3
+    from botocore.exceptions import ClientError
+    from moto import mock_aws
+
+    from reawake_tools.local import moto_patches
+
+    def run() -> list[Any]:
+        with mock_aws():
+            ddb = boto3.client("dynamodb", region_name="ap-northeast-1", aws_access_key_id="testing",
+                               aws_secret_access_key="testing")
+            ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+            out: list[Any] = []
+
+            def call(name: str, **kwargs: Any) -> None:
+                try:
+                    answer = getattr(ddb, name)(**kwargs)
+                    out.append({k: v for k, v in answer.items() if k != "ResponseMetadata"})
+                except ClientError as exc:
+                    out.append((exc.response["Error"], exc.response.get("CancellationReasons"),
+                                exc.response.get("Item")))
+
+            guard = "attribute_not_exists(pk) OR #v = :read"
+            for n in range(3):
+                for read in (n, n + 5):  # the second is refused
+                    call("put_item", TableName="t", Item={"pk": {"S": "a"}, "v": {"N": str(n + 1)}},
+                         ConditionExpression=guard, ExpressionAttributeNames={"#v": "v"},
+                         ExpressionAttributeValues={":read": {"N": str(read)}},
+                         ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            for read in ("3", "9"):
+                call("update_item", TableName="t", Key={"pk": {"S": "a"}}, UpdateExpression="SET #v = :next",
+                     ConditionExpression="#v = :read", ExpressionAttributeNames={"#v": "v"},
+                     ExpressionAttributeValues={":read": {"N": read}, ":next": {"N": "4"}}, ReturnValues="ALL_NEW")
+            for read in ("9", "4"):
+                items = [{"Update": {"TableName": "t", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET #v = :next",
+                                     "ConditionExpression": "#v = :read", "ExpressionAttributeNames": {"#v": "v"},
+                                     "ExpressionAttributeValues": {":read": {"N": read}, ":next": {"N": "5"}}}},
+                         {"Put": {"TableName": "t", "Item": {"pk": {"S": f"b{read}"}},
+                                  "ConditionExpression": "attribute_not_exists(pk)"}}]
+                call("transact_write_items", TransactItems=items)
+            call("put_item", TableName="t", Item={"pk": {"S": "c"}}, ConditionExpression="#v = :read",
+                 ExpressionAttributeNames={"#v": "v", "#unused": "x"}, ExpressionAttributeValues={":read": {"N": "1"}})
+            for read in ("1", "5"):
+                call("delete_item", TableName="t", Key={"pk": {"S": "a"}}, ConditionExpression="v = :read",
+                     ExpressionAttributeValues={":read": {"N": read}}, ReturnValues="ALL_OLD")
+            out.append(sorted(str(i) for i in ddb.scan(TableName="t")["Items"]))
+            return out
+
+    ours = run()
+    with moto_overheads.stock(), moto_patches.stock():
+        theirs = run()
+    assert ours == theirs
+    refused = [entry for entry in ours if isinstance(entry, tuple)]
+    assert [e[0]["Code"] for e in refused] == ["ConditionalCheckFailedException"] * 4 + [
+        "TransactionCanceledException", "ValidationException", "ConditionalCheckFailedException"]
+    assert refused[4][1][0]["Code"] == "ConditionalCheckFailed"  # the control: a reason per item
+    assert ours[-1] == sorted([str({"pk": {"S": "b4"}})])  # the second transaction and the last delete wrote
+
+
+def _tree(node: Any, parent: Any = None) -> Any:
+    """An update expression tree as plain data: classes, leaves, and each node's parent link checked."""
+    from moto.dynamodb.parsing.ast_nodes import Node
+
+    if not isinstance(node, Node):
+        return repr(node)
+    assert node.parent is parent or parent is None
+    return (type(node).__name__, [_tree(child, node) for child in node.children or []])
+
+
+def test_an_update_tree_copy_is_the_tree_as_parsed() -> None:
+    """The validator's copy of a kept tree (loaded from its pickle) is moto's deep copy: same classes,
+    leaves and parent links, and no node shared with the kept tree."""
+    import copy
+    from types import SimpleNamespace
+
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+    from moto.dynamodb.parsing.validators import UpdateExpressionValidator
+
+    table = SimpleNamespace(table_key_attrs=["pk"], attr=[], attribute_keys=["pk"])
+
+    text = "SET #s = :s, #v = #v + :one, tags = list_append(if_not_exists(tags, :e), :t) REMOVE #p, a.b[1] ADD n :one"
+    tree = UpdateExpressionParser.make(text)
+    item = Item(DynamoType({"S": "x"}), None, {"pk": {"S": "x"}})
+    validator = UpdateExpressionValidator(tree, {"#s": "s", "#v": "v", "#p": "p"}, {}, item, table)
+    assert validator.node_to_validate is not tree
+    assert _tree(validator.node_to_validate) == _tree(copy.deepcopy(tree)) == _tree(tree)
+    kept = {id(n) for n in _nodes(tree)}
+    assert not kept & {id(n) for n in _nodes(validator.node_to_validate)}
+    assert len(kept) > 10  # the control: a tree with its nodes
+
+
+def _nodes(node: Any) -> list[Any]:
+    from moto.dynamodb.parsing.ast_nodes import Node
+
+    if not isinstance(node, Node):
+        return []
+    return [node, *(n for child in node.children or [] for n in _nodes(child))]
+
+
+def test_the_moto_internals_the_expression_patches_rest_on() -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+    from moto.dynamodb.parsing.validators import UpdateExpressionValidator, Validator
+
+    with moto_overheads.stock():
+        parse = inspect.getsource(ConditionExpressionParser.parse)
+        make_operand = inspect.getsource(ConditionExpressionParser._make_operand)
+        process = inspect.getsource(DepthFirstTraverser.process)
+        kinds = inspect.getsource(DepthFirstTraverser.nodes_to_be_processed)
+        init = inspect.getsource(Validator.__init__)
+    # parse() builds the operators from the finished tree once, at its end; values reach them only as
+    # AttributeValue(node.value) of a value node, looked up by its placeholder (the node's text).
+    assert parse.count("self._make_op_condition(") == 1 and parse.rstrip().endswith("return op")
+    assert "return AttributeValue(node.value)" in make_operand
+    assert "text=name,\n                value=self._lookup_expression_attribute_value(name)" in inspect.getsource(
+        ConditionExpressionParser._parse_path_element)
+    # The tree walk asks the processor's map per node; every validator's map is fixed.
+    assert "self._processing_map()" in process and "self._processing_map()" in kinds
+    for cls in DepthFirstTraverser.__subclasses__():
+        assert "process" not in vars(cls) and "nodes_to_be_processed" not in vars(cls), cls
+    # Validator.__init__ sets these and copies the tree; ours sets the same.
+    for line in ("self.expression_attribute_names = expression_attribute_names",
+                 "self.expression_attribute_values = expression_attribute_values", "self.item = item",
+                 "self.table = table", "self.processors = self.get_ast_processors()",
+                 "self.node_to_validate = deepcopy(expression)"):
+        assert line in init
+    assert init.count("\n        self.") == 6  # no other attribute set
+    assert UpdateExpressionValidator.__init__ is Validator.__init__

@@ -24,6 +24,19 @@ and fails loudly if moto changes it. Measured per call: ``python -m bench.emulat
   expression that does not parse raises each time, as before (nothing is kept for it).
 - The server's lookup of the service for a host runs moto's list of URL patterns (hundreds of
   regexes) for every request: kept per host (``cache_backend_lookup``).
+- A ``ConditionExpression`` (or filter) was lexed and parsed by regexes each time, three times per
+  item of a transaction (the handler's check of the names used, the condition's evaluation, and
+  moto's own for a single write). Its syntax tree depends on the text, the names and which value
+  placeholders exist; the values only fill the leaves. The tree is kept per (text, names, value
+  placeholders) and each parse builds moto's operators from it again with this request's values
+  (moto's own ``_make_op_condition``, so a ``BETWEEN`` on a NULL bound is refused as before). What
+  fails to parse is not kept and fails each time as moto's.
+- The update validator deep-copied the parsed update expression (a tree of dozens of nodes with
+  parent links) for every update: the tree as parsed is kept pickled and each copy is loaded from
+  those bytes (a copy of the same tree, made by C code).
+- moto's tree walk (``DepthFirstTraverser``) rebuilt its processor's node map twice for every node of
+  the tree, for each of the ten validators of an update: kept per processor (each maps fixed node
+  classes to its own bound methods).
 """
 
 from __future__ import annotations
@@ -56,6 +69,9 @@ def apply() -> None:
     _items_sized_once()
     _maps_sized_in_place()
     _update_expressions_parsed_once()
+    _conditions_parsed_once()
+    _update_trees_copied_from_bytes()
+    _processing_maps_kept()
     _applied = True
 
 
@@ -153,11 +169,138 @@ def _maps_sized_in_place() -> None:
     _replace(dynamo_type.DynamoType, "size", size)
 
 
+# id(tree) -> (tree, its pickle): the update expression trees as parsed, never changed after (every
+# consumer reads them or copies them first); the tree is held so its id is not reused.
+_pristine_trees: dict[int, tuple[Any, bytes]] = {}
+KEPT = 1024  # expressions kept (update and condition trees): what the app writes has a few dozen
+
+
 def _update_expressions_parsed_once() -> None:
+    import pickle
+
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 
-    parse = functools.lru_cache(maxsize=1024)(UpdateExpressionParser.make)
+    make = UpdateExpressionParser.make
+
+    @functools.lru_cache(maxsize=KEPT)
+    def parse(expression: str) -> Any:
+        tree = make(expression)
+        try:
+            data = pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # not picklable: the validator deep-copies it as moto does
+            return tree
+        if len(_pristine_trees) >= KEPT:
+            _pristine_trees.clear()
+        _pristine_trees[id(tree)] = (tree, data)
+        return tree
+
     _replace(UpdateExpressionParser, "make", staticmethod(parse))
+
+
+def _update_trees_copied_from_bytes() -> None:
+    """``Validator.__init__`` as moto's, with the copy of a kept tree loaded from its pickle."""
+    import copy
+    import pickle
+
+    from moto.dynamodb.parsing.validators import Validator
+
+    def __init__(self: Any, expression: Any, expression_attribute_names: Any, expression_attribute_values: Any,
+                 item: Any, table: Any) -> None:
+        self.expression_attribute_names = expression_attribute_names
+        self.expression_attribute_values = expression_attribute_values
+        self.item = item
+        self.table = table
+        self.processors = self.get_ast_processors()
+        kept = _pristine_trees.get(id(expression))
+        # the bytes are this process's own pickle of a tree it parsed
+        self.node_to_validate = (pickle.loads(kept[1]) if kept is not None and kept[0] is expression  # noqa: S301
+                                 else copy.deepcopy(expression))
+
+    _replace(Validator, "__init__", __init__)
+
+
+def _processing_maps_kept() -> None:
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+
+    def processing_map(self: Any) -> Any:
+        try:
+            return self.__dict__["_reawake_map"]
+        except KeyError:
+            kept = self.__dict__["_reawake_map"] = self._processing_map()
+            return kept
+
+    def nodes_to_be_processed(self: Any) -> tuple[Any, ...]:
+        try:
+            return self.__dict__["_reawake_kinds"]  # type: ignore[no-any-return]
+        except KeyError:
+            kinds = self.__dict__["_reawake_kinds"] = tuple(processing_map(self))
+            return kinds
+
+    def process(self: Any, node: Any) -> Any:
+        for class_key, processor in processing_map(self).items():
+            if isinstance(node, class_key):
+                return processor(node)
+        return None
+
+    _replace(DepthFirstTraverser, "nodes_to_be_processed", nodes_to_be_processed)
+    _replace(DepthFirstTraverser, "process", process)
+
+
+def _conditions_parsed_once() -> None:
+    from moto.dynamodb.comparisons import AttributeValue, ConditionExpressionParser
+
+    parse_as_moto = ConditionExpressionParser.parse
+    make_op_condition = ConditionExpressionParser._make_op_condition
+    make_operand = ConditionExpressionParser._make_operand
+    value_kind = ConditionExpressionParser.Kind.EXPRESSION_ATTRIBUTE_VALUE
+    # (text, names, value placeholders) -> (syntax tree, names found, values found)
+    kept: dict[tuple[Any, ...], tuple[Any, list[str], list[str]]] = {}
+
+    def parse(self: Any) -> Any:
+        text, names, values = (self.condition_expression, self.expression_attribute_names,
+                               self.expression_attribute_values)
+        if not text:
+            return parse_as_moto(self)
+        try:
+            key = (text, None if names is None else tuple(sorted(names.items())),
+                   None if values is None else tuple(sorted(values)))
+            hit = kept.get(key)
+        except TypeError:  # names or values of a shape moto will refuse: moto's parse says how
+            return parse_as_moto(self)
+        if hit is None:
+            roots: list[Any] = []
+
+            def first_condition(node: Any) -> Any:
+                if not roots:
+                    roots.append(node)  # parse() hands the whole tree over once, at its end
+                return make_op_condition(self, node)
+
+            self._make_op_condition = first_condition
+            try:
+                op = parse_as_moto(self)
+            finally:
+                del self._make_op_condition
+            if roots:
+                if len(kept) >= KEPT:
+                    kept.clear()
+                kept[key] = (roots[0], list(self.expr_attr_names_found), list(self.expr_attr_values_found))
+            return op
+        root, names_found, values_found = hit
+        self.expr_attr_names_found.extend(names_found)
+        self.expr_attr_values_found.extend(values_found)
+
+        def operand(node: Any) -> Any:
+            if node.kind == value_kind:
+                return AttributeValue(values[node.text])
+            return make_operand(self, node)
+
+        self._make_operand = operand
+        try:
+            return make_op_condition(self, root)
+        finally:
+            del self._make_operand
+
+    _replace(ConditionExpressionParser, "parse", parse)
 
 
 def cache_backend_lookup(app: Any) -> None:
