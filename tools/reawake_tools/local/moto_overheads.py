@@ -220,7 +220,15 @@ def _update_trees_copied_from_bytes() -> None:
 
 
 def _processing_maps_kept() -> None:
-    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+    """moto's tree walk and clause search, with each ``isinstance`` test on the ABC node classes
+    (a Python-level ``ABCMeta.__instancecheck__`` per node and processor) answered once per class:
+    no node class is registered as a virtual subclass, and each processor's map has fixed keys."""
+    from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
+        DepthFirstTraverser,
+        Expression,
+        Node,
+        UpdateExpressionFunction,
+    )
 
     def processing_map(self: Any) -> Any:
         try:
@@ -236,14 +244,62 @@ def _processing_maps_kept() -> None:
             kinds = self.__dict__["_reawake_kinds"] = tuple(processing_map(self))
             return kinds
 
+    missing = object()
+    chosen: dict[tuple[type, type], Any] = {}  # (processor class, node class) -> its map's key, or None
+
     def process(self: Any, node: Any) -> Any:
-        for class_key, processor in processing_map(self).items():
-            if isinstance(node, class_key):
-                return processor(node)
-        return None
+        mapping = processing_map(self)
+        key = (type(self), type(node))
+        found = chosen.get(key, missing)
+        if found is missing:
+            found = chosen[key] = next((k for k in mapping if isinstance(node, k)), None)
+        return None if found is None else mapping[found](node)
+
+    is_node: dict[type, bool] = {}
+    handled: dict[tuple[type, type], bool] = {}
+
+    def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+        kind = type(node)
+        node_like = is_node.get(kind)
+        if node_like is None:
+            node_like = is_node[kind] = isinstance(node, Node)
+        if node_like:
+            parent_node = node.parent
+            if node.children is not None:
+                for i, child_node in enumerate(node.children):
+                    self.pre_processing_of_child(node, i)
+                    self.traverse_node_recursively(child_node, i)
+            key = (type(self), kind)
+            wanted = handled.get(key)
+            if wanted is None:
+                wanted = handled[key] = isinstance(node, self.nodes_to_be_processed())
+            if wanted:
+                node = self.process(node)
+                node.parent = parent_node
+                if parent_node:
+                    parent_node.children[child_id] = node
+        return node
+
+    searched: dict[type, tuple[bool, bool]] = {}
+
+    def find_clauses(self: Any, clause_types: Any) -> list[Any]:
+        clauses = []
+        for child in self.children or []:
+            kind = type(child)
+            if kind in clause_types:
+                clauses.append(child)
+                continue
+            deeper = searched.get(kind)
+            if deeper is None:
+                deeper = searched[kind] = (isinstance(child, Expression), isinstance(child, UpdateExpressionFunction))
+            if deeper[0] or deeper[1]:
+                clauses.extend(child.find_clauses(clause_types))
+        return clauses
 
     _replace(DepthFirstTraverser, "nodes_to_be_processed", nodes_to_be_processed)
     _replace(DepthFirstTraverser, "process", process)
+    _replace(DepthFirstTraverser, "traverse_node_recursively", traverse_node_recursively)
+    _replace(Node, "find_clauses", find_clauses)
 
 
 def _conditions_parsed_once() -> None:
