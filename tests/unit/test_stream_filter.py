@@ -85,3 +85,42 @@ def test_records_are_shaped_as_lambda_delivers_them() -> None:
     assert shaped["awsRegion"] == "ap-northeast-1"
     assert shaped["dynamodb"]["ApproximateCreationDateTime"] == 1795478400.0
     json.dumps(shaped)
+
+
+def test_records_kept_are_decided_on_the_record_as_lambda_shapes_it() -> None:
+    """``kept_records`` shapes only the records it keeps; it keeps exactly those whose shaped record
+    passes, for patterns reading shaped values (a time, bytes, a set, the fields the poller adds)."""
+    import random
+    from datetime import UTC, datetime
+
+    from reawake_tools.local.streams import kept_records
+
+    rng = random.Random(3)
+
+    def record(n: int) -> dict[str, Any]:
+        image: dict[str, Any] = {"pk": {"S": f"LEAD#{n}"}, "blob": {"B": bytes([n % 7])}, "tags": {"SS": {"a", "b"}},
+                                 "m": {"M": {"x": {"N": str(n % 3)}}}}
+        if n % 2:
+            image["revisit"] = {"BOOL": n % 4 == 1}
+        return {"eventID": str(n), "eventName": rng.choice(["INSERT", "MODIFY", "REMOVE"]), "eventVersion": "1.0",
+                "dynamodb": {"ApproximateCreationDateTime": datetime(2026, 11, 24, n % 24, tzinfo=UTC),
+                             "SequenceNumber": str(n), "NewImage": image, "Keys": {"pk": image["pk"]}}}
+
+    raws = [record(n) for n in range(120)]
+    pattern_sets = [
+        template_filters(),
+        [{"dynamodb": {"ApproximateCreationDateTime": [{"numeric": [">=", 1795500000]}]}}],
+        [{"dynamodb": {"NewImage": {"blob": {"B": ["AQ=="]}}}}],  # bytes([1]) as Lambda sees it
+        [{"dynamodb": {"NewImage": {"m": {"M": {"x": {"N": ["2"]}}}}}}, {"eventName": ["REMOVE"]}],
+        [{"eventSource": [{"prefix": "aws:"}], "awsRegion": ["ap-northeast-1"], "eventVersion": ["1.0"]}],
+        [{"dynamodb": {"NewImage": {"revisit": [{"exists": False}]}}}],
+        [{"dynamodb": {"NewImage": {"tags": {"SS": ["b"]}}}}],
+        [{"dynamodb": {"NewImage": [{"exists": True}]}}],
+        [],
+    ]
+    for patterns in pattern_sets:
+        shaped = [lambda_record(r, "arn:stream", "ap-northeast-1") for r in raws]
+        expected = [r for r in shaped if passes(patterns, r)]
+        assert kept_records(patterns, raws, "arn:stream", "ap-northeast-1") == expected, patterns
+    kept_counts = [len(kept_records(p, raws, "arn:stream", "ap-northeast-1")) for p in pattern_sets]
+    assert all(0 < kept_counts[i] < len(raws) for i in (0, 1, 2, 3, 5)) and kept_counts[-1] == len(raws)  # control

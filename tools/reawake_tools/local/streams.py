@@ -198,6 +198,33 @@ def lambda_record(record: dict[str, Any], stream_arn: str, region: str) -> dict[
     return shaped
 
 
+def kept_records(patterns: list[dict[str, Any]], raw: list[dict[str, Any]], stream_arn: str,
+                 region: str) -> list[dict[str, Any]]:
+    """``[lambda_record(r) for r in raw if passes(patterns, lambda_record(r))]``, shaping only the
+    records kept. A filter is decided on what it reads of the record: the keys its pattern names,
+    each value it compares shaped whole (``_along``), the same values the shaped record holds there.
+    A segment run's writes are records the revisit filter drops; shaping each (both images, copied)
+    was a tenth of the stack's CPU."""
+    if not patterns:
+        return [lambda_record(r, stream_arn, region) for r in raw]
+    kept = []
+    for record in raw:
+        top = {**record, "eventSource": "aws:dynamodb", "eventSourceARN": stream_arn, "awsRegion": region}
+        top.setdefault("eventVersion", "1.1")
+        if any(matches(pattern, _along(pattern, top)) for pattern in patterns):
+            kept.append(lambda_record(record, stream_arn, region))
+    return kept
+
+
+def _along(pattern: dict[str, Any], document: Any) -> Any:
+    """``_jsonable(document)`` where ``pattern`` looks: the keys it names (absent ones stay absent),
+    down the pattern's objects; a value the pattern compares (a list of options) is shaped whole."""
+    if not isinstance(document, dict):
+        return _jsonable(document)
+    return {key: _along(expected, document[key]) if isinstance(expected, dict) else _jsonable(document[key])
+            for key, expected in pattern.items() if key in document}
+
+
 def _iso(seconds: float | None) -> str:
     moment = datetime.fromtimestamp(seconds, UTC) if seconds is not None else datetime.now(UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -275,8 +302,7 @@ class StreamConsumer:
             self.trimmed += _trim(self.mappings, region)
         if not raw:
             return False
-        records = [lambda_record(r, mapping.stream_arn, region) for r in raw]
-        kept = [r for r in records if passes(mapping.filters, r)]
+        kept = kept_records(mapping.filters, raw, mapping.stream_arn, region)
         for start in range(0, len(kept), mapping.batch_size):
             self.deliver(mapping, kept[start : start + mapping.batch_size])
         return True
