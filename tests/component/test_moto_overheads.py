@@ -438,3 +438,77 @@ def test_updates_walked_by_type_answer_as_moto_does() -> None:
     refused = [entry for entry in ours[:len(UPDATES)] if "Code" in entry]
     assert len(refused) == 7 and all(e["Code"] == "ValidationException" for e in refused)
     assert ours[1]["m"] == {"M": {"kid": {"M": {"deep": {"S": "佐藤"}}}}}  # the control: updates applied
+
+
+def _with_key_order(value: Any) -> Any:
+    if isinstance(value, dict):
+        return [(k, _with_key_order(v)) for k, v in value.items()]
+    if isinstance(value, list):
+        return [_with_key_order(v) for v in value]
+    return (type(value).__name__, value)
+
+
+def test_json_requests_are_parsed_as_moto_parses_them() -> None:
+    """DynamoDB requests as botocore serializes them (every attribute value type, blobs, numbers,
+    nested maps and lists, Japanese text) and bodies that do not fit their shape, parsed by moto's
+    JSON parser: the same values, types and key order as moto's own walk, or the same error."""
+    import json
+
+    import botocore.session
+    from moto.core.parse import JSONParser
+
+    model = botocore.session.get_session().get_service_model("dynamodb")
+    serializer = __import__("botocore.serialize", fromlist=["create_serializer"]).create_serializer("json")
+    every_type = {"s": {"S": "佐藤"}, "n": {"N": "-1.5"}, "b": {"B": b"\x00\xff"}, "ss": {"SS": ["a", "b"]},
+                  "ns": {"NS": ["1", "2"]}, "bs": {"BS": [b"\x01", b"\x02"]}, "t": {"BOOL": True}, "z": {"NULL": True},
+                  "l": {"L": [{"S": "x"}, {"M": {"k": {"N": "1"}, "e": {"L": []}}}]}, "m": {"M": {}}}
+    calls = [
+        ("TransactWriteItems", {"TransactItems": [
+            {"Put": {"TableName": "t", "Item": {"pk": {"S": "a"}, **every_type}, "ConditionExpression": "c",
+                     "ExpressionAttributeValues": {":v": {"N": "1"}}}},
+            {"Update": {"TableName": "t", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET a = :v",
+                        "ExpressionAttributeNames": {"#a": "a"}, "ExpressionAttributeValues": {":v": {"B": b"q"}},
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+            {"Delete": {"TableName": "t", "Key": {"pk": {"S": "b"}}}},
+            {"ConditionCheck": {"TableName": "t", "Key": {"pk": {"S": "c"}}, "ConditionExpression": "x"}}],
+            "ClientRequestToken": "tok", "ReturnConsumedCapacity": "TOTAL"}),
+        ("Query", {"TableName": "t", "IndexName": "due", "KeyConditionExpression": "pk = :p", "Limit": 25,
+                   "ScanIndexForward": False, "ExclusiveStartKey": {"pk": {"S": "a"}, "n": {"N": "3"}},
+                   "ExpressionAttributeValues": {":p": {"S": "a"}}, "ConsistentRead": True}),
+        ("Scan", {"TableName": "t", "Segment": 1, "TotalSegments": 4, "ProjectionExpression": "a, b"}),
+        ("BatchWriteItem", {"RequestItems": {"t": [{"PutRequest": {"Item": {"pk": {"S": "a"}, **every_type}}},
+                                                  {"DeleteRequest": {"Key": {"pk": {"S": "b"}}}}]}}),
+        ("BatchGetItem", {"RequestItems": {"t": {"Keys": [{"pk": {"S": "a"}}], "ProjectionExpression": "pk"}}}),
+        ("CreateTable", {"TableName": "t", "BillingMode": "PAY_PER_REQUEST",
+                         "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                         "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}}),
+    ]
+    bodies = [(name, serializer.serialize_to_request(params, model.operation_model(name))["body"])
+              for name, params in calls]
+    odd = [("PutItem", json.dumps({"TableName": "t", "Item": {"pk": "not a structure", "a": {"S": None},
+                                                               "b": {"S": "x", "N": "1", "Unknown": 1}},
+                                   "Expected": [], "ReturnValues": None}).encode()),
+           ("Query", json.dumps({"TableName": "t", "Limit": "7", "ExclusiveStartKey": ["pk"],
+                                 "KeyConditions": {"pk": {"AttributeValueList": {"S": "a"}}}}).encode()),
+           ("GetItem", json.dumps({"TableName": "t", "Key": {"pk": {"B": "bm90IGJhc2U2NA=="}}}).encode()),
+           ("UpdateItem", b"not json at all")]
+
+    def parse_all() -> list[Any]:
+        out = []
+        for name, body in bodies + odd:
+            parser = JSONParser(model.operation_model(name))
+            try:
+                out.append(_with_key_order(parser.parse({"body": body, "headers": {}, "method": "POST",
+                                                         "url_path": "/", "url_params": {}, "values": {}})))
+            except Exception as exc:  # the error is the answer compared
+                out.append((type(exc).__name__, str(exc)))
+        return out
+
+    ours = parse_all()
+    with moto_overheads.stock():
+        theirs = parse_all()
+    assert ours == theirs
+    first = dict(ours[0])["TransactItems"][0][0][1]  # the Put's members, in moto's order
+    assert [k for k, _ in first] == ["Item", "TableName", "ConditionExpression", "ExpressionAttributeValues"]
+    assert ("bytes", b"\x00\xff") in [v for k, v in dict(dict(first)["Item"])["b"]]  # the control: a blob decoded
