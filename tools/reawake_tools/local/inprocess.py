@@ -26,7 +26,8 @@ What the route leaves out, each because nothing reads it (measured per call: ``b
   (moto's own ``/moto-api``, a path the map does not know) still goes through the whole WSGI
   application. The view the map picks for a (method, path) is kept.
 
-``moto_overheads`` (installed with the route) cuts moto's own per-request costs.
+``moto_overheads`` (installed with the route) cuts moto's own per-request costs, ``botocore_overheads``
+the clients' serialization of a JSON request (the same bytes).
 """
 
 from __future__ import annotations
@@ -207,9 +208,10 @@ def install(endpoint: str, app: Any) -> None:
     import boto3
     import botocore.handlers
 
-    from reawake_tools.local import moto_overheads
+    from reawake_tools.local import botocore_overheads, moto_overheads
 
     moto_overheads.apply()
+    botocore_overheads.apply()
     moto_overheads.cache_backend_lookup(app)
     for event, handler in ((_EVENT, _serve), (_SIGN_EVENTS[0][0], _skip_signing), (_SIGN_EVENTS[1][0], _write_scope)):
         if (event, handler) not in botocore.handlers.BUILTIN_HANDLERS:

@@ -1,0 +1,136 @@
+"""botocore's JSON request serializer, planned per shape, in the local stack's process (installed with
+the in-process route, ``reawake_tools.local.inprocess.install``; the functions' clients run here).
+
+Every DynamoDB call's parameters are turned into the request body by ``JSONSerializer._serialize``,
+which looks up the method for the shape's type by name and, for each structure member, the member's
+shape and serialization again, for every attribute value of every item: after the emulator's own
+costs were cut, the largest share of a segment run's CPU in the stack. Here the same walk goes
+through a function made once per shape: the same dict (members in the order the caller gave them,
+their serialized names, maps and lists as they are), so the same body bytes. What is not a plain
+structure, list, map or scalar (blobs, timestamps, floats, documents) is left to botocore's own
+method. Parameter validation (``ParamValidationError``) runs before, unchanged.
+``tests/component/test_botocore_overheads.py`` compares the bodies with botocore's.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+_applied = False
+_replaced: list[tuple[Any, str, Any, Any]] = []  # (owner, attribute, botocore's, ours)
+KEPT = 4096  # shapes planned (a service model has a few hundred)
+
+Convert = Callable[[Any, Any], Any] | None  # (serializer, value) -> serialized; None: the value as it is
+
+
+def apply() -> None:
+    """Install (idempotent)."""
+    global _applied
+    if _applied:
+        return
+    _planned_json_serializer()
+    _applied = True
+
+
+@contextmanager
+def stock() -> Iterator[None]:
+    """botocore's own code for the duration (the tests' reference)."""
+    for owner, name, original, _ in _replaced:
+        setattr(owner, name, original)
+    try:
+        yield
+    finally:
+        for owner, name, _, ours in _replaced:
+            setattr(owner, name, ours)
+
+
+def _planned_json_serializer() -> None:
+    from botocore import serialize
+
+    JSONSerializer: Any = serialize.JSONSerializer  # botocore's stubs leave its internals out
+
+    serialize_as_botocore: Callable[..., None] = JSONSerializer._serialize
+    structure = JSONSerializer._serialize_type_structure
+    mapping, listing = JSONSerializer._serialize_type_map, JSONSerializer._serialize_type_list
+    # id(shape) -> (shape, how it serializes); the shapes live as long as the client's service model
+    kept: dict[int, tuple[Any, Convert]] = {}
+
+    def converter(shape: Any) -> Convert:
+        found = kept.get(id(shape))
+        if found is not None and found[0] is shape:
+            return found[1]
+        method = getattr(JSONSerializer, f"_serialize_type_{shape.type_name}", None)
+        convert: Convert = functools.partial(as_botocore, shape)
+        if method is None:
+            convert = None  # _default_serialize: the value as it is
+        elif method is structure and not shape.is_document_type:
+            convert = structure_of(shape)
+        elif method is mapping:
+            convert = map_of(shape)
+        elif method is listing:
+            convert = list_of(shape)
+        if len(kept) >= KEPT:
+            kept.clear()
+        kept[id(shape)] = (shape, convert)
+        return convert
+
+    def as_botocore(shape: Any, serializer: Any, value: Any) -> Any:
+        wrapper: dict[str, Any] = {}
+        serialize_as_botocore(serializer, wrapper, value, shape, "__current__")
+        return wrapper["__current__"]
+
+    def structure_of(shape: Any) -> Convert:
+        members = shape.members
+        rows: dict[str, tuple[str, Convert]] = {}  # member -> (its serialized name, converter), at first use
+
+        def row(member_key: str) -> tuple[str, Convert]:
+            found = rows.get(member_key)
+            if found is None:
+                member_shape = members[member_key]  # an unknown member: botocore's KeyError
+                found = rows[member_key] = (member_shape.serialization.get("name", member_key),
+                                            converter(member_shape))
+            return found
+
+        def convert(serializer: Any, value: Any) -> Any:
+            serialized = {}
+            for member_key, member_value in value.items():
+                name, inner = row(member_key)
+                serialized[name] = member_value if inner is None else inner(serializer, member_value)
+            return serialized
+
+        return convert
+
+    def map_of(shape: Any) -> Convert:
+        def convert(serializer: Any, value: Any) -> Any:
+            inner = converter(shape.value)
+            if inner is None:
+                return {sub_key: sub_value for sub_key, sub_value in value.items()}
+            return {sub_key: inner(serializer, sub_value) for sub_key, sub_value in value.items()}
+
+        return convert
+
+    def list_of(shape: Any) -> Convert:
+        def convert(serializer: Any, value: Any) -> Any:
+            inner = converter(shape.member)
+            return [item for item in value] if inner is None else [inner(serializer, item) for item in value]
+
+        return convert
+
+    def _serialize(self: Any, serialized: Any, value: Any, shape: Any, key: Any = None) -> None:
+        if type(self) is not JSONSerializer or self.MAP_TYPE is not dict:
+            serialize_as_botocore(self, serialized, value, shape, key)
+            return
+        if key is None:  # the input structure: botocore writes its members into the body it was given
+            if shape.type_name == "structure" and not shape.is_document_type:
+                serialized.update(converter(shape)(self, value))  # type: ignore[misc]
+            else:
+                serialize_as_botocore(self, serialized, value, shape, key)
+            return
+        convert = converter(shape)
+        serialized[key] = value if convert is None else convert(self, value)
+
+    _replaced.append((JSONSerializer, "_serialize", serialize_as_botocore, _serialize))
+    JSONSerializer._serialize = _serialize
