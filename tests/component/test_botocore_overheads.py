@@ -96,3 +96,86 @@ def test_the_botocore_internals_the_plan_repeats() -> None:
         JSONSerializer._serialize_type_list)
     assert "serialized[key] = value" in inspect.getsource(JSONSerializer._default_serialize)
     assert "self._serialize(body, parameters, input_shape)" in inspect.getsource(JSONSerializer.serialize_to_request)
+
+
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [path]
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            out += _paths(inner, (*path, key))
+    elif isinstance(value, list | tuple):
+        for i, inner in enumerate(value):
+            out += _paths(inner, (*path, i))
+    return out
+
+
+def _mutated(params: Any, path: tuple[Any, ...], how: str, rng: Any) -> Any:
+    import copy
+
+    out = copy.deepcopy(params)
+    if not path:
+        return {"Unknown": 1} if how == "unknown" else out
+    parent = out
+    for step in path[:-1]:
+        parent = parent[step]
+    last = path[-1]
+    if how == "delete" and isinstance(parent, dict):
+        del parent[last]
+    elif how == "unknown" and isinstance(parent[last], dict):
+        parent[last]["NotAMember"] = "x"
+    elif how == "empty":
+        parent[last] = type(parent[last])() if isinstance(parent[last], str | list | dict | bytes) else 0
+    elif how == "negative":
+        parent[last] = -1
+    else:
+        parent[last] = rng.choice([1, 1.5, True, None, "s", b"b", [], {}, ("t",), decimal.Decimal("2")])
+    return out
+
+
+def test_the_planned_check_passes_only_what_botocores_validator_passes() -> None:
+    """Every call above and thousands of broken variants (a value of another type, a required member
+    removed, an unknown member, an empty string or list, a negative number): whenever the planned
+    check passes parameters, botocore's validator reports nothing for them; and it passes the valid
+    calls (the control: it is used). What it does not pass goes to botocore's validator, whose
+    report the caller gets."""
+    import random
+
+    from botocore.validate import ParamValidator
+
+    session = botocore.session.get_session()
+    rng = random.Random(5)
+    validator = ParamValidator()
+    checked = passed = 0
+    for service, operation, params in CALLS:
+        shape = session.get_service_model(service).operation_model(operation).input_shape
+        assert not validator.validate(params, shape).has_errors()
+        timestamps = operation in ("RestoreTableToPointInTime", "PutMetricData")  # left to botocore
+        assert _planned_verdict(validator, params, shape) is not timestamps, (service, operation)
+        for path in _paths(params):
+            for how in ("type", "type", "delete", "unknown", "empty", "negative"):
+                broken = _mutated(params, path, how, rng)
+                with botocore_overheads.stock():
+                    report = validator.validate(broken, shape)
+                verdict = _planned_verdict(validator, broken, shape)
+                assert not (verdict and report.has_errors()), (operation, path, how, report.generate_report())
+                ours = validator.validate(broken, shape)
+                assert ours.generate_report() == report.generate_report()
+                checked += 1
+                passed += verdict
+    assert checked > 500 and 0 < passed < checked
+
+
+def _planned_verdict(validator: Any, params: Any, shape: Any) -> bool:
+    """Whether the planned check alone passed these parameters (botocore's validator not called)."""
+    from unittest import mock
+
+    with botocore_overheads.stock():
+        botocores = type(validator).validate
+    with mock.patch.object(type(validator), "_validate", side_effect=AssertionError("botocore's walk ran")):
+        try:
+            botocore_overheads_validate = type(validator).validate
+            assert botocore_overheads_validate is not botocores
+            botocore_overheads_validate(validator, params, shape)
+        except AssertionError:
+            return False
+    return True

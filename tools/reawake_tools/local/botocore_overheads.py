@@ -8,8 +8,17 @@ costs were cut, the largest share of a segment run's CPU in the stack. Here the 
 through a function made once per shape: the same dict (members in the order the caller gave them,
 their serialized names, maps and lists as they are), so the same body bytes. What is not a plain
 structure, list, map or scalar (blobs, timestamps, floats, documents) is left to botocore's own
-method. Parameter validation (``ParamValidationError``) runs before, unchanged.
-``tests/component/test_botocore_overheads.py`` compares the bodies with botocore's.
+method.
+
+Parameter validation walked the same shapes once more, with a method call, a type check and a
+range check per value (about as much CPU as the serialization). Here a checker planned per shape
+answers first whether botocore's validator would find nothing to report: it applies each of
+botocore's rules (container and scalar types, required and unknown members, unions, minimum
+lengths and values, host labels) and answers "valid" only when every value passes them all. Any
+other answer — a value that fails, a shape it does not plan (timestamps, documents, JSON-value
+headers) — runs botocore's validator, whose report and ``ParamValidationError`` are what the caller
+gets, as before. ``tests/component/test_botocore_overheads.py`` compares the bodies with botocore's and
+the checker with botocore's validator over valid and broken parameters.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ def apply() -> None:
     if _applied:
         return
     _planned_json_serializer()
+    _planned_validation()
     _applied = True
 
 
@@ -134,3 +144,126 @@ def _planned_json_serializer() -> None:
 
     _replaced.append((JSONSerializer, "_serialize", serialize_as_botocore, _serialize))
     JSONSerializer._serialize = _serialize
+
+
+Check = Callable[[Any], bool]  # a value -> whether botocore's validator would report nothing for it
+
+
+def _planned_validation() -> None:
+    import decimal
+
+    from botocore import validate
+    from botocore.utils import is_json_value_header
+
+    Validator: Any = validate.ParamValidator
+    validate_as_botocore = Validator.validate
+    numbers = (float, decimal.Decimal, int)
+    scalars: dict[str, tuple[type, ...]] = {"float": numbers, "double": numbers, "integer": (int,), "long": (int,),
+                                            "string": (str,)}  # ParamValidator.SCALAR_TYPES
+    kept: dict[int, tuple[Any, Check]] = {}  # id(shape) -> (shape, its check)
+
+    def unsure(_: Any) -> bool:
+        return False
+
+    def check_of(shape: Any) -> Check:
+        found = kept.get(id(shape))
+        if found is not None and found[0] is shape:
+            return found[1]
+        kind = shape.type_name
+        check: Check = unsure
+        if is_json_value_header(shape) or (kind == "structure" and shape.is_document_type):
+            check = unsure
+        elif kind == "structure":
+            check = structure_check(shape)
+        elif kind == "list":
+            check = list_check(shape)
+        elif kind == "map":
+            check = map_check(shape)
+        elif kind in ("string", "integer", "long", "float", "double"):
+            check = scalar_check(shape, scalars[kind], sized=kind == "string")
+        elif kind == "boolean":
+            check = functools.partial(_is_instance, (bool,))
+        elif kind == "blob":
+            check = _blob
+        if len(kept) >= KEPT:
+            kept.clear()
+        kept[id(shape)] = (shape, check)
+        return check
+
+    def least(shape: Any) -> Any:
+        """range_check's minimum: the shape's min, else 1 for a host label, else none."""
+        if "min" in shape.metadata:
+            return shape.metadata["min"]
+        if hasattr(shape, "serialization") and shape.serialization.get("hostLabel"):
+            return 1
+        return None
+
+    def scalar_check(shape: Any, types: tuple[type, ...], sized: bool) -> Check:
+        minimum = least(shape)
+
+        def check(value: Any) -> bool:
+            if not isinstance(value, types):
+                return False
+            measured: Any = len(value) if sized else value  # type: ignore[arg-type]
+            return minimum is None or not measured < minimum
+
+        return check
+
+    def structure_check(shape: Any) -> Check:
+        members = shape.members
+        required = list(shape.metadata.get("required", []))
+        union = bool(shape.is_tagged_union)
+
+        def check(value: Any) -> bool:
+            if not isinstance(value, dict):
+                return False
+            if union and len(value) != 1:
+                return False
+            for name in required:
+                if name not in value:
+                    return False
+            for name, member_value in value.items():
+                member = members.get(name)
+                if member is None or not check_of(member)(member_value):
+                    return False
+            return True
+
+        return check
+
+    def list_check(shape: Any) -> Check:
+        minimum = least(shape)
+
+        def check(value: Any) -> bool:
+            if not isinstance(value, (list, tuple)):
+                return False
+            if minimum is not None and len(value) < minimum:
+                return False
+            inner = check_of(shape.member)
+            return all(inner(item) for item in value)
+
+        return check
+
+    def map_check(shape: Any) -> Check:
+        def check(value: Any) -> bool:
+            if not isinstance(value, dict):
+                return False
+            keys, values = check_of(shape.key), check_of(shape.value)
+            return all(keys(k) and values(v) for k, v in value.items())
+
+        return check
+
+    def validate_planned(self: Any, params: Any, shape: Any) -> Any:
+        if type(self) is validate.ParamValidator and check_of(shape)(params):
+            return validate.ValidationErrors()  # what botocore's walk returns when it finds nothing
+        return validate_as_botocore(self, params, shape)
+
+    _replaced.append((Validator, "validate", validate_as_botocore, validate_planned))
+    Validator.validate = validate_planned
+
+
+def _is_instance(types: tuple[type, ...], value: Any) -> bool:
+    return isinstance(value, types)
+
+
+def _blob(value: Any) -> bool:
+    return isinstance(value, (bytes, bytearray, str)) or hasattr(value, "read")
