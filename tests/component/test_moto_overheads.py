@@ -373,6 +373,21 @@ def test_the_moto_internals_the_expression_patches_rest_on() -> None:
                  "self.node_to_validate = deepcopy(expression)"):
         assert line in init
     assert init.count("\n        self.") == 6  # no other attribute set
+    # The three structural validators come first, in this order, and neither read values nor the item.
+    with moto_overheads.stock():
+        from types import SimpleNamespace
+
+        table = SimpleNamespace(table_key_attrs=["pk"], attr=[], attribute_keys=["pk"])
+        names = [type(p).__name__ for p in UpdateExpressionValidator(
+            __import__("moto.dynamodb.parsing.expressions", fromlist=["x"]).UpdateExpressionParser.make("SET a = :v"),
+            {}, {}, None, table).processors]
+    assert names[:3] == list(moto_overheads.STRUCTURAL)
+    from moto.dynamodb.parsing import validators
+
+    for name in moto_overheads.STRUCTURAL:
+        source = inspect.getsource(getattr(validators, name))
+        assert "expression_attribute_values" not in source and "item" not in source.replace("items", "")
+        assert source.rstrip().endswith("return node")
     assert UpdateExpressionValidator.__init__ is Validator.__init__
 
 
@@ -396,6 +411,11 @@ UPDATES: list[tuple[str, dict[str, str] | None, dict[str, Any] | None]] = [
     ("SET a = b - :one", None, {":one": {"N": "1"}}),  # b does not exist: refused
     ("ADD ss :n", None, {":n": {"N": "1"}}),  # a number added to a string set: refused
     ("SET e = :empty", None, {":empty": {"S": ""}}),
+    # The same texts with other names: passing once must not pass them again when the names change.
+    ("SET #a = :a, #b = :b", {"#a": "x", "#b": "y"}, {":a": {"N": "1"}, ":b": {"N": "2"}}),
+    ("SET #a = :a, #b = :b", {"#a": "x", "#b": "x"}, {":a": {"N": "1"}, ":b": {"N": "2"}}),  # overlapping
+    ("SET #k = :a", {"#k": "other"}, {":a": {"N": "1"}}),
+    ("SET #k = :a", {"#k": "pk"}, {":a": {"N": "1"}}),  # a key attribute
 ]
 
 
@@ -436,7 +456,7 @@ def test_updates_walked_by_type_answer_as_moto_does() -> None:
         theirs = run()
     assert ours == theirs
     refused = [entry for entry in ours[:len(UPDATES)] if "Code" in entry]
-    assert len(refused) == 7 and all(e["Code"] == "ValidationException" for e in refused)
+    assert len(refused) == 9 and all(e["Code"] == "ValidationException" for e in refused)
     assert ours[1]["m"] == {"M": {"kid": {"M": {"deep": {"S": "佐藤"}}}}}  # the control: updates applied
 
 

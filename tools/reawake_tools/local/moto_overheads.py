@@ -41,6 +41,13 @@ and fails loudly if moto changes it. Measured per call: ``python -m bench.emulat
   structure value of one key looks that key up; the same dicts, keys in moto's order, the same
   values. Anything but a plain structure, list, map or scalar left as is (blobs, timestamps,
   numbers, documents, a value that is not what its shape says) goes to moto's own handler.
+- ``DynamoType.__init__`` (every attribute value of every request, nested ones too) read its first
+  key and value through two lists and two method calls: read once, the same fields.
+- Of the ten validators of an update, three look only at the expression, its names and the table's
+  key attributes (``ActionCountValidator``, ``OverlappingPathsValidator``,
+  ``UpdateHashRangeKeyValidator``: they raise or hand the tree back untouched). Once they passed an
+  expression text with those names on a table with those keys, they are not run again for it; the
+  seven that read the values and the item run every time.
 - moto's tree walk (``DepthFirstTraverser``) rebuilt its processor's node map twice for every node of
   the tree, for each of the ten validators of an update: kept per processor (each maps fixed node
   classes to its own bound methods).
@@ -49,6 +56,7 @@ and fails loudly if moto changes it. Measured per call: ``python -m bench.emulat
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -80,6 +88,8 @@ def apply() -> None:
     _update_trees_copied_from_bytes()
     _processing_maps_kept()
     _json_requests_parsed_by_plan()
+    _values_read_once()
+    _structural_validators_once()
     _applied = True
 
 
@@ -218,6 +228,7 @@ def _update_trees_copied_from_bytes() -> None:
         self.expression_attribute_values = expression_attribute_values
         self.item = item
         self.table = table
+        self._reawake_tree = expression  # for get_ast_processors: which parsed tree this validates
         self.processors = self.get_ast_processors()
         kept = _pristine_trees.get(id(expression))
         # the bytes are this process's own pickle of a tree it parsed
@@ -396,6 +407,73 @@ def _json_requests_parsed_by_plan() -> None:
         return parse_as_moto(self, shape, node)
 
     _replace(JSONParser, "_parse_shape", _parse_shape)
+
+
+def _values_read_once() -> None:
+    from moto.dynamodb.models import dynamo_type
+
+    cls = dynamo_type.DynamoType  # moto_patches' slim class, installed first
+    moto_init = cls.__init__
+
+    def __init__(self: Any, type_as_dict: Any) -> None:
+        if type(type_as_dict) is cls:
+            kind, value = type_as_dict.type, type_as_dict.value
+        elif type(type_as_dict) is dict and type_as_dict:
+            kind, value = next(iter(type_as_dict.items()))
+        else:
+            moto_init(self, type_as_dict)  # moto's reading and its error for anything else
+            return
+        if kind == "L":
+            value = [cls(v) for v in value]
+        elif kind == "M":
+            value = {k: cls(v) for k, v in value.items()}
+        self.type = kind
+        self.value = value
+
+    _replace(cls, "__init__", __init__)
+
+
+STRUCTURAL = ("ActionCountValidator", "OverlappingPathsValidator", "UpdateHashRangeKeyValidator")
+
+
+def _structural_validators_once() -> None:
+    from moto.dynamodb.parsing.validators import UpdateExpressionValidator
+
+    moto_processors = UpdateExpressionValidator.get_ast_processors
+    passed: set[tuple[Any, ...]] = set()  # (tree id, names, key attributes) whose structural checks passed
+    lock = threading.Lock()
+
+    def get_ast_processors(self: Any) -> list[Any]:
+        processors: list[Any] = moto_processors(self)
+        kept = _pristine_trees.get(id(self._reawake_tree))
+        if kept is None or kept[0] is not self._reawake_tree:
+            return processors  # not a kept tree: moto's ten, every time
+        try:
+            key = (id(kept[0]), tuple(sorted((self.expression_attribute_names or {}).items())),
+                   tuple(self.table.table_key_attrs))
+        except TypeError:
+            return processors
+        if key in passed:
+            return [p for p in processors if type(p).__name__ not in STRUCTURAL]
+        return [_Structural(p, passed, key, lock) if type(p).__name__ in STRUCTURAL else p for p in processors]
+
+    _replace(UpdateExpressionValidator, "get_ast_processors", get_ast_processors)
+
+
+class _Structural:
+    """A structural validator that records, once the last of the three passed, that the tree passed."""
+
+    def __init__(self, processor: Any, passed: set[tuple[Any, ...]], key: tuple[Any, ...], lock: Any) -> None:
+        self.processor, self.passed, self.key, self.lock = processor, passed, key, lock
+
+    def traverse(self, node: Any) -> Any:
+        result = self.processor.traverse(node)  # raises when the expression is refused
+        if type(self.processor).__name__ == STRUCTURAL[-1]:
+            with self.lock:
+                if len(self.passed) >= KEPT:
+                    self.passed.clear()
+                self.passed.add(self.key)
+        return result
 
 
 def _fill(table: list[Any], rows: list[Any]) -> list[Any]:
