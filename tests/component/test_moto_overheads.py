@@ -532,3 +532,63 @@ def test_json_requests_are_parsed_as_moto_parses_them() -> None:
     first = dict(ours[0])["TransactItems"][0][0][1]  # the Put's members, in moto's order
     assert [k for k, _ in first] == ["Item", "TableName", "ConditionExpression", "ExpressionAttributeValues"]
     assert ("bytes", b"\x00\xff") in [v for k, v in dict(dict(first)["Item"])["b"]]  # the control: a blob decoded
+
+
+def test_stream_records_read_have_the_size_moto_gives_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records of inserts, updates (both images) and deletes, read by get_records: the same records as
+    moto's, SizeBytes included (moto's clock held still; the event ids are random draws, left out);
+    read unsized, a record has no size until ``size`` gives it moto's."""
+    import datetime
+
+    import boto3
+    from moto import mock_aws
+    from moto.dynamodb.models import table as table_module
+
+    from reawake_tools.local import moto_patches
+
+    moment = datetime.datetime(2026, 11, 24, 1, 2, 3, 456789)
+    monkeypatch.setattr(table_module, "utcnow", lambda: moment)
+
+    def run(unsized: bool = False) -> list[Any]:
+        with mock_aws():
+            ddb = boto3.client("dynamodb", region_name="ap-northeast-1", aws_access_key_id="testing",
+                               aws_secret_access_key="testing")
+            arn = ddb.create_table(
+                TableName="t", BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+            )["TableDescription"]["LatestStreamArn"]
+            ddb.put_item(TableName="t", Item={"pk": {"S": "a"}, "name": {"S": "佐藤 太郎"}, "b": {"B": b"\x00"},
+                                              "m": {"M": {"x": {"L": [{"N": "1"}, {"SS": ["s"]}]}}}})
+            ddb.update_item(TableName="t", Key={"pk": {"S": "a"}}, UpdateExpression="SET m.y = :v",
+                            ExpressionAttributeValues={":v": {"N": "2.5"}})
+            ddb.delete_item(TableName="t", Key={"pk": {"S": "a"}})
+            from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+            backend = dynamodbstreams_backends["123456789012"]["ap-northeast-1"]
+            streams = boto3.client("dynamodbstreams", region_name="ap-northeast-1", aws_access_key_id="testing",
+                                   aws_secret_access_key="testing")
+            shard_id = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+            iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id,
+                                                  ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            if unsized:
+                with moto_overheads.unsized_reads():
+                    records = backend.get_records(iterator, 100)["Records"]
+                assert all(r["dynamodb"]["SizeBytes"] is None for r in records)
+                records = [moto_overheads.size(r) for r in records]
+            else:
+                records = backend.get_records(iterator, 100)["Records"]
+            return [{k: v for k, v in r.items() if k != "eventID"} for r in records]
+
+    ours, unsized = run(), run(unsized=True)
+    with moto_overheads.stock(), moto_patches.stock():
+        theirs = run()
+    assert ours == theirs == unsized
+    assert [r["eventName"] for r in ours] == ["INSERT", "MODIFY", "REMOVE"]
+    assert all(r["dynamodb"]["SizeBytes"] > 100 for r in ours)  # the control: sized
+    # The module's dump is used by StreamRecord.__init__ alone (what _no_dump stands in for).
+    with moto_overheads.stock():
+        source = inspect.getsource(table_module)
+    assert source.count("dynamo_json_dump(") == 1
+    assert 'len(\n            dynamo_json_dump(self.record["dynamodb"])' in source

@@ -48,6 +48,12 @@ and fails loudly if moto changes it. Measured per call: ``python -m bench.emulat
   ``UpdateHashRangeKeyValidator``: they raise or hand the tree back untouched). Once they passed an
   expression text with those names on a table with those keys, they are not run again for it; the
   seven that read the values and the item run every time.
+- A stream record's ``SizeBytes`` (moto: the length of the record's JSON, both images, made at every
+  write) is computed when the record is first read (``StreamRecord.to_json``, which every moto reader
+  calls: ``get_records``, its own event source mappings), by moto's formula, so every reader gets the
+  same number. The local stack's poller reads the records unsized (``unsized_reads``), decides its
+  filter, and sizes only the records it hands to a function (``size``): a segment run's writes are
+  all dropped by the revisit filter and then trimmed, never sized.
 - moto's tree walk (``DepthFirstTraverser``) rebuilt its processor's node map twice for every node of
   the tree, for each of the ten validators of an update: kept per processor (each maps fixed node
   classes to its own bound methods).
@@ -90,6 +96,7 @@ def apply() -> None:
     _json_requests_parsed_by_plan()
     _values_read_once()
     _structural_validators_once()
+    _stream_records_sized_when_read()
     _applied = True
 
 
@@ -474,6 +481,55 @@ class _Structural:
                     self.passed.clear()
                 self.passed.add(self.key)
         return result
+
+
+_reads = threading.local()  # .unsized: this thread's reads of stream records leave SizeBytes to ``size``
+
+
+@contextmanager
+def unsized_reads() -> Iterator[None]:
+    """Stream records read in this thread meanwhile come without ``SizeBytes`` (None) until ``size``."""
+    before = getattr(_reads, "unsized", False)
+    _reads.unsized = True
+    try:
+        yield
+    finally:
+        _reads.unsized = before
+
+
+def size(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` (a stream record as moto's ``StreamRecord.to_json`` gives it) with its ``SizeBytes``,
+    computed now by moto's formula if it was left for later; the same dict."""
+    body = record.get("dynamodb")
+    if isinstance(body, dict) and body.get("SizeBytes", 0) is None:
+        from moto.dynamodb.models.utilities import dynamo_json_dump
+
+        body["SizeBytes"] = 1  # what the record held when moto measured it
+        body["SizeBytes"] = len(dynamo_json_dump(body))
+    return record
+
+
+def _stream_records_sized_when_read() -> None:
+    from moto.dynamodb.models import table as table_module
+    from moto.dynamodb.models.table import StreamRecord
+
+    moto_init, moto_to_json = StreamRecord.__init__, StreamRecord.to_json
+    _replace(table_module, "dynamo_json_dump", _no_dump)  # StreamRecord.__init__ is its only user
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        moto_init(self, *args, **kwargs)  # measures nothing: _no_dump
+        self.record["dynamodb"]["SizeBytes"] = None  # sized when read
+
+    def to_json(self: Any) -> dict[str, Any]:
+        record: dict[str, Any] = moto_to_json(self)
+        return record if getattr(_reads, "unsized", False) else size(record)
+
+    _replace(StreamRecord, "__init__", __init__)
+    _replace(StreamRecord, "to_json", to_json)
+
+
+def _no_dump(value: Any) -> str:
+    return ""
 
 
 def _fill(table: list[Any], rows: list[Any]) -> list[Any]:

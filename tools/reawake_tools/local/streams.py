@@ -204,15 +204,19 @@ def kept_records(patterns: list[dict[str, Any]], raw: list[dict[str, Any]], stre
     records kept. A filter is decided on what it reads of the record: the keys its pattern names,
     each value it compares shaped whole (``_along``), the same values the shaped record holds there.
     A segment run's writes are records the revisit filter drops; shaping each (both images, copied)
-    was a tenth of the stack's CPU."""
-    if not patterns:
-        return [lambda_record(r, stream_arn, region) for r in raw]
+    was a tenth of the stack's CPU. A record read unsized (``moto_overheads.unsized_reads``) is sized
+    when kept (``moto_overheads.size``: moto's own formula), or first when a pattern names SizeBytes."""
+    from reawake_tools.local.moto_overheads import size
+
+    if not patterns or "SizeBytes" in json.dumps(patterns):  # every record sized: the filter may read it
+        shaped = [lambda_record(size(r), stream_arn, region) for r in raw]
+        return [r for r in shaped if passes(patterns, r)]
     kept = []
     for record in raw:
         top = {**record, "eventSource": "aws:dynamodb", "eventSourceARN": stream_arn, "awsRegion": region}
         top.setdefault("eventVersion", "1.1")
         if any(matches(pattern, _along(pattern, top)) for pattern in patterns):
-            kept.append(lambda_record(record, stream_arn, region))
+            kept.append(lambda_record(size(record), stream_arn, region))
     return kept
 
 
@@ -401,8 +405,11 @@ def _read_in_process(iterator: str | None, region: str) -> dict[str, Any] | None
     backend = _streams_backend(iterator, region)
     if backend is None:
         return None
+    from reawake_tools.local.moto_overheads import unsized_reads
+
     try:
-        response: dict[str, Any] = backend.get_records(iterator, 1000)
+        with unsized_reads():  # sized by kept_records, for the records it keeps
+            response: dict[str, Any] = backend.get_records(iterator, 1000)
     except Exception:
         return None  # let the HTTP call give the emulator's own error
     return response
