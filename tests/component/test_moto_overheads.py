@@ -547,10 +547,10 @@ def test_stream_records_read_have_the_size_moto_gives_them(monkeypatch: pytest.M
     from reawake_tools.local import moto_patches
 
     moment = datetime.datetime(2026, 11, 24, 1, 2, 3, 456789)
-    monkeypatch.setattr(table_module, "utcnow", lambda: moment)
 
     def run(unsized: bool = False) -> list[Any]:
-        with mock_aws():
+        with monkeypatch.context() as patch, mock_aws():
+            patch.setattr(table_module, "utcnow", lambda: moment)  # inside: stock() swaps the module's own
             ddb = boto3.client("dynamodb", region_name="ap-northeast-1", aws_access_key_id="testing",
                                aws_secret_access_key="testing")
             arn = ddb.create_table(
@@ -592,3 +592,26 @@ def test_stream_records_read_have_the_size_moto_gives_them(monkeypatch: pytest.M
         source = inspect.getsource(table_module)
     assert source.count("dynamo_json_dump(") == 1
     assert 'len(\n            dynamo_json_dump(self.record["dynamodb"])' in source
+
+
+def test_regular_json_is_mottos() -> None:
+    """Every kind of value, nested, a binary kept as text, a map holding a plain value: the same
+    JSON as moto's deep-copying walk, and nothing shared with the item."""
+    from moto.dynamodb.models import dynamo_type
+
+    DynamoType = dynamo_type.DynamoType
+    values = [{"M": {"a": {"L": [{"N": "1"}, {"M": {"b": {"SS": ["x"]}, "c": {"B": "AAE="}}}]}, "d": {"NULL": True}}},
+              {"L": [{"BS": [b"\x01"]}, {"BOOL": False}, {"S": "佐藤"}]}, {"B": "AAE="}, {"B": b"\x00"}, {"N": "2.50"},
+              {"SS": ["a", "b"]}]
+    for raw in values:
+        typed = DynamoType(raw)
+        typed_with_plain = DynamoType({"M": {}})
+        typed_with_plain.value = {"plain": ["kept", {"as": "is"}], "typed": DynamoType({"N": "1"})}
+        for value in (typed, typed_with_plain):
+            ours = value.to_regular_json()
+            with moto_overheads.stock():
+                theirs = value.to_regular_json()
+            assert ours == theirs
+            assert _with_key_order(ours) == _with_key_order(theirs)
+    plain = typed_with_plain.to_regular_json()["M"]["plain"]
+    assert plain == ["kept", {"as": "is"}] and plain is not typed_with_plain.value["plain"]  # the control: a copy

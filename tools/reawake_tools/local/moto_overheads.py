@@ -54,6 +54,12 @@ and fails loudly if moto changes it. Measured per call: ``python -m bench.emulat
   same number. The local stack's poller reads the records unsized (``unsized_reads``), decides its
   filter, and sizes only the records it hands to a function (``size``): a segment run's writes are
   all dropped by the revisit filter and then trimmed, never sized.
+- A stream record's time: moto's ``utcnow`` imports ``datetime.UTC`` on every call; the table
+  module's is the same expression with the name bound once.
+- ``DynamoType.to_regular_json`` (an item's map and list attributes, in every stream image and
+  answer) deep-copied the whole value, nested ``DynamoType`` objects included, and then replaced each
+  nested one by its own ``to_regular_json`` (which copied its subtree again): here each level is
+  built once, with the same values (plain members deep-copied as before).
 - moto's tree walk (``DepthFirstTraverser``) rebuilt its processor's node map twice for every node of
   the tree, for each of the ten validators of an update: kept per processor (each maps fixed node
   classes to its own bound methods).
@@ -97,6 +103,8 @@ def apply() -> None:
     _values_read_once()
     _structural_validators_once()
     _stream_records_sized_when_read()
+    _stream_times_without_import()
+    _regular_json_built_once()
     _applied = True
 
 
@@ -526,6 +534,42 @@ def _stream_records_sized_when_read() -> None:
 
     _replace(StreamRecord, "__init__", __init__)
     _replace(StreamRecord, "to_json", to_json)
+
+
+def _stream_times_without_import() -> None:
+    import datetime
+
+    from moto.dynamodb.models import table as table_module
+
+    utc = datetime.UTC
+
+    def utcnow() -> datetime.datetime:
+        return datetime.datetime.now(utc).replace(tzinfo=None)
+
+    _replace(table_module, "utcnow", utcnow)
+
+
+def _regular_json_built_once() -> None:
+    import base64
+    import copy
+
+    from moto.dynamodb.models import dynamo_type
+
+    cls = dynamo_type.DynamoType  # moto_patches' slim class, installed first
+
+    def to_regular_json(self: Any) -> dict[str, Any]:
+        value = self.value
+        if isinstance(value, dict):
+            value = {k: v.to_regular_json() if isinstance(v, cls) else copy.deepcopy(v) for k, v in value.items()}
+        elif isinstance(value, list):
+            value = [v.to_regular_json() if isinstance(v, cls) else copy.deepcopy(v) for v in value]
+        else:
+            value = copy.deepcopy(value)
+        if self.is_binary() and isinstance(value, str):
+            value = base64.b64decode(value)
+        return {self.type: value}
+
+    _replace(cls, "to_regular_json", to_regular_json)
 
 
 def _no_dump(value: Any) -> str:
