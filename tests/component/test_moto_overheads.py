@@ -416,6 +416,17 @@ UPDATES: list[tuple[str, dict[str, str] | None, dict[str, Any] | None]] = [
     ("SET #a = :a, #b = :b", {"#a": "x", "#b": "x"}, {":a": {"N": "1"}, ":b": {"N": "2"}}),  # overlapping
     ("SET #k = :a", {"#k": "other"}, {":a": {"N": "1"}}),
     ("SET #k = :a", {"#k": "pk"}, {":a": {"N": "1"}}),  # a key attribute
+    # Plain SETs and REMOVEs (the second round takes the short way): new attributes in order, an
+    # existing one replaced, a REMOVE of what is not there, a value missing, an index key.
+    ("SET newa = :a, #nb = :b REMOVE gone, #p", {"#nb": "newb", "#p": "pending"}, {":a": {"S": "1"}, ":b": {"N": "2"}}),
+    ("SET newa = :a, #nb = :b REMOVE gone, #p", {"#nb": "newb", "#p": "pending"}, {":a": {"M": {"x": {"L": []}}}}),
+    ("REMOVE newb, newa", None, None),
+    ("SET #g = :e", {"#g": "g"}, {":e": {"S": ""}}),  # an index key, empty: moto compares the raw text
+    ("SET g = :e", None, {":e": {"S": ""}}),  # refused: an index key set to an empty string
+    ("SET g = :n", None, {":n": {"N": "1"}}),  # refused: not the index key's type
+    ("SET big1 = :big", None, {":big": {"S": "x" * 250_000}}),
+    ("SET big2 = :big", None, {":big": {"S": "y" * 250_000}}),  # refused: the item would pass 400 KB
+    ("REMOVE big1", None, None),
 ]
 
 
@@ -431,8 +442,11 @@ def test_updates_walked_by_type_answer_as_moto_does() -> None:
             ddb = boto3.client("dynamodb", region_name="ap-northeast-1", aws_access_key_id="testing",
                                aws_secret_access_key="testing")
             ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
-                             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+                             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                   {"AttributeName": "g", "AttributeType": "S"}],
+                             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                             GlobalSecondaryIndexes=[{"IndexName": "by_g", "KeySchema": [
+                                 {"AttributeName": "g", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}}])
             ddb.put_item(TableName="t", Item={"pk": {"S": "a"}, "m": {"M": {"kid": {"M": {}}}}, "n": {"N": "1"},
                                               "l": {"L": [{"S": "x"}, {"S": "y"}]}, "ss": {"SS": ["q"]},
                                               "ds": {"SS": ["a", "b"]}})
@@ -451,12 +465,16 @@ def test_updates_walked_by_type_answer_as_moto_does() -> None:
                         out.append(exc.response["Error"])
             return out
 
+    before = moto_overheads.Stats.simple_updates
     ours = run()
+    assert moto_overheads.Stats.simple_updates - before >= 4  # the control: the short way was taken
     with moto_overheads.stock():
         theirs = run()
-    assert ours == theirs
+    assert _with_key_order(ours) == _with_key_order(theirs)  # attributes in moto's order too
     refused = [entry for entry in ours[:len(UPDATES)] if "Code" in entry]
-    assert len(refused) == 9 and all(e["Code"] == "ValidationException" for e in refused)
+    assert len(refused) == 13 and all(e["Code"] == "ValidationException" for e in refused)
+    plain = ours[len(UPDATES) + UPDATES.index(next(u for u in UPDATES if u[0].startswith("SET newa")))]
+    assert list(plain)[-2:] == ["newa", "newb"] and "pending" not in plain  # the control: applied, in order
     assert ours[1]["m"] == {"M": {"kid": {"M": {"deep": {"S": "佐藤"}}}}}  # the control: updates applied
 
 
@@ -563,6 +581,10 @@ def test_stream_records_read_have_the_size_moto_gives_them(monkeypatch: pytest.M
                                               "m": {"M": {"x": {"L": [{"N": "1"}, {"SS": ["s"]}]}}}})
             ddb.update_item(TableName="t", Key={"pk": {"S": "a"}}, UpdateExpression="SET m.y = :v",
                             ExpressionAttributeValues={":v": {"N": "2.5"}})
+            for n in range(2):  # a plain update, the second time the short way
+                ddb.update_item(TableName="t", Key={"pk": {"S": "a"}}, UpdateExpression="SET #n = :v, w = :w REMOVE b",
+                                ExpressionAttributeNames={"#n": "name"},
+                                ExpressionAttributeValues={":v": {"S": f"鈴木 {n}"}, ":w": {"L": [{"N": str(n)}]}})
             ddb.delete_item(TableName="t", Key={"pk": {"S": "a"}})
             from moto.dynamodbstreams.models import dynamodbstreams_backends
 
@@ -585,7 +607,8 @@ def test_stream_records_read_have_the_size_moto_gives_them(monkeypatch: pytest.M
     with moto_overheads.stock(), moto_patches.stock():
         theirs = run()
     assert ours == theirs == unsized
-    assert [r["eventName"] for r in ours] == ["INSERT", "MODIFY", "REMOVE"]
+    assert [r["eventName"] for r in ours] == ["INSERT", "MODIFY", "MODIFY", "MODIFY", "REMOVE"]
+    assert _with_key_order(ours) == _with_key_order(theirs)
     assert all(r["dynamodb"]["SizeBytes"] > 100 for r in ours)  # the control: sized
     # The module's dump is used by StreamRecord.__init__ alone (what _no_dump stands in for).
     with moto_overheads.stock():

@@ -48,6 +48,14 @@ and fails loudly if moto changes it. Measured per call: ``python -m bench.emulat
   ``UpdateHashRangeKeyValidator``: they raise or hand the tree back untouched). Once they passed an
   expression text with those names on a table with those keys, they are not run again for it; the
   seven that read the values and the item run every time.
+- A plain update — top-level ``SET a = :v`` and ``REMOVE a`` actions only, as a segment run's
+  membership update is — whose expression, names and table keys passed the structural validators
+  before, with every name and value given and no target that is a key of the table or an index or has
+  a defined type: the seven remaining validators would hand its actions through unchanged (no path to
+  resolve, no function, no arithmetic, no key target), so its validation is the value of each SET
+  (``DynamoType`` of the placeholder's value, as moto's value processor makes it) and its execution
+  moto's own ``item.attrs[name] = value`` (the item's size check) and ``pop``, in the text's order.
+  Anything else goes through moto's validators and executor, tree copy included.
 - A stream record's ``SizeBytes`` (moto: the length of the record's JSON, both images, made at every
   write) is computed when the record is first read (``StreamRecord.to_json``, which every moto reader
   calls: ``get_records``, its own event source mappings), by moto's formula, so every reader gets the
@@ -102,6 +110,7 @@ def apply() -> None:
     _json_requests_parsed_by_plan()
     _values_read_once()
     _structural_validators_once()
+    _simple_updates()
     _stream_records_sized_when_read()
     _stream_times_without_import()
     _regular_json_built_once()
@@ -245,6 +254,11 @@ def _update_trees_copied_from_bytes() -> None:
         self.table = table
         self._reawake_tree = expression  # for get_ast_processors: which parsed tree this validates
         self.processors = self.get_ast_processors()
+        if self.__dict__.get("_reawake_passed"):
+            self._reawake_simple = _simple_actions(self)
+            if self._reawake_simple is not None:
+                self.node_to_validate = None  # validate() builds the plain sets and removes (_SimpleUpdate)
+                return
         kept = _pristine_trees.get(id(expression))
         # the bytes are this process's own pickle of a tree it parsed
         self.node_to_validate = (pickle.loads(kept[1]) if kept is not None and kept[0] is expression  # noqa: S301
@@ -469,10 +483,138 @@ def _structural_validators_once() -> None:
         except TypeError:
             return processors
         if key in passed:
+            self._reawake_passed = True  # the structural checks passed this tree, names and keys before
             return [p for p in processors if type(p).__name__ not in STRUCTURAL]
         return [_Structural(p, passed, key, lock) if type(p).__name__ in STRUCTURAL else p for p in processors]
 
     _replace(UpdateExpressionValidator, "get_ast_processors", get_ast_processors)
+
+
+SET, REMOVE = "set", "remove"
+# id(tree) -> (tree, its actions): ((SET or REMOVE, the path as written, is it a #name, the value's placeholder), ...)
+# for a tree of plain top-level SET a = :v and REMOVE a actions only; None for any other tree
+_plans: dict[int, tuple[Any, tuple[tuple[str, str, bool, str | None], ...] | None]] = {}
+
+
+def _plan_of(tree: Any) -> tuple[tuple[str, str, bool, str | None], ...] | None:
+    found = _plans.get(id(tree))
+    if found is not None and found[0] is tree:
+        return found[1]
+    from moto.dynamodb.parsing import ast_nodes
+
+    n: Any = ast_nodes  # moto's AST module is untyped
+    containers = (n.UpdateExpression, n.UpdateExpressionSetClause, n.UpdateExpressionSetActions,
+                  n.UpdateExpressionRemoveClause, n.UpdateExpressionRemoveActions)
+    actions: list[tuple[str, str, bool, str | None]] = []
+
+    def target(path: Any) -> tuple[str, bool] | None:
+        if type(path) is not n.UpdateExpressionPath or len(path.children) != 1:
+            return None
+        (element,) = path.children
+        if type(element) not in (n.ExpressionAttribute, n.ExpressionAttributeName) or len(element.children) != 1:
+            return None
+        raw = element.children[0]
+        return (raw, type(element) is n.ExpressionAttributeName) if type(raw) is str else None
+
+    def walk(node: Any) -> bool:
+        kind = type(node)
+        if kind in containers:
+            return all(walk(child) for child in node.children)
+        if kind is n.UpdateExpressionSetAction and len(node.children) == 2:
+            path, value = target(node.children[0]), node.children[1]
+            if (path is None or type(value) is not n.UpdateExpressionValue or len(value.children) != 1
+                    or type(value.children[0]) is not n.ExpressionAttributeValue):
+                return False
+            placeholder = value.children[0].children[0]
+            actions.append((SET, path[0], path[1], placeholder))
+            return type(placeholder) is str
+        if kind is n.UpdateExpressionRemoveAction and len(node.children) == 1:
+            path = target(node.children[0])
+            if path is None:
+                return False
+            actions.append((REMOVE, path[0], path[1], None))
+            return True
+        return False
+
+    plan = tuple(actions) if walk(tree) and actions else None
+    if len(_plans) >= KEPT:
+        _plans.clear()
+    _plans[id(tree)] = (tree, plan)
+    return plan
+
+
+def _simple_actions(validator: Any) -> tuple[tuple[str, str, str | None], ...] | None:
+    """(SET or REMOVE, attribute, value placeholder) of a plain update the validators would pass: a kept
+    tree of top-level SETs from placeholders and REMOVEs, whose structural checks passed before, every
+    name and value given, and no target that is a key of the table or an index, or has a defined type
+    (the empty-string and type checks, by its raw text as moto compares it, or by its name)."""
+    tree = validator._reawake_tree
+    kept = _pristine_trees.get(id(tree))
+    if kept is None or kept[0] is not tree:
+        return None
+    plan = _plan_of(tree)
+    if plan is None:
+        return None
+    names = validator.expression_attribute_names or {}
+    values = validator.expression_attribute_values or {}
+    table = validator.table
+    guarded = set(table.attribute_keys) | {d["AttributeName"] for d in table.attr}
+    out = []
+    for kind, raw, is_name, placeholder in plan:
+        name = names.get(raw) if is_name else raw
+        if name is None or raw in guarded or name in guarded or (kind == SET and placeholder not in values):
+            return None
+        out.append((kind, name, placeholder))
+    return tuple(out)
+
+
+class Stats:
+    simple_updates = 0  # plain updates validated and applied the short way (the tests' control)
+
+
+class _SimpleUpdate:
+    """What the validator hands the executor for a plain update: (SET or REMOVE, attribute, value)."""
+
+    def __init__(self, actions: list[tuple[str, str, Any]]) -> None:
+        self.actions = actions
+
+    def normalize(self) -> None:
+        """moto's normalize() puts REMOVE actions in reverse order: for distinct top-level attributes
+        (overlapping paths are refused) the item comes out the same."""
+
+
+def _simple_updates() -> None:
+    from moto.dynamodb.models import dynamo_type
+    from moto.dynamodb.parsing.executors import UpdateExpressionExecutor
+    from moto.dynamodb.parsing.validators import Validator
+
+    moto_validate, moto_execute = Validator.validate, UpdateExpressionExecutor.execute
+
+    def validate(self: Any) -> Any:
+        simple = self.__dict__.get("_reawake_simple")
+        if simple is None:
+            return moto_validate(self)
+        DynamoType = dynamo_type.DynamoType
+        values = self.expression_attribute_values
+        # ExpressionAttributeValueProcessor's value for each SET (the other validators pass these
+        # actions unchanged: no paths to resolve, no functions, no arithmetic, no key targets)
+        return _SimpleUpdate([(kind, name, DynamoType(values[placeholder]) if kind == SET else None)
+                              for kind, name, placeholder in simple])
+
+    def execute(self: Any, node: Any = None) -> None:
+        if node is None and type(self.update_ast) is _SimpleUpdate:
+            Stats.simple_updates += 1
+            attrs = self.item.attrs  # SetExecutor and RemoveExecutor on the item's top level, as moto's
+            for kind, name, value in self.update_ast.actions:
+                if kind == SET:
+                    attrs[name] = value  # LimitedSizeDict: moto's size check, ItemSizeTooLarge
+                else:
+                    attrs.pop(name, None)
+            return
+        moto_execute(self, node)
+
+    _replace(Validator, "validate", validate)
+    _replace(UpdateExpressionExecutor, "execute", execute)
 
 
 class _Structural:
