@@ -200,15 +200,13 @@ def run(leads: int = LEADS, activities: int = ACTIVITIES, trace: bool = False, s
 
 
 def _play(stack: Any, days: int, pid: int, baseline: float, trace: bool) -> list[tuple[str, str]]:
-    from bench.local_stack import idle
+    from bench.local_stack import day_played
     from reawake_tools.local.clock import advance_running
 
     info = stack.describe()
     began = time.perf_counter()
     for _ in range(days):
-        advance_running(info, 86400)
-        time.sleep(1)  # the scheduler fires on the jump
-        idle(info)
+        day_played(Path(os.environ["REAWAKE_STACK_FILE"]), advance_running(info, 86400))
     wait_for_streams(stack)
     mails = len(list(Path(info["outbox"]).glob("*.eml")))
     return _rows(f"after {days} days played ({time.perf_counter() - began:.0f} s, {mails:,} mails)", pid, baseline,
