@@ -225,6 +225,27 @@ def idle(info: dict[str, Any], timeout: float = 3600) -> None:
     raise TimeoutError("executions still running")
 
 
+def outbox_count(folder: Path) -> int:
+    return sum(1 for _ in (folder / "outbox").glob("*.eml"))
+
+
+def sent_twice(outbox: Path) -> tuple[int, int]:
+    """(mails in the outbox, mails whose step — X-Reawake-Message: sequence, step, lead, enrollment —
+    was already sent): exactly once means 0. Mails without the header (call lists, alerts) are not steps."""
+    from email.parser import BytesHeaderParser
+
+    seen: set[str] = set()
+    mails = twice = 0
+    for path in outbox.glob("*.eml"):
+        mails += 1
+        with path.open("rb") as mail:
+            step = BytesHeaderParser().parse(mail).get("X-Reawake-Message")
+        if step is not None:
+            twice += step in seen
+            seen.add(str(step))
+    return mails, twice
+
+
 class Rows(list[tuple[str, str]]):
     """The report's rows, each also printed as soon as it is known (a long run shows progress)."""
 
@@ -287,12 +308,15 @@ def run(leads: int = LEADS, activities: int = ACTIVITIES, watch: bool = False, d
                 day_played(stack_file, played_until)
                 threads, rss = sample(process.pid)
                 most_threads, most_rss = max(most_threads, threads), max(most_rss, rss)
-                del day
+                print(f"    day {day + 1}: {time.perf_counter() - t:.0f} s, {outbox_count(folder):,} mails so far, "
+                      f"{threads} threads, {rss:.0f} MB RSS, load {os.getloadavg()[0]:.0f}", flush=True)
             played = time.perf_counter() - t
             figures["play_s"] = played
-            mails = len(list((folder / "outbox").glob("*.eml")))
+            mails, twice = sent_twice(folder / "outbox")
+            figures["mails_sent_twice"] = twice
             rows.append((f"play {days} days", f"{played:.0f} s ({played / days:.0f} s a day: daily segment run + "
-                                              f"step mail); {mails:,} mails; {used.text(days, 'day')}; at most "
+                                              f"step mail); {mails:,} mails, {twice} of them a step sent twice; "
+                                              f"{used.text(days, 'day')}; at most "
                                               f"{most_threads} threads, {most_rss:.0f} MB RSS"))
             figures["threads_max"], figures["rss_max_mb"] = most_threads, most_rss
         except (RuntimeError, subprocess.SubprocessError, TimeoutError, OSError):
