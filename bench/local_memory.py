@@ -25,14 +25,16 @@ the step mail due), the same rows after the last one.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
 import sys
 import tempfile
+import threading
 import time
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -200,19 +202,38 @@ def run(leads: int = LEADS, activities: int = ACTIVITIES, trace: bool = False, s
 
 
 def _play(stack: Any, days: int, pid: int, baseline: float, trace: bool) -> list[tuple[str, str]]:
-    from bench.local_stack import idle
+    from bench.local_stack import day_played
     from reawake_tools.local.clock import advance_running
 
     info = stack.describe()
+    stack_file = Path(os.environ["REAWAKE_STACK_FILE"])
     began = time.perf_counter()
-    for _ in range(days):
-        advance_running(info, 86400)
-        time.sleep(1)  # the scheduler fires on the jump
-        idle(info)
+    with _stack_file_kept(stack, stack_file):
+        for _ in range(days):
+            day_played(stack_file, advance_running(info, 86400))
     wait_for_streams(stack)
     mails = len(list(Path(info["outbox"]).glob("*.eml")))
     return _rows(f"after {days} days played ({time.perf_counter() - began:.0f} s, {mails:,} mails)", pid, baseline,
                  trace)
+
+
+@contextlib.contextmanager
+def _stack_file_kept(stack: Any, stack_file: Path) -> Iterator[None]:
+    """stack.json rewritten every second, as `reawake local` keeps it (``day_played`` reads when the
+    schedules last fired from it)."""
+    stop = threading.Event()
+
+    def keep() -> None:
+        while not stop.wait(1):
+            stack_file.write_text(json.dumps({**stack.describe(), "pid": os.getpid()}), encoding="utf-8")
+
+    thread = threading.Thread(target=keep, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _save_rows(state: Any, stack: Any, path: Path, trace: bool) -> list[tuple[str, str]]:

@@ -234,6 +234,37 @@ def test_an_item_shares_its_key_values_and_reads_and_writes_as_before(aws: Any) 
         put("LEAD#big", note="x" * 410_000)
 
 
+def test_items_share_the_values_they_repeat_and_one_items_change_leaves_the_others_as_they_were(
+        aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto_patches.SharedValues: one value object for what items repeat (memory), none kept for an
+    attribute whose values do not repeat (bounded), and nothing shared that is changed in place."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    from reawake_tools.local import moto_patches
+
+    monkeypatch.setattr(moto_patches, "SHARED_VALUES", moto_patches.SharedValues())
+    monkeypatch.setattr(moto_patches, "SHARED_PER_NAME", 3)
+    client, name = boto3.client("dynamodb"), get_settings().table_name
+    for n in range(5):
+        client.put_item(TableName=name, Item={"pk": {"S": f"EV#{n}"}, "sk": {"S": "X"}, "kind": {"S": "page_view"},
+                                              "note": {"S": f"n{n}"}, "m": {"M": {"a": {"S": "1"}}}})
+    stored = [table().items[DynamoType({"S": f"EV#{n}"})][DynamoType({"S": "X"})] for n in range(5)]
+    assert len({id(s.attrs["kind"]) for s in stored}) == 1, "one object for the value every item repeats"
+    assert len({id(s.attrs["note"]) for s in stored}) == 5  # positive control: distinct values, distinct objects
+    assert len({id(s.attrs["m"]) for s in stored}) == 5, "a map is changed in place: never shared"
+    shared = moto_patches.SHARED_VALUES
+    assert set(shared.by_name) == {"kind"} and shared.unique == {"note"}, "past 3 distinct values: not kept"
+
+    client.update_item(TableName=name, Key={"pk": {"S": "EV#0"}, "sk": {"S": "X"}},
+                       UpdateExpression="SET kind = :k, m.a = :a",
+                       ExpressionAttributeValues={":k": {"S": "purchase"}, ":a": {"S": "2"}})
+    read = [client.get_item(TableName=name, Key={"pk": {"S": f"EV#{n}"}, "sk": {"S": "X"}})["Item"] for n in range(5)]
+    assert [(i["kind"]["S"], i["m"]["M"]["a"]["S"]) for i in read] == [("purchase", "2")] + [("page_view", "1")] * 4
+    found = client.query(TableName=name, KeyConditionExpression="pk = :p", ExpressionAttributeValues={
+        ":p": {"S": "EV#3"}})["Items"]
+    assert [(i["kind"]["S"], i["note"]["S"]) for i in found] == [("page_view", "n3")]
+
+
 # A map value pickled by moto 5.2.5 as shipped (its DynamoType had an instance dict): what a state
 # saved before the slim values holds.
 STOCK_PICKLED_MAP = (

@@ -156,7 +156,7 @@ def _items_sized_once() -> None:
     from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
     from moto.dynamodb.models.utilities import bytesize
 
-    from reawake_tools.local.moto_patches import SCALARS
+    from reawake_tools.local.moto_patches import SCALARS, shared_value
 
     def __init__(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
         DynamoType = dynamo_type.DynamoType  # at call time: moto_patches may swap the class
@@ -164,15 +164,11 @@ def _items_sized_once() -> None:
         self.range_key = range_key
         self.attrs = LimitedSizeDict()
         # moto_patches._shared_key_values' memory saving, kept (this replaces the same __init__): an
-        # attribute equal to a scalar key value is that same object.
+        # attribute equal to a scalar key value, or to a value items repeat, is that same object.
         keys = [k for k in (hash_key, range_key) if type(k) is DynamoType and k.type in SCALARS]
         size = 0
         for key, value in attrs.items():
-            typed = DynamoType(value)
-            for shared in keys:
-                if typed.type == shared.type and typed.value == shared.value:
-                    typed = shared
-                    break
+            typed = shared_value(key, DynamoType(value), keys)
             # LimitedSizeDict.__setitem__'s test, with the sum of the attributes before kept.
             size += bytesize(key) + typed.size()
             if size > 405000:

@@ -133,7 +133,9 @@ def _plain_json_results() -> None:
 
 
 UNTRACKED_MODELS = (("moto.dynamodb.models.dynamo_type", "Item"), ("moto.dynamodb.models.table", "StreamRecord"),
-                    ("moto.dynamodbstreams.models", "ShardIterator"))
+                    ("moto.dynamodbstreams.models", "ShardIterator"),
+                    # every sent mail (~15 KB each): the outbox's file is the copy (observe_sent_mail)
+                    ("moto.ses.models", "RawMessage"), ("moto.ses.models", "Message"))
 
 
 def _untracked_models() -> None:
@@ -189,14 +191,54 @@ def _atomic_stream_shards() -> None:
 
 
 SCALARS = frozenset({"S", "N", "B"})
+SHAREABLE = frozenset({"S", "N", "B", "BOOL", "NULL"})  # never changed in place (sets, lists, maps are)
+SHARED_PER_NAME = 4096  # distinct values remembered for one attribute name; past it, the name is not shared
+SHARED_NAMES = 512  # attribute names remembered at most
+
+
+class SharedValues:
+    """One ``DynamoType`` object for each (attribute name, type, value) that items repeat: a kind, a
+    source, a URL, a segment or a sequence name, a status, a shard, a run's time, a TTL... (an
+    event item repeats 4 of its 10 values; a claim 1 of 3; an enrollment 10 of 14). An attribute
+    whose values do not repeat (ids, timestamps) passes ``SHARED_PER_NAME`` distinct values and is
+    not looked up again: what this keeps is bounded (names x values), and an item keeps
+    each value it shares only once. Safe for the same reason as the key values: scalar values are
+    never changed in place. Races between threads only make two equal objects instead of one."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, dict[tuple[str, Any], Any]] = {}
+        self.unique: set[str] = set()
+
+    def shared(self, name: str, typed: Any) -> Any:
+        if typed.type not in SHAREABLE or name in self.unique:
+            return typed
+        values = self.by_name.get(name)
+        if values is None:
+            if len(self.by_name) >= SHARED_NAMES:
+                return typed
+            values = self.by_name.setdefault(name, {})
+        key = (typed.type, typed.value)
+        found = values.get(key)
+        if found is not None:
+            return found
+        if len(values) >= SHARED_PER_NAME:
+            self.unique.add(name)
+            self.by_name.pop(name, None)
+            return typed
+        values[key] = typed
+        return typed
+
+
+SHARED_VALUES = SharedValues()
 
 
 def _shared_key_values() -> None:
     """moto's ``Item`` holds its key twice: ``hash_key`` / ``range_key`` (also the table's dict keys)
     and, built again from the same request, the key attributes in ``attrs``. Patched, an attribute
-    equal to a key value is that same object (88 bytes each fewer per item). Safe because scalar
-    values are never changed in place (moto replaces them; only lists, sets and maps are mutated),
-    and DynamoDB forbids updating a key attribute."""
+    equal to a key value is that same object (88 bytes each fewer per item), and any other scalar
+    value an earlier item had under the same name is that item's object (``SharedValues``). Safe
+    because scalar values are never changed in place (moto replaces them; only lists, sets and maps
+    are mutated), and DynamoDB forbids updating a key attribute."""
     from moto.dynamodb.models import dynamo_type
     from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
 
@@ -209,14 +251,18 @@ def _shared_key_values() -> None:
         self.attrs = LimitedSizeDict()
         keys = [k for k in (hash_key, range_key) if type(k) is DynamoType and k.type in SCALARS]
         for name, value in attrs.items():
-            typed = DynamoType(value)
-            for key in keys:
-                if typed.type == key.type and typed.value == key.value:
-                    typed = key
-                    break
-            self.attrs[name] = typed  # LimitedSizeDict: moto's 400 KB check, as before
+            self.attrs[name] = shared_value(name, DynamoType(value), keys)  # LimitedSizeDict: the 400 KB check
 
     Item.__init__ = __init__  # type: ignore[method-assign]
+
+
+def shared_value(name: str, typed: Any, keys: list[Any]) -> Any:
+    """The object an item keeps for attribute ``name``: the item's key value when equal (``keys``: its
+    scalar hash and range key), else the one ``SHARED_VALUES`` has for it, else ``typed``."""
+    for key in keys:
+        if typed.type == key.type and typed.value == key.value:
+            return key
+    return SHARED_VALUES.shared(name, typed)
 
 
 def _slim_values() -> None:
