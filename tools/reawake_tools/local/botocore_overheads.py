@@ -24,8 +24,8 @@ the checker with botocore's validator over valid and broken parameters.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 _applied = False
@@ -45,16 +45,11 @@ def apply() -> None:
     _applied = True
 
 
-@contextmanager
-def stock() -> Iterator[None]:
+def stock() -> AbstractContextManager[None]:
     """botocore's own code for the duration (the tests' reference)."""
-    for owner, name, original, _ in _replaced:
-        setattr(owner, name, original)
-    try:
-        yield
-    finally:
-        for owner, name, _, ours in _replaced:
-            setattr(owner, name, ours)
+    from reawake_tools.local.moto_overheads import originals_of
+
+    return originals_of(_replaced)
 
 
 def _planned_json_serializer() -> None:

@@ -75,6 +75,7 @@ and fails loudly if moto changes it. Measured per call: ``python -m bench.emulat
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from collections.abc import Callable, Iterator
@@ -118,15 +119,20 @@ def apply() -> None:
 
 
 @contextmanager
-def stock() -> Iterator[None]:
-    """moto's own code for the duration (the benchmark's baseline, the tests' reference)."""
-    for owner, name, original, _ in _replaced:
+def originals_of(replaced: list[tuple[Any, str, Any, Any]]) -> Iterator[None]:
+    """The original of each replaced (owner, attribute, original, ours) for the duration."""
+    for owner, name, original, _ in replaced:
         setattr(owner, name, original)
     try:
         yield
     finally:
-        for owner, name, _, ours in _replaced:
+        for owner, name, _, ours in replaced:
             setattr(owner, name, ours)
+
+
+def stock() -> contextlib.AbstractContextManager[None]:
+    """moto's own code for the duration (the benchmark's baseline, the tests' reference)."""
+    return originals_of(_replaced)
 
 
 def _method_names_per_class() -> None:
