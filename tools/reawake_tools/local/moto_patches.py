@@ -30,7 +30,8 @@ fell behind the shard's start: moto's ``assert start >= 0``). Patched, numbering
 and ``trim_stream`` hold one lock, so a record's number is always its position. An item's key
 attributes share the key values moto keeps beside them (``_shared_key_values``): two objects fewer
 per item. Every attribute value is a ``DynamoType`` of two fields with an instance dict: the same class
-with ``__slots__`` (``_slim_values``) is 48 bytes instead of 88.
+with ``__slots__`` (``_slim_values``) is 48 bytes instead of 88. A table's partitions and the keys its
+items hold: ``partitions``.
 
 Step Functions ``Wait`` states (``follow_clock``): moto's engine sleeps the wall-clock interval
 (and compares a ``Timestamp`` with the machine's naive local time). Patched, a wait lasts until the
@@ -74,6 +75,9 @@ def apply() -> None:
     _untracked_models()
     _atomic_stream_shards()
     _shared_key_values()
+    from reawake_tools.local import partitions
+
+    partitions.install()
     _applied = True
 
 

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reawake_tools.local.partitions import Partition, Partitions, adopted
+
 log = logging.getLogger("reawake_local")
 
 FORMAT = 2  # 1: one pickle of Saved; 2: Saved without its tables, then each table in chunks
@@ -112,7 +114,7 @@ def restore(saved: Saved, table_names: dict[str, str], secret_ids: dict[str, str
     """Put the saved items into the (new, empty) tables and the saved secret values back."""
     for logical, items in saved.tables.items():
         if logical in table_names:
-            moto_table(table_names[logical]).items = items
+            moto_table(table_names[logical]).items = adopted(items)
     manager = clients("secretsmanager") if saved.secrets else None
     for logical, text in saved.secrets.items():
         if logical in secret_ids and manager is not None:
@@ -231,7 +233,7 @@ def _write_tables(file: Any, tables: dict[str, Any]) -> None:
         size = 0
         for hash_key, partition in items.items():
             chunk.append((hash_key, partition))
-            size += len(partition) if isinstance(partition, dict) else 1
+            size += len(partition) if isinstance(partition, dict | Partition) else 1
             if size >= CHUNK_ITEMS:
                 pickle.dump(chunk, file, protocol=pickle.HIGHEST_PROTOCOL)
                 chunk, size = [], 0
@@ -242,16 +244,15 @@ def _write_tables(file: Any, tables: dict[str, Any]) -> None:
 
 
 def _read_tables(file: Any, cancelled: Callable[[], bool] = never) -> dict[str, Any]:
-    """What _write_tables wrote: {logical id: moto's items dict (a defaultdict(dict), as moto's)}."""
-    from collections import defaultdict
-
+    """What _write_tables wrote: {logical id: the table's items (``partitions.Partitions``)}."""
     tables: dict[str, Any] = {}
     while (logical := pickle.load(file)) is not _END:  # noqa: S301
-        items: defaultdict[Any, Any] = defaultdict(dict)
+        items = Partitions()
         while (chunk := pickle.load(file)) is not _END:  # noqa: S301
             if cancelled():
                 raise Cancelled
-            items.update(chunk)
+            items.update((hash_key, Partition.of(partition) if isinstance(partition, dict) else partition)
+                         for hash_key, partition in chunk)  # a dict: saved before partitions
         tables[str(logical)] = items
     return tables
 
