@@ -271,30 +271,40 @@ def shared_value(name: str, typed: Any, keys: list[Any]) -> Any:
 
 def _slim_values() -> None:
     """moto's ``DynamoType`` (every attribute value of every item, nested ones included) again, with
-    ``__slots__ = ("type", "value")``: the same methods, 40 bytes fewer each. The new class takes the
-    old one's place in every moto module that names it (moto compares ``type(x) is DynamoType``), so
-    it must be installed before the first value is made. A value pickled before (a saved state,
-    state dict) still loads (``__setstate__``)."""
-    import sys
-
+    ``__slots__ = ("type", "value")``: the same methods, 40 bytes fewer each; and its ``Item`` with
+    ``__slots__ = ("hash_key", "range_key", "attrs")`` (40 bytes fewer an item; not a ``BaseModel``
+    any more: that base only added the instance registry, which items are left out of anyway). Each
+    new class takes the old one's place in every moto module that names it (moto compares
+    ``type(x) is DynamoType`` and ``isinstance(x, Item)``), so it must be installed before the first
+    value is made. A value or item pickled before (a saved state, state dict) still loads
+    (``__setstate__``)."""
     from moto.dynamodb.models import dynamo_type
 
-    old = dynamo_type.DynamoType
-    _stock["DynamoType"] = old
+    _stock["DynamoType"] = _slimmed(dynamo_type.DynamoType, ("type", "value"))
+    _stock["Item"] = _slimmed(dynamo_type.Item, ("hash_key", "range_key", "attrs"), base=object)
+
+
+def _slimmed(old: type, slots: tuple[str, ...], base: type | None = None) -> type:
+    """``old`` rebuilt with ``slots`` (on ``base`` instead of its own bases when given), put in its
+    place in every moto module; returns ``old``."""
+    import sys
+
     namespace = {k: v for k, v in vars(old).items() if k not in ("__dict__", "__weakref__", "__slotnames__")}
 
     def __setstate__(self: Any, state: Any) -> None:
         fields = state[1] if isinstance(state, tuple) else state  # (None, slots) now; a dict before
-        self.type, self.value = fields["type"], fields["value"]
+        for name in slots:
+            setattr(self, name, fields[name])
 
-    namespace.update(__slots__=("type", "value"), __setstate__=__setstate__)
-    slim = type(old.__name__, old.__bases__, namespace)
+    namespace.update(__slots__=slots, __setstate__=__setstate__)
+    slim = type(old.__name__, old.__bases__ if base is None else (base,), namespace)
     slim.__qualname__ = old.__qualname__
     for name, module in list(sys.modules.items()):
         if (name == "moto" or name.startswith("moto.")) and module is not None:
             for attribute, value in list(vars(module).items()):
                 if value is old:
                     setattr(module, attribute, slim)
+    return old
 
 
 def trim_stream(shard: Any, position: int) -> int:
