@@ -166,7 +166,8 @@ def test_a_replaced_item_is_freed(aws: Any) -> None:
 
     def versions_in_memory() -> list[str]:  # items are slim (no weak references): found by the collector
         gc.collect()
-        return [o.attrs["version"].value for o in gc.get_objects() if type(o) is Item and o.hash_key.value == "replaced"]
+        return [o.attrs["version"].value for o in gc.get_objects()
+                if type(o) is Item and o.hash_key.value == "replaced"]
 
     put("replaced", version="1")
     assert versions_in_memory() == ["1"], "held while it is the table's"

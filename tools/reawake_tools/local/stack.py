@@ -312,6 +312,9 @@ class LocalStack:
 
         self.services.append(StreamConsumer(mappings_of(template, self.created), functions.invoke, aws.client,
                                             self.functions, trim=True))
+        from reawake_tools.local.heap import HeapTrimmer  # the allocator's free pages back, every 30 s
+
+        self.services.append(HeapTrimmer())
 
     def _due_probe(self) -> Callable[[datetime], datetime | None]:
         """When the earliest step-mail enrollment due by then is due (the send slots' work)."""
