@@ -222,37 +222,3 @@ def test_moto_internals_the_partitions_rely_on() -> None:
     assert "self.items[hash_value][range_value] = item" in put
     assert "item = self.items[hash_key].pop(range_key)" in inspect.getsource(index_query.original("delete_item"))
 
-
-# An event item pickled by moto 5.2.5 as shipped (its Item had an instance dict): what a state saved
-# before the slim items holds.
-STOCK_PICKLED_ITEM = (
-    b'\x80\x05\x95\x03\x01\x00\x00\x00\x00\x00\x00\x8c moto.dynamodb.models.dynamo'
-    b'_type\x94\x8c\x04Item\x94\x93\x94)\x81\x94}\x94(\x8c\x08hash_key\x94h\x00\x8c\nDyna'
-    b'moType\x94\x93\x94)\x81\x94}\x94(\x8c\x04type\x94\x8c\x01S\x94\x8c\x05value\x94\x8c\x06LEAD'
-    b'#o\x94ub\x8c\trange_key\x94h\x07)\x81\x94}\x94(h\nh\x0bh\x0c\x8c\x04EV#1\x94ub'
-    b'\x8c\x05attrs\x94h\x00\x8c\x0fLimitedSizeDict\x94\x93\x94)\x81\x94(\x8c\x02pk\x94h'
-    b'\x07)\x81\x94}\x94(h\nh\x0bh\x0ch\rub\x8c\x02sk\x94h\x07)\x81\x94}\x94(h\nh\x0bh\x0ch\x11ub'
-    b'\x8c\x01n\x94h\x07)\x81\x94}\x94(h\n\x8c\x01N\x94h\x0c\x8c\x011\x94ubuub.'
-)
-
-
-def test_items_are_slim_everywhere_moto_names_them_and_old_ones_load(aws: Any) -> None:
-    import pickle
-
-    from moto.dynamodb.models import table as moto_table_module
-    from moto.dynamodb.models.dynamo_type import DynamoType, Item
-
-    from reawake_tools.local import moto_patches
-
-    stock = moto_patches._stock["Item"]
-    assert Item is not stock and Item.__slots__ == ("hash_key", "range_key", "attrs")
-    assert moto_table_module.Item is Item, "the class moto's table builds and tests with isinstance"
-    assert [name for name in vars(stock) if not name.startswith("__")] == [
-        name for name in vars(Item) if not name.startswith("__") and name not in Item.__slots__], \
-        "every method of moto's class"
-    claim(boto3.client("dynamodb"), "slim")
-    assert type(stored("EVENT#slim", "CLAIM")) is Item and not hasattr(stored("EVENT#slim", "CLAIM"), "__dict__")
-    loaded = pickle.loads(STOCK_PICKLED_ITEM)  # noqa: S301 - a constant of this test
-    assert type(loaded) is Item and loaded.hash_key == DynamoType({"S": "LEAD#o"})
-    assert loaded.to_json() == {"Attributes": {"pk": {"S": "LEAD#o"}, "sk": {"S": "EV#1"}, "n": {"N": "1"}}}
-    assert pickle.loads(pickle.dumps(loaded)) == loaded  # noqa: S301

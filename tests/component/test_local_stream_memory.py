@@ -276,24 +276,26 @@ STOCK_PICKLED_MAP = (
 )
 
 
-def test_values_are_slim_everywhere_moto_names_them(aws: Any) -> None:
+@pytest.mark.parametrize(("name", "slots"), [("DynamoType", ("type", "value")),
+                                              ("Item", ("hash_key", "range_key", "attrs"))])
+def test_values_and_items_are_slim_everywhere_moto_names_them(aws: Any, name: str, slots: tuple[str, ...]) -> None:
     import sys
 
-    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models import dynamo_type
 
     from reawake_tools.local import moto_patches
 
-    stock = moto_patches._stock["DynamoType"]
-    assert DynamoType is not stock and DynamoType.__slots__ == ("type", "value")
-    left = [name for name, module in list(sys.modules.items()) if name.startswith("moto") and module is not None
-            and any(value is stock for value in vars(module).values())]
+    stock, slim = moto_patches._stock[name], getattr(dynamo_type, name)
+    assert slim is not stock and slim.__slots__ == slots
+    left = [module_name for module_name, module in list(sys.modules.items()) if module_name.startswith("moto")
+            and module is not None and any(value is stock for value in vars(module).values())]
     assert left == [], "no moto module still names the old class"
     put("LEAD#slim", note="値")
-    stored = table().items[DynamoType({"S": "LEAD#slim"})][DynamoType({"S": "X"})]
-    assert all(type(v) is DynamoType and not hasattr(v, "__dict__") for v in stored.attrs.values())
+    stored = table().items[dynamo_type.DynamoType({"S": "LEAD#slim"})][dynamo_type.DynamoType({"S": "X"})]
+    assert type(stored) is dynamo_type.Item and not hasattr(stored, "__dict__")
+    assert all(type(v) is dynamo_type.DynamoType and not hasattr(v, "__dict__") for v in stored.attrs.values())
     assert [name for name in vars(stock) if not name.startswith("__")] == [
-        name for name in vars(DynamoType) if not name.startswith("__") and name not in ("type", "value")], \
-        "every method of moto's class"
+        name for name in vars(slim) if not name.startswith("__") and name not in slots], "every method of moto's class"
 
 
 def test_a_value_pickled_by_stock_moto_loads_as_a_slim_one(aws: Any) -> None:
@@ -304,6 +306,30 @@ def test_a_value_pickled_by_stock_moto_loads_as_a_slim_one(aws: Any) -> None:
     loaded = pickle.loads(STOCK_PICKLED_MAP)  # noqa: S301 - a constant of this test
     assert type(loaded) is DynamoType and type(loaded.value["a"]) is DynamoType
     assert loaded == DynamoType({"M": {"a": {"S": "保存"}, "n": {"N": "1"}}})
+    assert pickle.loads(pickle.dumps(loaded)) == loaded  # noqa: S301
+
+
+# An event item pickled by moto 5.2.5 as shipped (its Item had an instance dict): what a state saved
+# before the slim items holds.
+STOCK_PICKLED_ITEM = (
+    b'\x80\x05\x95\x03\x01\x00\x00\x00\x00\x00\x00\x8c moto.dynamodb.models.dynamo'
+    b'_type\x94\x8c\x04Item\x94\x93\x94)\x81\x94}\x94(\x8c\x08hash_key\x94h\x00\x8c\nDyna'
+    b'moType\x94\x93\x94)\x81\x94}\x94(\x8c\x04type\x94\x8c\x01S\x94\x8c\x05value\x94\x8c\x06LEAD'
+    b'#o\x94ub\x8c\trange_key\x94h\x07)\x81\x94}\x94(h\nh\x0bh\x0c\x8c\x04EV#1\x94ub'
+    b'\x8c\x05attrs\x94h\x00\x8c\x0fLimitedSizeDict\x94\x93\x94)\x81\x94(\x8c\x02pk\x94h'
+    b'\x07)\x81\x94}\x94(h\nh\x0bh\x0ch\rub\x8c\x02sk\x94h\x07)\x81\x94}\x94(h\nh\x0bh\x0ch\x11ub'
+    b'\x8c\x01n\x94h\x07)\x81\x94}\x94(h\n\x8c\x01N\x94h\x0c\x8c\x011\x94ubuub.'
+)
+
+
+def test_an_item_pickled_by_stock_moto_loads_as_a_slim_one(aws: Any) -> None:
+    import pickle
+
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    loaded = pickle.loads(STOCK_PICKLED_ITEM)  # noqa: S301 - a constant of this test
+    assert type(loaded) is Item and loaded.hash_key == DynamoType({"S": "LEAD#o"})
+    assert loaded.to_json() == {"Attributes": {"pk": {"S": "LEAD#o"}, "sk": {"S": "EV#1"}, "n": {"N": "1"}}}
     assert pickle.loads(pickle.dumps(loaded)) == loaded  # noqa: S301
 
 
