@@ -43,7 +43,8 @@ def _table(endpoint: str) -> str:
     table = f"direct-{uuid.uuid4().hex[:8]}"
     _client(endpoint).create_table(
         TableName=table, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
     return table
@@ -75,7 +76,8 @@ def _answers(endpoint: str, table: str) -> list[Any]:
     call(ddb.put_item, TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk)",
          ReturnValuesOnConditionCheckFailure="ALL_OLD")  # ConditionalCheckFailed with the old item
     call(ddb.get_item, TableName=table, Key=key, ConsistentRead=True, ReturnConsumedCapacity="INDEXES")
-    call(ddb.get_item, TableName=table, Key=key, ProjectionExpression="#n, tags", ExpressionAttributeNames={"#n": "name"})
+    call(ddb.get_item, TableName=table, Key=key, ProjectionExpression="#n, tags",
+         ExpressionAttributeNames={"#n": "name"})
     call(ddb.update_item, TableName=table, Key=key, UpdateExpression="ADD n :one SET #w = :w REMOVE tags",
          ExpressionAttributeNames={"#w": "when"}, ExpressionAttributeValues={":one": {"N": "1"}, ":w": {"S": "x"}},
          ReturnValues="ALL_NEW")

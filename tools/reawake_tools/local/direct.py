@@ -33,6 +33,25 @@ import functools
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
+from urllib.parse import urlparse
+
+# Imported by ``inprocess.install`` only (moto and botocore are loaded by then): names bound once.
+from botocore.awsrequest import AWSResponse
+from botocore.endpoint import convert_to_response_dict
+from botocore.exceptions import ClientError, ParamValidationError
+from botocore.history import get_global_history_recorder
+from botocore.validate import ParamValidator
+from moto.core.botocore_stubber import MockRawResponse
+from moto.core.parse import JSONParser
+from moto.core.utils import get_service_model
+from moto.dynamodb.responses import DynamoHandler
+from moto.iam.models import mark_account_as_visited
+from moto.moto_api import recorder
+from moto.utilities.utils import get_partition
+from werkzeug.datastructures import Headers
+from werkzeug.exceptions import HTTPException
+
+from reawake_tools.local import inprocess
 
 OPERATIONS = frozenset({"TransactWriteItems", "UpdateItem", "PutItem", "GetItem", "Query", "BatchGetItem"})
 _TARGET = "DynamoDB_20120810"  # the X-Amz-Target prefix botocore sends (the model's targetPrefix)
@@ -53,8 +72,9 @@ def apply() -> None:
     global _applied
     if _applied:
         return
-    from botocore.client import BaseClient
+    from botocore import client
 
+    BaseClient: Any = client.BaseClient  # botocore's stubs leave its internals out
     as_botocore: Callable[..., Any] = BaseClient._make_api_call
 
     def _make_api_call(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
@@ -63,7 +83,7 @@ def apply() -> None:
         return as_botocore(self, operation_name, api_params)
 
     _replaced.append((BaseClient, "_make_api_call", as_botocore, _make_api_call))
-    BaseClient._make_api_call = _make_api_call  # type: ignore[method-assign]
+    BaseClient._make_api_call = _make_api_call
     _applied = True
 
 
@@ -75,14 +95,12 @@ def stock() -> AbstractContextManager[None]:
 
 
 def _served(client: Any, operation_name: str) -> bool:
-    from reawake_tools.local import inprocess
-
-    if client._service_model.service_name != "dynamodb" or getattr(client._request_signer, "_credentials", None) is None:
+    if client._service_model.service_name != "dynamodb":
         return False
+    if getattr(client._request_signer, "_credentials", None) is None:
+        return False  # unsigned: the route's request would carry no credential scope
     if inprocess.served_in_process(client.meta.endpoint_url or "") is None:
         return False
-    from moto.moto_api import recorder
-
     if recorder._user_enabled:
         return False
     handlers = client.meta.events._emitter._handlers.prefix_search(f"before-call.dynamodb.{operation_name}")
@@ -91,13 +109,6 @@ def _served(client: Any, operation_name: str) -> bool:
 
 def _call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
     """``BaseClient._make_api_call`` with moto's handler for the request and its answer."""
-    from botocore.awsrequest import AWSResponse
-    from botocore.endpoint import convert_to_response_dict
-    from botocore.exceptions import ParamValidationError
-    from botocore.history import get_global_history_recorder
-    from botocore.validate import ParamValidator
-    from moto.core.botocore_stubber import MockRawResponse
-
     operation_model = client._service_model.operation_model(operation_name)
     get_global_history_recorder().record(
         "API_CALL", {"service": "dynamodb", "operation": operation_name, "params": api_params})
@@ -113,7 +124,8 @@ def _call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
             raise ParamValidationError(report=report.generate_report())
     Stats.calls += 1
     status, headers, body = _moto_answer(client, operation_name, api_params)
-    http = AWSResponse(client.meta.endpoint_url, status, headers, MockRawResponse(body))
+    answer: Any = AWSResponse  # as the route builds it (inprocess._call): the stubs want HTTPHeaders
+    http = answer(client.meta.endpoint_url, status, headers, MockRawResponse(body))
     response_dict = convert_to_response_dict(http, operation_model)
     customized: dict[str, Any] = {}
     client.meta.events.emit(f"before-parse.dynamodb.{operation_name}", operation_model=operation_model,
@@ -136,15 +148,7 @@ def _call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
 
 def _moto_answer(client: Any, operation_name: str, api_params: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
     """What the route gets from moto for this call: status, headers and body as the server sends them."""
-    from botocore.exceptions import ClientError
-    from moto.dynamodb.responses import DynamoHandler
-    from moto.iam.models import mark_account_as_visited
-    from werkzeug.datastructures import Headers
-    from werkzeug.exceptions import HTTPException
-
-    from reawake_tools.local.inprocess import served_as_flask
-
-    handler = DynamoHandler()
+    handler: Any = DynamoHandler()
     url = client.meta.endpoint_url
     region = client.meta.region_name
     credentials = client._request_signer._credentials.get_frozen_credentials()
@@ -156,10 +160,10 @@ def _moto_answer(client: Any, operation_name: str, api_params: dict[str, Any]) -
     handler.parsed_url = _parsed(url)
     handler.uri, handler.path, handler.raw_path, handler.method = url + "/", "/", "/", "POST"
     handler.querystring, handler.data, handler.uri_match = {}, {}, {}
-    handler.headers = Headers({
-        "Host": handler.parsed_url.netloc, "X-Amz-Target": f"{_TARGET}.{operation_name}",
-        "Content-Type": "application/x-amz-json-1.0",
-        "Authorization": f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/00000000/{region}/dynamodb/aws4_request"})
+    scope = f"{credentials.access_key}/00000000/{region}/dynamodb/aws4_request"
+    handler.headers = Headers({"Host": handler.parsed_url.netloc, "X-Amz-Target": f"{_TARGET}.{operation_name}",
+                               "Content-Type": "application/x-amz-json-1.0",
+                               "Authorization": f"AWS4-HMAC-SHA256 Credential={scope}"})
     handler.response_headers = {"server": "amazon.com"}
     handler.region = region
     handler.partition = _partition(region)
@@ -177,20 +181,16 @@ def _moto_answer(client: Any, operation_name: str, api_params: dict[str, Any]) -
     except HTTPException as exc:
         answer = exc.get_response()
         return answer.status_code, dict(answer.headers.items()), answer.get_data()
-    return served_as_flask("POST", *result)
+    return inprocess.served_as_flask("POST", *result)
 
 
 @functools.lru_cache(maxsize=64)
 def _parsed(url: str) -> Any:
-    from urllib.parse import urlparse
-
     return urlparse(url + "/")
 
 
 @functools.lru_cache(maxsize=64)
 def _partition(region: str) -> str:
-    from moto.utilities.utils import get_partition
-
     return get_partition(region)
 
 
@@ -205,10 +205,6 @@ def _moto_params(operation_name: str, api_params: dict[str, Any]) -> Any:
 
 @functools.cache
 def _parser(operation_name: str) -> tuple[Any, Any]:
-    from moto.core.parse import JSONParser
-    from moto.core.utils import get_service_model
-    from moto.dynamodb.responses import DynamoHandler
-
     operation_model = get_service_model("dynamodb").operation_model(operation_name)
     parser = JSONParser(operation_model, blob_parser=_blob, map_type=DynamoHandler.PROTOCOL_PARSER_MAP_TYPE)
     return parser, operation_model.input_shape

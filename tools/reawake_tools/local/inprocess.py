@@ -204,7 +204,8 @@ def _dispatch(app: Any, endpoint: str, method: str, url: str, headers: dict[str,
     return served_as_flask(method, *(result if len(result) == 3 else (200, {}, result)))
 
 
-def served_as_flask(method: str, status: Any, headers: dict[str, Any], content: Any) -> tuple[int, dict[str, str], bytes]:
+def served_as_flask(method: str, status: Any, headers: dict[str, Any],
+                    content: Any) -> tuple[int, dict[str, str], bytes]:
     """A moto handler's answer as the server's ``flask.Response`` sends it (status, headers, bytes)."""
     from flask import Response
 
