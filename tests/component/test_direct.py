@@ -6,32 +6,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError, ParamValidationError
 from botocore.stub import Stubber
-from moto.server import ThreadedMotoServer
 
-from reawake_tools.local import direct, inprocess
+from reawake_tools.local import direct
 
 REGION = "ap-northeast-1"
-
-
-@pytest.fixture
-def emulator() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    inprocess.install(endpoint, server._server.app)  # type: ignore[union-attr]
-    try:
-        yield endpoint
-    finally:
-        inprocess.uninstall(endpoint)
-        server.stop()
 
 
 def _client(endpoint: str, service: str = "dynamodb") -> Any:
@@ -148,24 +132,6 @@ def test_blobs_are_stored_as_the_bytes_botocore_would_send(emulator: str) -> Non
         item = ddb.get_item(TableName=table, Key={"pk": {"S": "b"}, "sk": {"S": "b"}})["Item"]
     assert item["raw"] == {"B": b"\x00\xff"} and item["text"] == {"B": "日本".encode()}
     assert sorted(item["set"]["BS"]) == [b"a", b"b"]
-
-
-def test_writes_handed_to_moto_reach_the_stream(emulator: str) -> None:
-    table = _table(emulator)
-    ddb, streams = _client(emulator), _client(emulator, "dynamodbstreams")
-    served = direct.Stats.calls
-    ddb.put_item(TableName=table, Item={"pk": {"S": "a"}, "sk": {"S": "b"}, "v": {"N": "1"}})
-    ddb.transact_write_items(TransactItems=[{"Update": {
-        "TableName": table, "Key": {"pk": {"S": "a"}, "sk": {"S": "b"}}, "UpdateExpression": "ADD v :one",
-        "ExpressionAttributeValues": {":one": {"N": "1"}}}}])
-    assert direct.Stats.calls - served == 2
-    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
-    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
-    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
-    records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
-    assert [(r["eventName"], r["dynamodb"]["NewImage"]["v"]["N"]) for r in records] == [("INSERT", "1"),
-                                                                                        ("MODIFY", "2")]
-    assert records[1]["dynamodb"]["OldImage"]["v"] == {"N": "1"}
 
 
 def test_the_iam_check_still_refuses_a_call_handed_to_moto(emulator: str) -> None:
