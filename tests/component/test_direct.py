@@ -105,6 +105,7 @@ def test_the_hot_calls_answer_as_the_route_does(emulator: str) -> None:
     handed = _answers(emulator, _table(emulator))
     assert direct.Stats.calls - served == 22, "every hot call but the one botocore refused went the direct way"
     assert handed == on_route
+    assert direct._answers, "small answers were serialized once and reused (the control of that cut)"
     errors = [a[0] for a in handed if isinstance(a, list) and isinstance(a[0], str)]
     assert errors == ["ConditionalCheckFailedException", "ConditionalCheckFailedException",
                       "TransactionCanceledException", "ValidationException", "ValidationException",

@@ -41,10 +41,12 @@ from botocore.endpoint import convert_to_response_dict
 from botocore.exceptions import ClientError, ParamValidationError
 from botocore.history import get_global_history_recorder
 from botocore.validate import ParamValidator
+from moto import settings
 from moto.core.botocore_stubber import MockRawResponse
 from moto.core.parse import JSONParser
+from moto.core.responses import ActionResult
 from moto.core.utils import get_service_model
-from moto.dynamodb.responses import DynamoHandler
+from moto.dynamodb.responses import DynamoHandler, DynamoResult
 from moto.iam.models import mark_account_as_visited
 from moto.moto_api import recorder
 from moto.utilities.utils import get_partition
@@ -168,6 +170,7 @@ def _moto_answer(client: Any, operation_name: str, api_params: dict[str, Any]) -
     handler.region = region
     handler.partition = _partition(region)
     handler.params = _moto_params(operation_name, api_params)
+    handler.serialized = functools.partial(_serialized, handler, operation_name)
     handler.body = handler.raw_body = None  # call_action sets body to the parameters
     handler.access_key = handler.get_access_key()
     handler.current_account = handler.get_current_account()
@@ -182,6 +185,40 @@ def _moto_answer(client: Any, operation_name: str, api_params: dict[str, Any]) -
         answer = exc.get_response()
         return answer.status_code, dict(answer.headers.items()), answer.get_data()
     return inprocess.served_as_flask("POST", *result)
+
+
+# (operation, repr of a small plain result) -> moto's serialization of it
+_answers: dict[tuple[str, str], tuple[int, dict[str, str], Any]] = {}
+SMALL = 512  # characters of a result's repr: a write's answer ({"ConsumedCapacity": [], ...}), not items
+
+
+def _serialized(handler: Any, operation_name: str, result: Any) -> tuple[int, dict[str, str], Any]:
+    """moto's ``serialized`` of the handler's result, kept for small results of plain values: moto's
+    serializer (a walk of the output shape that tries five aliases for every member) depends on the
+    operation and the result only here (the direct way's content type and response headers are
+    fixed), and a write answers the same few values every time."""
+    plain = type(result) in (ActionResult, DynamoResult) and not settings.PRETTIFY_RESPONSES and _plain(result.result)
+    key = (operation_name, repr(result.result)) if plain else None
+    if key is None or len(key[1]) > SMALL:
+        return DynamoHandler.serialized(handler, result)
+    found = _answers.get(key)
+    if found is None:
+        found = DynamoHandler.serialized(handler, result)
+        if len(_answers) >= 4096:
+            _answers.clear()
+        _answers[key] = found
+    status, headers, body = found
+    return status, dict(headers), body  # call_action adds the request id to the headers
+
+
+def _plain(value: Any) -> bool:
+    """Only plain JSON values (``repr`` tells every two of them apart), and few of them."""
+    kind = type(value)
+    if kind is dict:
+        return len(value) <= 16 and all(type(key) is str and _plain(inner) for key, inner in value.items())
+    if kind is list:
+        return len(value) <= 16 and all(_plain(inner) for inner in value)
+    return kind in (str, int, float, bool, type(None))
 
 
 @functools.lru_cache(maxsize=64)
