@@ -336,7 +336,11 @@ def run(leads: int = LEADS, activities: int = ACTIVITIES, watch: bool = False, d
                 process.wait()
             stopped = time.perf_counter() - t
         log = (folder / "local.log").read_text(encoding="utf-8", errors="replace")
-        saved = next((line for line in log.splitlines() if line.startswith("Stopped")), "no shutdown line")
+        lines = log.splitlines()
+        at = next((i for i, line in enumerate(lines) if line.startswith("Stopped")), None)
+        saved = "no shutdown line" if at is None else lines[at]
+        if at and lines[at - 1].lstrip().startswith("("):  # the slowest parts of the stop
+            saved += " " + lines[at - 1].strip()
         figures["stop_s"] = stopped
         rows.append(("SIGTERM -> exited", f"{stopped:.1f} s (exit {process.returncode}): {saved}"))
         from reawake_tools.local import state

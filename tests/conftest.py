@@ -14,6 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+from hypothesis import settings
+
+# No test depends on wall-clock speed: hypothesis's 200 ms deadline per example fails on a loaded machine.
+settings.register_profile("reawake", deadline=None)
+settings.load_profile("reawake")
 
 if TYPE_CHECKING:
     from tests.stack.harness import RunningStack

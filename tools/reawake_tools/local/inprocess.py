@@ -27,7 +27,8 @@ What the route leaves out, each because nothing reads it (measured per call: ``b
   application. The view the map picks for a (method, path) is kept.
 
 ``moto_overheads`` (installed with the route) cuts moto's own per-request costs, ``botocore_overheads``
-the clients' serialization of a JSON request (the same bytes).
+the clients' serialization of a JSON request (the same bytes), and ``direct`` hands the hot DynamoDB
+calls to moto's handler as parameters (no request at all).
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ _EVENT = "before-send"
 _SIGN_EVENTS = (("request-created.*.*", "reawake-in-process-unsigned"), ("before-sign", "reawake-in-process-scope"))
 _routes: dict[str, Any] = {}  # endpoint URL -> the WSGI application serving it
 _MARK = "reawake_in_process"  # in a request's context: the route serves it, unsigned
+
+
+def served_in_process(url: str) -> tuple[str, Any] | None:
+    """(endpoint, application) of the route serving ``url``, if one does."""
+    return _route(url)
 
 
 def _route(url: str) -> tuple[str, Any] | None:
@@ -159,7 +165,6 @@ def _dispatch(app: Any, endpoint: str, method: str, url: str, headers: dict[str,
     """The server's routing and the view's moto handler, without Flask; None: not a moto handler's
     request (the caller runs the WSGI application)."""
     from botocore.exceptions import ClientError
-    from flask import Response
     from moto.core.utils import convert_to_flask_response
     from moto.moto_api import recorder
     from werkzeug.exceptions import HTTPException
@@ -196,10 +201,17 @@ def _dispatch(app: Any, endpoint: str, method: str, url: str, headers: dict[str,
     except HTTPException as exc:  # Flask answers a werkzeug HTTPException with its own response
         answer = exc.get_response(environ)
         return answer.status_code, dict(answer.headers.items()), answer.get_data()
-    status, response_headers, content = result if len(result) == 3 else (200, {}, result)
-    response = Response(response=content, status=status, headers=response_headers)
-    if method == "HEAD" and "content-length" in response_headers:
-        response.headers["Content-Length"] = response_headers["content-length"]
+    return served_as_flask(method, *(result if len(result) == 3 else (200, {}, result)))
+
+
+def served_as_flask(method: str, status: Any, headers: dict[str, Any],
+                    content: Any) -> tuple[int, dict[str, str], bytes]:
+    """A moto handler's answer as the server's ``flask.Response`` sends it (status, headers, bytes)."""
+    from flask import Response
+
+    response = Response(response=content, status=status, headers=headers)
+    if method == "HEAD" and "content-length" in headers:
+        response.headers["Content-Length"] = headers["content-length"]
     return response.status_code, dict(response.headers.items()), response.get_data()
 
 
@@ -208,10 +220,11 @@ def install(endpoint: str, app: Any) -> None:
     import boto3
     import botocore.handlers
 
-    from reawake_tools.local import botocore_overheads, moto_overheads
+    from reawake_tools.local import botocore_overheads, direct, moto_overheads
 
     moto_overheads.apply()
     botocore_overheads.apply()
+    direct.apply()
     moto_overheads.cache_backend_lookup(app)
     for event, handler in ((_EVENT, _serve), (_SIGN_EVENTS[0][0], _skip_signing), (_SIGN_EVENTS[1][0], _write_scope)):
         if (event, handler) not in botocore.handlers.BUILTIN_HANDLERS:
