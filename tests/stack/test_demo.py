@@ -20,7 +20,7 @@ import os
 import re
 import subprocess
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ import pytest
 
 from reawake_tools.local.connect import STACK_FILE_ENV
 from reawake_tools.local.outbox import OutboxMail, list_outbox
-from tests.stack.harness import ROOT, reawake_command
+from tests.stack.harness import ROOT, reawake_command, start, stop
 
 pytestmark = pytest.mark.stack
 
@@ -153,3 +153,27 @@ def test_a_failing_step_is_named_and_the_demo_stack_is_stopped_anyway(tmp_path: 
     assert "demo step 2 segments run" in done.stderr and "failed" in done.stderr
     assert "stack stopped" in done.stdout
     assert not (tmp_path / "stack.json").exists()
+
+
+def test_the_call_list_told_is_that_mornings_even_when_a_jump_mailed_an_earlier_one_late(tmp_path: Path) -> None:
+    # Started at 02:14 on a Thursday: the demo's jump to the next step's 10:00 passes a list morning,
+    # whose list then goes out late with the lead on it; the story jumps on to the next list morning
+    # and must tell that list (it printed the day before's under "the next business morning").
+    stack = start(tmp_path, "--no-samples", "--now", "2026-12-03T02:14:34+09:00")
+    try:
+        env = {**os.environ, STACK_FILE_ENV: str(stack.stack_file)}
+        env.pop("AWS_ENDPOINT_URL", None)
+        done = subprocess.run([*reawake_command(), "demo", "--json", str(tmp_path / "story.json")],
+                              capture_output=True, text=True, env=env, cwd=ROOT, timeout=180, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        listed = json.loads((tmp_path / "story.json").read_text(encoding="utf-8"))["call_list"]
+        outbox = Path(stack.info["outbox"])
+        lists = [m for m in list_outbox(outbox) if parseaddr(m.to)[1] == listed["to"] and "コールリスト" in m.subject]
+        assert len(lists) >= 2, "an earlier list with the lead (the case) beside the morning's"
+        (told,) = [m for m in lists if m.subject == listed["subject"]]
+        assert told.sent_at is not None and all(m.sent_at is not None and m.sent_at <= told.sent_at for m in lists)
+        morning = datetime.fromisoformat(listed["moment"]).astimezone(TOKYO)
+        assert told.sent_at.astimezone(TOKYO).date() == morning.date()
+        assert f"{morning.month}月{morning.day}日" in told.subject
+    finally:
+        stop(stack)

@@ -251,11 +251,13 @@ def morning_call_list(stage: Stage, imported: Imported, ended: Ended) -> CallLis
         raise StepFailed("no call task was written for the owner (definition ③'s lead)")
     role, owner, due = ended.tasks[0]
     person = imported.lead(role)
-    moment = stage.jump_to(next_call_list_moment(max(stage.now_ms(), int(due.timestamp() * 1000))))
+    fires_ms = next_call_list_moment(max(stage.now_ms(), int(due.timestamp() * 1000)))
+    moment = stage.jump_to(fires_ms)
 
     def listed() -> tuple[str, list[str]] | None:
         for mail in mails_to(stage, owner):
-            if "コールリスト" in mail.subject:
+            # That morning's list: an earlier day's, mailed late when a jump passed its time, is not the one told
+            if "コールリスト" in mail.subject and mail.sent_at and mail.sent_at.timestamp() * 1000 >= fires_ms:
                 entry = entry_lines(part(mail.message(), "plain"), person.name)
                 if entry:
                     return mail.subject, entry
