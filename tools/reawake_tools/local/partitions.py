@@ -209,9 +209,13 @@ def install() -> None:
     Table.__init__ = __init__  # type: ignore[method-assign]
 
 
+def stored(partition: Any) -> Any:
+    """A partition as a table keeps it: moto's dict (a state saved before ``Partitions``) as a ``Partition``."""
+    return Partition.of(partition) if isinstance(partition, dict) else partition
+
+
 def adopted(items: dict[Any, Any]) -> Partitions:
     """``items`` (a table's, as moto or an earlier saved state keeps them) as ``Partitions``."""
     if isinstance(items, Partitions):
         return items
-    return Partitions({hash_key: Partition.of(partition) if isinstance(partition, dict) else partition
-                       for hash_key, partition in items.items()})
+    return Partitions({hash_key: stored(partition) for hash_key, partition in items.items()})

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reawake_tools.local.partitions import Partition, Partitions, adopted
+from reawake_tools.local.partitions import Partition, Partitions, adopted, stored
 
 log = logging.getLogger("reawake_local")
 
@@ -251,8 +251,7 @@ def _read_tables(file: Any, cancelled: Callable[[], bool] = never) -> dict[str, 
         while (chunk := pickle.load(file)) is not _END:  # noqa: S301
             if cancelled():
                 raise Cancelled
-            items.update((hash_key, Partition.of(partition) if isinstance(partition, dict) else partition)
-                         for hash_key, partition in chunk)  # a dict: saved before partitions
+            items.update((hash_key, stored(partition)) for hash_key, partition in chunk)
         tables[str(logical)] = items
     return tables
 
